@@ -1,0 +1,102 @@
+"""Floorpulse: wiring only. `create_app(config)` builds Flask, Dash, Socket.IO, the API and the engine.
+
+    python app.py                       # embedded default on 127.0.0.1:$PORT (8050)
+    gunicorn -w 1 ... app:server        # `server` is built on first access, never at import
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from dash import Dash
+from flask import Flask
+from flask_socketio import SocketIO
+
+from components.shell import create_shell
+from engine.api import create_api
+from engine.config import Config
+from engine.realtime import NAMESPACE, LiveNamespace
+from engine.runtime import Engine
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass
+class Floorpulse:
+    """What create_app built, kept on `server.extensions["floorpulse"]`."""
+
+    config: Config
+    engine: Engine
+    socketio: SocketIO
+    live: LiveNamespace
+
+
+def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
+    config = config or Config.from_env()
+    server = Flask(__name__)
+    server.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    engine = Engine(config)
+
+    socketio = SocketIO(async_mode="threading", json=None)
+    socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
+    live = LiveNamespace(engine)
+    socketio.on_namespace(live)
+    engine.attach_push(
+        lambda event, data, to=None: socketio.emit(event, data, to=to, namespace=NAMESPACE),
+        live.active_rooms,
+        lambda: live.clients,
+    )
+    server.register_blueprint(create_api(engine))
+    server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
+
+    app = Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        title="Floorpulse",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.layout = create_shell
+    if start:
+        engine.start()
+        atexit.register(engine.stop)
+    return app
+
+
+def __getattr__(name: str):
+    """`app:server` for gunicorn, built on first access so that importing this module starts nothing."""
+    if name == "server":
+        global server
+        server = create_app().server
+        return server
+    raise AttributeError(name)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    config = Config.from_env()
+    app = create_app(config)
+    fp: Floorpulse = app.server.extensions["floorpulse"]
+
+    def on_sigterm(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    print(f"Floorpulse on http://{config.host}:{config.port}  (Ctrl-C stops)", flush=True)
+    try:
+        fp.socketio.run(app.server, host=config.host, port=config.port, allow_unsafe_werkzeug=True, use_reloader=False, log_output=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fp.engine.stop()
+
+
+if __name__ == "__main__":
+    main()

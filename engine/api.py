@@ -1,0 +1,152 @@
+"""The HTTP API (SPEC section 6): ingest, history, stats, health, metrics."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from .auth import require_role
+from .ingest import IngestClosed, QueueFull, submit_and_wait
+from .schema import FieldError, ID_RE, parse_timestamp, validate_batch
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+
+def error(status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict | None = None):
+    resp = jsonify(error=message, details=details or [])
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _time_param(name: str, value: str, errors: list[FieldError]) -> int | None:
+    """Accept ISO-8601 with a zone, or epoch milliseconds."""
+    if value.isdigit():
+        return int(value)
+    ts, msg = parse_timestamp(value)
+    if msg:
+        errors.append(FieldError(0, name, msg))
+    return ts
+
+
+def create_api(engine: "Engine") -> Blueprint:
+    api = Blueprint("api", __name__)
+    cfg = engine.config
+
+    @api.post("/api/events")
+    @require_role("operator")
+    def post_events():
+        if request.content_length is not None and request.content_length > cfg.max_request_bytes:
+            return error(413, f"request body over {cfg.max_request_bytes} bytes")
+        raw = request.get_data(cache=False)
+        if len(raw) > cfg.max_request_bytes:
+            return error(413, f"request body over {cfg.max_request_bytes} bytes")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error(400, "malformed JSON", [{"index": 0, "field": "", "message": str(exc)[:200]}])
+        partial = request.args.get("partial") in ("1", "true")
+        events, errors = validate_batch(body, types=engine.types, max_events=cfg.max_batch_events)
+        details = [e.to_json() for e in errors]
+        if errors and (not partial or not events):
+            return error(400, "invalid events: nothing was stored", details)
+        try:
+            ticket = submit_and_wait(engine.ingest, events, cfg.ingest_wait_s)
+        except QueueFull as full:
+            return error(429, str(full), headers={"Retry-After": str(full.retry_after_s)})
+        except IngestClosed as exc:
+            return error(503, str(exc), headers={"Retry-After": "5"})
+        except TimeoutError as exc:
+            # still queued: it will be stored, but we cannot promise it yet; the id makes a retry safe
+            return error(503, f"{exc}; retrying with the same event_ids is safe", headers={"Retry-After": "2"})
+        except Exception as exc:
+            return error(503, f"storage failed, nothing was stored: {type(exc).__name__}", headers={"Retry-After": "2"})
+        duplicates = ticket.duplicates
+        out = {"accepted": len(events) - duplicates, "duplicates": duplicates, "event_ids": [e.event_id for e in events]}
+        if details:
+            out["rejected"] = details
+        return jsonify(out), 202
+
+    @api.get("/api/events")
+    @require_role("viewer")
+    def get_events():
+        args = request.args
+        errors: list[FieldError] = []
+        filters: dict[str, Any] = {}
+        for name, key in (("since", "since_ms"), ("until", "until_ms")):
+            if args.get(name):
+                filters[key] = _time_param(name, args[name], errors)
+        if args.get("type"):
+            types = [t for t in args["type"].split(",") if t]
+            unknown = [t for t in types if t not in engine.types]
+            if unknown:
+                errors.append(FieldError(0, "type", f"unknown event type(s): {', '.join(unknown)[:200]}"))
+            filters["types"] = types
+        if args.get("warehouse_id"):
+            whs = [w for w in args["warehouse_id"].split(",") if w]
+            if not all(ID_RE.fullmatch(w) for w in whs):
+                errors.append(FieldError(0, "warehouse_id", "must be 1-64 characters of A-Z a-z 0-9 _ . -"))
+            filters["warehouse_ids"] = whs
+        limit = args.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            errors.append(FieldError(0, "limit", "must be a whole number from 1 to 1000"))
+        if args.get("before"):
+            if not args["before"].isdigit():
+                errors.append(FieldError(0, "before", "must be the cursor of a previous page"))
+            else:
+                filters["before_id"] = int(args["before"])
+        if errors:
+            return error(400, "invalid query", [e.to_json() for e in errors])
+        rows = engine.db.query_events(limit=int(limit), **filters)
+        return jsonify(events=rows, next=rows[-1]["cursor"] if len(rows) == int(limit) else None)
+
+    @api.get("/api/stats")
+    @require_role("viewer")
+    def stats():
+        out = engine.live.stats()
+        out["ingest"] = {"queue_depth": engine.ingest.depth, **engine.ingest.stats}
+        return jsonify(out)
+
+    @api.get("/health")
+    def health():
+        body, ok = engine.health()
+        return jsonify(body), 200 if ok else 503
+
+    @api.get("/metrics")
+    def metrics():
+        return Response(prometheus_text(engine), mimetype="text/plain; version=0.0.4")
+
+    return api
+
+
+def prometheus_text(engine: "Engine") -> str:
+    """A few gauges and counters in the Prometheus text format."""
+    tp = engine.live.throughput()
+    lat = engine.live.latency()
+    lines = [
+        "# TYPE floorpulse_events_per_second gauge",
+        f"floorpulse_events_per_second {tp['eps_10s']}",
+        "# TYPE floorpulse_events_stored_total counter",
+        f"floorpulse_events_stored_total {engine.ingest.stats['stored']}",
+        "# TYPE floorpulse_events_duplicate_total counter",
+        f"floorpulse_events_duplicate_total {engine.ingest.stats['duplicates']}",
+        "# TYPE floorpulse_ingest_rejected_total counter",
+        f"floorpulse_ingest_rejected_total {engine.ingest.stats['rejected_full']}",
+        "# TYPE floorpulse_ingest_queue_depth gauge",
+        f"floorpulse_ingest_queue_depth {engine.ingest.depth}",
+        "# TYPE floorpulse_push_latency_ms gauge",
+    ]
+    for q in ("p50", "p95", "p99"):
+        if lat[q] is not None:
+            lines.append(f'floorpulse_push_latency_ms{{quantile="0.{q[1:]}"}} {lat[q]}')
+    lines.append("# TYPE floorpulse_job_errors_total counter")
+    for name, st in engine.jobs.status.items():
+        lines.append(f'floorpulse_job_errors_total{{job="{name}"}} {st.errors}')
+    lines.append("# TYPE floorpulse_warehouse_load gauge")
+    for w in engine.live.warehouse_load():
+        if w["load"] is not None:
+            lines.append(f'floorpulse_warehouse_load{{warehouse="{w["id"]}"}} {w["load"]}')
+    return "\n".join(lines) + "\n"

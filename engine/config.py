@@ -1,0 +1,98 @@
+"""Configuration from the environment, with defaults that run the embedded demo."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_EVENT_TYPES = (
+    "task.created task.assigned task.started task.completed task.failed task.cancelled "
+    "worker.login worker.logout worker.break worker.resume scan system.alert ai.prediction ai.action"
+).split()
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting Floorpulse reads. Field names are the environment variable names, lower-cased."""
+
+    port: int = 8050
+    host: str = "127.0.0.1"
+    data_dir: str = "data"
+    database_url: str = ""  # empty: sqlite:///<data_dir>/floorpulse.db
+    redis_url: str = ""
+    simulator: bool = True
+    simulator_backfill_min: int = 60  # on an empty database, simulate the last hour first
+    simulator_seed: int = 0  # 0: seeded from the clock
+    models_dir: str = ""  # empty: <data_dir>/models
+    rules_file: str = ""
+    push_interval_ms: int = 250  # ticks (aggregates) at most this often
+    push_events_ms: int = 50  # event batches: the coalescing window, so at most 20 messages/s per client
+    push_max_events: int = 2000  # per room per push; the rest is counted, not sent
+    heartbeat_s: float = 5.0  # idle rooms still get a tick this often, so screens can tell "quiet" from "dead"
+    retention_days: int = 7
+    rollup_retention_days: int = 90
+    forecast_cache_ttl: int = 1800
+    drift_threshold: float = 0.15
+    drift_window: int = 20
+    retrain_cooldown_s: int = 3600
+    anomaly_z: float = 3.0
+    ingest_queue_max: int = 100_000
+    ingest_batch_max: int = 5_000
+    ingest_wait_s: float = 10.0  # how long an HTTP request waits for its batch to commit
+    max_batch_events: int = 10_000
+    max_request_bytes: int = 16 * 1024 * 1024
+    default_capacity: int = 200
+    stale_after_s: int = 300
+    sla_risk_min: int = 15
+    poll_interval_s: float = 1.0
+    poll_batch: int = 1000
+    rollup_interval_s: float = 10.0
+    retention_interval_s: float = 3600.0
+    simulator_interval_s: float = 1.0
+    event_types: tuple[str, ...] = tuple(DEFAULT_EVENT_TYPES)
+    admin_password: str = ""
+    secret_key: str = ""
+    jwt_secret_key: str = ""
+    build: str = ""  # empty: derived from the source tree at start
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        """Read every field from its upper-case environment variable; unknown or empty ones keep the default."""
+        env = dict(os.environ if env is None else env)
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = _flag(raw)
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            elif isinstance(default, tuple):
+                values[f.name] = tuple(raw.replace(",", " ").split())
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'floorpulse.db'}"
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir) if self.models_dir else self.data_path / "models"

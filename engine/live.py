@@ -1,0 +1,414 @@
+"""The live model: derived state the views show (SPEC section 4). Pure, in memory, no I/O.
+
+`apply(events)` folds stored events in; `snapshot()` / `tick()` read it out.
+Windows are keyed by the event's own timestamp, so replaying stored events on
+start rebuilds the same state the running process had.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .schema import OPEN_STATUSES as OPEN, TASK_STATUS, Event
+
+WINDOW_S = 60
+WORKER_STATES = ("offline", "idle", "busy", "break")
+PRIORITIES = ("high", "normal", "low")
+
+
+def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
+    data = sorted(samples)
+    if not data:
+        return {f"p{q}": None for q in qs}
+    n = len(data)
+    return {f"p{q}": round(data[min(n - 1, int(q / 100 * n))], 2) for q in qs}
+
+
+def minute_of(ts_ms: int) -> int:
+    return ts_ms - ts_ms % 60_000
+
+
+def rollup(events: Iterable[Event]) -> dict[tuple[int, str, str], list[float]]:
+    """Per-minute aggregates: (minute, warehouse, type) → [count, units]. Pure."""
+    out: dict[tuple[int, str, str], list[float]] = {}
+    for e in events:
+        key = (e.ts - e.ts % 60_000, e.warehouse_id, e.type)
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = [0, 0.0]
+        acc[0] += 1
+        if e.metrics:
+            u = e.metrics.get("units")
+            if u is not None:
+                acc[1] += u
+    return out
+
+
+def merge_rollups(into: dict[tuple[int, str, str], list[float]], more: dict[tuple[int, str, str], list[float]]) -> None:
+    for key, (c, u) in more.items():
+        acc = into.get(key)
+        if acc is None:
+            into[key] = [c, u]
+        else:
+            acc[0] += c
+            acc[1] += u
+
+
+@dataclass
+class WorkerState:
+    id: str
+    warehouse_id: str
+    name: str
+    state: str = "offline"
+    since: int = 0  # ms, when the current state began
+    task_id: str | None = None
+    done_shift: int = 0
+    shift_start: int | None = None
+    busy_ms: int = 0  # this shift
+    idle_ms: int = 0  # this shift
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        busy, idle = self.busy_ms, self.idle_ms
+        if self.state == "busy":
+            busy += max(0, now_ms - self.since)
+        elif self.state == "idle":
+            idle += max(0, now_ms - self.since)
+        worked = busy + idle
+        return {
+            "id": self.id,
+            "name": self.name,
+            "warehouse_id": self.warehouse_id,
+            "state": self.state,
+            "since": self.since,
+            "task_id": self.task_id,
+            "done_shift": self.done_shift,
+            "idle_min": round(idle / 60_000, 1),
+            "utilisation": round(100 * busy / worked, 1) if worked else None,
+        }
+
+
+@dataclass
+class WarehouseState:
+    id: str
+    name: str
+    capacity: int
+    last_event: int | None = None
+    open_by_priority: Counter = field(default_factory=Counter)
+
+    @property
+    def open_tasks(self) -> int:
+        return sum(self.open_by_priority.values())
+
+
+@dataclass
+class OpenTask:
+    warehouse_id: str
+    priority: str
+    sla_due: int | None
+    status: str
+    worker_id: str | None
+
+
+class LiveModel:
+    """Thread-safe: the batch writer applies, the push job and HTTP handlers read."""
+
+    def __init__(self, *, default_capacity: int = 200, stale_after_s: int = 300, sla_risk_min: int = 15):
+        self.default_capacity = default_capacity
+        self.stale_after_ms = stale_after_s * 1000
+        self.sla_risk_ms = sla_risk_min * 60_000
+        self.lock = threading.RLock()
+        self.warehouses: dict[str, WarehouseState] = {}
+        self.workers: dict[str, WorkerState] = {}
+        self.tasks: dict[str, OpenTask] = {}
+        # per-second buckets: second → Counter of keys ("*", "wh:<id>", "type:<t>", "done:<wh>", "units:<wh>")
+        self.seconds: dict[int, Counter] = {}
+        self.latency_ms: deque[float] = deque(maxlen=4096)
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
+        self.recent: deque[Event] = deque(maxlen=200)
+        self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
+        self.changed_workers: set[str] = set()
+        self.events_total = 0
+        self.version = 0  # bumps on every apply; the push job sends a tick only when it moved
+
+    # ---- registration ----
+
+    def add_warehouse(self, wid: str, name: str | None = None, capacity: int | None = None) -> bool:
+        """Register (or update) a warehouse. Returns True when it was new."""
+        with self.lock:
+            wh = self.warehouses.get(wid)
+            if wh is None:
+                self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity)
+                return True
+            if name:
+                wh.name = name
+            if capacity:
+                wh.capacity = capacity
+            return False
+
+    def add_worker(self, wid: str, warehouse_id: str, name: str | None = None) -> bool:
+        with self.lock:
+            if wid in self.workers:
+                return False
+            self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
+            return True
+
+    def add_open_task(self, tid: str, warehouse_id: str, priority: str | None, sla_due: int | None, status: str, worker_id: str | None) -> None:
+        with self.lock:
+            self.add_warehouse(warehouse_id)
+            self._open(tid, OpenTask(warehouse_id, priority if priority in PRIORITIES else "normal", sla_due, status, worker_id))
+
+    def unknown_entities(self, events: Iterable[Event]) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+        """Warehouses and workers these events name that the model has not seen (to store before applying)."""
+        whs: dict[str, tuple[str, str, int]] = {}
+        wks: dict[str, tuple[str, str, str]] = {}
+        with self.lock:
+            for e in events:
+                if e.warehouse_id not in self.warehouses and e.warehouse_id not in whs:
+                    whs[e.warehouse_id] = (e.warehouse_id, e.warehouse_id, self.default_capacity)
+                if e.worker_id and e.worker_id not in self.workers and e.worker_id not in wks:
+                    wks[e.worker_id] = (e.worker_id, e.worker_id, e.warehouse_id)
+        return list(whs.values()), list(wks.values())
+
+    # ---- applying events ----
+
+    def apply(self, events: Iterable[Event], *, now_ms: int | None = None, history: bool = False) -> None:
+        """Fold events in. `history=True` (start-up replay) skips rollup deltas, alerts' freshness is kept."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        horizon = now_ms // 1000 - WINDOW_S
+        with self.lock:
+            for e in events:
+                self._apply_one(e, horizon)
+            if not history:
+                merge_rollups(self.pending_rollups, rollup(events))
+            self.version += 1
+
+    def _apply_one(self, e: Event, horizon_s: int) -> None:
+        self.events_total += 1
+        wh = self.warehouses.get(e.warehouse_id)
+        if wh is None:
+            self.add_warehouse(e.warehouse_id)
+            wh = self.warehouses[e.warehouse_id]
+        if wh.last_event is None or e.ts > wh.last_event:
+            wh.last_event = e.ts
+        sec = e.ts // 1000
+        if sec > horizon_s:
+            bucket = self.seconds.get(sec)
+            if bucket is None:
+                bucket = self.seconds[sec] = Counter()
+            bucket["*"] += 1
+            bucket["wh:" + e.warehouse_id] += 1
+            bucket["type:" + e.type] += 1
+            if e.type == "task.completed":
+                bucket["done:" + e.warehouse_id] += 1
+                if e.metrics and "units" in e.metrics:
+                    bucket["units:" + e.warehouse_id] += e.metrics["units"]
+        self.recent.append(e)
+        if e.type == "system.alert" or e.severity == "critical":
+            self.alerts.append(e.to_json())
+
+        status = TASK_STATUS.get(e.type)
+        if status is not None and e.task_id:
+            self._apply_task(e, status)
+        if e.worker_id:
+            self._apply_worker(e)
+
+    def _apply_task(self, e: Event, status: str) -> None:
+        task = self.tasks.get(e.task_id)
+        if status in OPEN:
+            if task is None:
+                p = e.payload or {}
+                prio = p.get("priority") if p.get("priority") in PRIORITIES else "normal"
+                sla = p.get("sla_due_ms") if isinstance(p.get("sla_due_ms"), int) else None
+                self._open(e.task_id, OpenTask(e.warehouse_id, prio, sla, status, e.worker_id))
+            else:
+                task.status = status
+                task.worker_id = e.worker_id or task.worker_id
+        elif task is not None:
+            self._close(e.task_id)
+
+    def _open(self, tid: str, task: OpenTask) -> None:
+        if tid in self.tasks:
+            self._close(tid)
+        self.tasks[tid] = task
+        self.warehouses[task.warehouse_id].open_by_priority[task.priority] += 1
+
+    def _close(self, tid: str) -> None:
+        task = self.tasks.pop(tid)
+        wh = self.warehouses.get(task.warehouse_id)
+        if wh is not None:
+            wh.open_by_priority[task.priority] -= 1
+
+    def _apply_worker(self, e: Event) -> None:
+        w = self.workers.get(e.worker_id)
+        if w is None:
+            w = self.workers[e.worker_id] = WorkerState(e.worker_id, e.warehouse_id, e.worker_id)
+        t = e.type
+        if t == "worker.login":
+            w.shift_start, w.done_shift, w.busy_ms, w.idle_ms = e.ts, 0, 0, 0
+            self._move(w, "idle", e.ts, None)
+            w.warehouse_id = e.warehouse_id
+        elif t == "worker.logout":
+            self._move(w, "offline", e.ts, None)
+        elif t == "worker.break":
+            self._move(w, "break", e.ts, None)
+        elif t == "worker.resume":
+            self._move(w, "idle", e.ts, None)
+        elif t in ("task.assigned", "task.started"):
+            self._move(w, "busy", e.ts, e.task_id)
+        elif t in ("task.completed", "task.failed", "task.cancelled"):
+            if t == "task.completed":
+                w.done_shift += 1
+            if w.task_id in (None, e.task_id):
+                self._move(w, "idle", e.ts, None)
+        elif w.state == "offline" and t == "scan":
+            self._move(w, "idle", e.ts, None)  # a scan means someone is there
+
+    def _move(self, w: WorkerState, state: str, ts: int, task_id: str | None) -> None:
+        if ts < w.since:
+            return  # an older event than the state we hold: keep the newer truth
+        elapsed = ts - w.since
+        if w.state == "busy":
+            w.busy_ms += elapsed
+        elif w.state == "idle":
+            w.idle_ms += elapsed
+        if w.state != state or w.task_id != task_id:
+            self.changed_workers.add(w.id)
+        w.state, w.since, w.task_id = state, ts, task_id
+
+    def record_latency(self, samples_ms: Iterable[float]) -> None:
+        with self.lock:
+            self.latency_ms.extend(samples_ms)
+
+    def take_rollups(self) -> dict[tuple[int, str, str], list[float]]:
+        with self.lock:
+            out, self.pending_rollups = self.pending_rollups, {}
+            return out
+
+    def pending_snapshot(self) -> dict[tuple[int, str, str], list[float]]:
+        """Rollup deltas not yet flushed (so history includes the current minute)."""
+        with self.lock:
+            return {k: list(v) for k, v in self.pending_rollups.items()}
+
+    def restore_rollups(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
+        """Put deltas back after a failed flush, so the next flush carries them."""
+        with self.lock:
+            merge_rollups(self.pending_rollups, deltas)
+
+    # ---- reading ----
+
+    def _trim(self, now_s: int) -> None:
+        for sec in [s for s in self.seconds if s <= now_s - WINDOW_S]:
+            del self.seconds[sec]
+
+    def throughput(self, now_ms: int | None = None) -> dict[str, Any]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_s = now_ms // 1000
+        with self.lock:
+            self._trim(now_s)
+            w1, w10, w60 = Counter(), Counter(), Counter()
+            for sec, bucket in self.seconds.items():
+                age = now_s - sec
+                if age < 0:
+                    age = 0  # slightly future stamps count as now
+                w60.update(bucket)
+                if age < 10:
+                    w10.update(bucket)
+                if age < 2:  # the last full second plus the current one, halved below
+                    w1.update(bucket)
+            by_wh = {
+                wid: {
+                    "eps_10s": round(w10["wh:" + wid] / 10, 2),
+                    "tasks_per_min": w60["done:" + wid],
+                    "units_per_hour": round(w60["units:" + wid] * 60, 1),
+                }
+                for wid in self.warehouses
+            }
+            by_type = {k[5:]: round(v / 10, 2) for k, v in w10.items() if k.startswith("type:")}
+            return {
+                "eps_1s": round(w1["*"] / 2, 2),
+                "eps_10s": round(w10["*"] / 10, 2),
+                "eps_60s": round(w60["*"] / 60, 2),
+                "tasks_per_min": sum(v["tasks_per_min"] for v in by_wh.values()),
+                "units_per_hour": round(sum(v["units_per_hour"] for v in by_wh.values()), 1),
+                "by_warehouse": by_wh,
+                "by_type": by_type,
+                "events_total": self.events_total,
+            }
+
+    def latency(self) -> dict[str, Any]:
+        with self.lock:
+            return {**percentiles(self.latency_ms), "samples": len(self.latency_ms)}
+
+    def warehouse_load(self, now_ms: int | None = None) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            at_risk: Counter = Counter()
+            for t in self.tasks.values():
+                if t.sla_due is not None and t.sla_due - now_ms <= self.sla_risk_ms:
+                    at_risk[t.warehouse_id] += 1
+            active: Counter = Counter(w.warehouse_id for w in self.workers.values() if w.state in ("idle", "busy"))
+            out = []
+            for wid, wh in sorted(self.warehouses.items()):
+                open_n = wh.open_tasks
+                out.append(
+                    {
+                        "id": wid,
+                        "name": wh.name,
+                        "capacity": wh.capacity,
+                        "open_tasks": open_n,
+                        "load": round(open_n / wh.capacity, 3) if wh.capacity else None,
+                        "backlog": {p: wh.open_by_priority.get(p, 0) for p in PRIORITIES},
+                        "at_risk": at_risk[wid],
+                        "active_workers": active[wid],
+                        "last_event": wh.last_event,
+                        "stale": wh.last_event is None or now_ms - wh.last_event > self.stale_after_ms,
+                    }
+                )
+            return out
+
+    def worker_summary(self) -> dict[str, int]:
+        with self.lock:
+            c = Counter(w.state for w in self.workers.values())
+            return {s: c.get(s, 0) for s in WORKER_STATES}
+
+    def workers_json(self, ids: Iterable[str] | None = None, now_ms: int | None = None) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            chosen = self.workers.values() if ids is None else (self.workers[i] for i in ids if i in self.workers)
+            return [w.to_json(now_ms) for w in sorted(chosen, key=lambda w: w.id)]
+
+    def take_changed_workers(self) -> set[str]:
+        with self.lock:
+            out, self.changed_workers = self.changed_workers, set()
+            return out
+
+    def stats(self, now_ms: int | None = None) -> dict[str, Any]:
+        """Everything the views show, as JSON: the `hello` snapshot and GET /api/stats."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {
+                "server_time": now_ms,
+                "throughput": self.throughput(now_ms),
+                "latency": self.latency(),
+                "workers_summary": self.worker_summary(),
+                "workers": self.workers_json(now_ms=now_ms),
+                "warehouses": self.warehouse_load(now_ms),
+                "alerts": list(self.alerts),
+                "recent_events": [e.to_json() for e in reversed(self.recent)],
+            }
+
+    def tick(self, now_ms: int | None = None) -> dict[str, Any]:
+        """The periodic delta: aggregates in full, workers only where they changed since the last tick."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {
+                "server_time": now_ms,
+                "throughput": self.throughput(now_ms),
+                "latency": self.latency(),
+                "workers_summary": self.worker_summary(),
+                "workers": self.workers_json(self.take_changed_workers(), now_ms),
+                "warehouses": self.warehouse_load(now_ms),
+            }

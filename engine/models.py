@@ -1,0 +1,90 @@
+"""SQLAlchemy 2 tables. Times are epoch milliseconds (UTC) in BIGINT columns:
+portable between SQLite and PostgreSQL, cheap to index, no per-row conversion."""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite only aliases rowid for INTEGER
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    capacity: Mapped[int] = mapped_column(Integer)
+    zones: Mapped[str | None] = mapped_column(Text)  # JSON list
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    warehouse_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    warehouse_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    sla_due: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_tasks_status_wh", "status", "warehouse_id"),)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    warehouse_id: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+    metrics: Mapped[str | None] = mapped_column(Text)  # JSON object
+    payload: Mapped[str | None] = mapped_column(Text)  # JSON object
+    stress_run: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_events_ts", "ts"),
+        Index("ix_events_wh_ts", "warehouse_id", "ts"),
+        Index("ix_events_type_ts", "type", "ts"),
+    )
+
+
+class InboundEvent(Base):
+    """Where external systems drop events; the poll job claims them exactly once."""
+
+    __tablename__ = "inbound_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    body: Mapped[str] = mapped_column(Text)  # one event as JSON
+    created_at: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    processed_at: Mapped[int | None] = mapped_column(BigInteger)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_inbound_pending", "processed_at", "claimed_at"),)
+
+
+class Rollup(Base):
+    """Per-minute aggregates: count of events and sum of `metrics.units`."""
+
+    __tablename__ = "rollups"
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch ms of the minute's start
+    warehouse_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    units: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,455 @@
+"""The database adapter: every SQL statement Floorpulse runs lives here.
+
+One `Database` per process. SQLite runs in WAL mode with one writer (the batch
+writer); PostgreSQL works through the same statements plus dialect-specific
+upserts and `FOR UPDATE SKIP LOCKED`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
+from .schema import OPEN_STATUSES, TASK_STATUS, Event, iso_ms
+
+_CHUNK = 500  # bound parameters per IN (...) list
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class TaskUpdate:
+    """A task's state after the events of one batch, to be upserted."""
+
+    id: str
+    warehouse_id: str
+    status: str
+    worker_id: str | None
+    kind: str | None
+    priority: str | None
+    sla_due: int | None
+    ts: int
+
+
+def task_updates(events: Iterable[Event]) -> list[TaskUpdate]:
+    """Fold a batch's task events into one update per task (last event by time wins). Pure."""
+    latest: dict[str, TaskUpdate] = {}
+    for e in events:
+        status = TASK_STATUS.get(e.type)
+        if status is None or e.task_id is None:
+            continue
+        prev = latest.get(e.task_id)
+        if prev is not None and prev.ts > e.ts:
+            continue
+        p = e.payload or {}
+        sla_due = p.get("sla_due_ms") if isinstance(p.get("sla_due_ms"), int) else None
+        latest[e.task_id] = TaskUpdate(
+            id=e.task_id,
+            warehouse_id=e.warehouse_id,
+            status=status,
+            worker_id=e.worker_id or (prev.worker_id if prev else None),
+            kind=p.get("kind") if isinstance(p.get("kind"), str) else (prev.kind if prev else None),
+            priority=p.get("priority") if isinstance(p.get("priority"), str) else (prev.priority if prev else None),
+            sla_due=sla_due if sla_due is not None else (prev.sla_due if prev else None),
+            ts=e.ts,
+        )
+    return list(latest.values())
+
+
+class Database:
+    """Owns the SQLAlchemy engine and every query."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", self._sqlite_pragmas)
+        self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
+
+    @staticmethod
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL fsyncs at checkpoints
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def drop_schema(self) -> None:
+        Base.metadata.drop_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    # ---- the write path (called only by the batch writer) ----
+
+    def existing_event_ids(self, conn, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            found.update(conn.execute(select(EventRow.event_id).where(EventRow.event_id.in_(chunk))).scalars())
+        return found
+
+    def store_batch(
+        self,
+        events: list[Event],
+        *,
+        new_warehouses: Sequence[tuple[str, str, int]] = (),
+        new_workers: Sequence[tuple[str, str, str]] = (),
+    ) -> list[Event]:
+        """Store a batch in one transaction; return the events that were new (not duplicates)."""
+        with self.engine.begin() as conn:
+            fresh = self._dedupe(conn, events)
+            if fresh:
+                self._insert_events(conn, fresh)
+                self._upsert_tasks(conn, task_updates(fresh))
+            now = _now_ms()
+            if new_warehouses:
+                conn.execute(
+                    self._insert(Warehouse).on_conflict_do_nothing(),
+                    [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now} for i, n, c in new_warehouses],
+                )
+            if new_workers:
+                conn.execute(
+                    self._insert(Worker).on_conflict_do_nothing(),
+                    [{"id": i, "name": n, "warehouse_id": w, "created_at": now} for i, n, w in new_workers],
+                )
+        return fresh
+
+    def _dedupe(self, conn, events: list[Event]) -> list[Event]:
+        seen: set[str] = set()
+        unique: list[Event] = []
+        client_ids: list[str] = []
+        for e in events:
+            if e.event_id in seen:
+                continue
+            seen.add(e.event_id)
+            unique.append(e)
+            if not e.own_id:  # server-made time-ordered ids cannot collide; only look up the client's
+                client_ids.append(e.event_id)
+        if not client_ids:
+            return unique
+        existing = self.existing_event_ids(conn, client_ids)
+        return [e for e in unique if e.event_id not in existing] if existing else unique
+
+    def _insert_events(self, conn, events: list[Event]) -> None:
+        rows = [
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "warehouse_id": e.warehouse_id,
+                "worker_id": e.worker_id,
+                "task_id": e.task_id,
+                "ts": e.ts,
+                "status": e.status,
+                "severity": e.severity,
+                "metrics": _dumps(e.metrics),
+                "payload": _dumps(e.payload),
+                "stress_run": e.stress_run,
+            }
+            for e in events
+        ]
+        conn.execute(EventRow.__table__.insert(), rows)
+
+    def _upsert_tasks(self, conn, updates: list[TaskUpdate]) -> None:
+        if not updates:
+            return
+        stmt = self._insert(Task)
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Task.id],
+            set_={
+                "status": ex.status,
+                "worker_id": func.coalesce(ex.worker_id, Task.worker_id),
+                "kind": func.coalesce(ex.kind, Task.kind),
+                "priority": func.coalesce(ex.priority, Task.priority),
+                "sla_due": func.coalesce(ex.sla_due, Task.sla_due),
+                "updated_at": ex.updated_at,
+            },
+            where=ex.updated_at >= Task.updated_at,
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "id": u.id,
+                    "warehouse_id": u.warehouse_id,
+                    "kind": u.kind,
+                    "priority": u.priority,
+                    "sla_due": u.sla_due,
+                    "status": u.status,
+                    "worker_id": u.worker_id,
+                    "created_at": u.ts,
+                    "updated_at": u.ts,
+                }
+                for u in updates
+            ],
+        )
+
+    def add_rollup_deltas(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
+        """Add per-minute counts and units to the rollups (increments, so several flushes add up)."""
+        if not deltas:
+            return
+        stmt = self._insert(Rollup)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Rollup.minute, Rollup.warehouse_id, Rollup.type],
+            set_={"count": Rollup.count + stmt.excluded.count, "units": Rollup.units + stmt.excluded.units},
+        )
+        rows = [{"minute": m, "warehouse_id": w, "type": t, "count": int(c), "units": u} for (m, w, t), (c, u) in deltas.items()]
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def rebuild_rollups(self, since_ms: int) -> None:
+        """Recompute rollups from raw events since a minute boundary (start-up repair after a crash)."""
+        since_ms -= since_ms % 60_000
+        minute = (EventRow.ts - EventRow.ts % 60_000).label("minute")
+        with self.engine.begin() as conn:
+            conn.execute(delete(Rollup).where(Rollup.minute >= since_ms))
+            rows = conn.execute(
+                select(minute, EventRow.warehouse_id, EventRow.type, func.count(), EventRow.metrics)
+                .where(EventRow.ts >= since_ms)
+                .group_by(minute, EventRow.warehouse_id, EventRow.type)
+            ).all()
+            if not rows:
+                return
+            units = self._units_by_minute(conn, since_ms)
+            conn.execute(
+                Rollup.__table__.insert(),
+                [
+                    {"minute": m, "warehouse_id": w, "type": t, "count": c, "units": units.get((m, w, t), 0.0)}
+                    for m, w, t, c, _ in rows
+                ],
+            )
+
+    def _units_by_minute(self, conn, since_ms: int) -> dict[tuple[int, str, str], float]:
+        out: dict[tuple[int, str, str], float] = {}
+        q = select(EventRow.ts, EventRow.warehouse_id, EventRow.type, EventRow.metrics).where(
+            EventRow.ts >= since_ms, EventRow.metrics.is_not(None)
+        )
+        for ts, w, t, m in conn.execute(q):
+            u = json.loads(m).get("units")
+            if isinstance(u, (int, float)):
+                key = (ts - ts % 60_000, w, t)
+                out[key] = out.get(key, 0.0) + u
+        return out
+
+    # ---- retention ----
+
+    def purge_older_than(self, events_before_ms: int, rollups_before_ms: int) -> dict[str, int]:
+        with self.engine.begin() as conn:
+            ev = conn.execute(delete(EventRow).where(EventRow.ts < events_before_ms)).rowcount
+            ro = conn.execute(delete(Rollup).where(Rollup.minute < rollups_before_ms)).rowcount
+            ib = conn.execute(
+                delete(InboundEvent).where(InboundEvent.processed_at.is_not(None), InboundEvent.processed_at < events_before_ms)
+            ).rowcount
+            tk = conn.execute(
+                delete(Task).where(Task.status.not_in(OPEN_STATUSES), Task.updated_at < events_before_ms)
+            ).rowcount
+        return {"events": ev, "rollups": ro, "inbound": ib, "tasks": tk}
+
+    # ---- inbound table (the poll source) ----
+
+    def add_inbound(self, bodies: Iterable[str]) -> None:
+        now = _now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(InboundEvent.__table__.insert(), [{"body": b, "created_at": now} for b in bodies])
+
+    def claim_inbound(self, claimer: str, limit: int, *, reclaim_after_ms: int = 60_000) -> list[tuple[int, str]]:
+        """Claim up to `limit` unprocessed rows for `claimer`. Concurrent claimers never get the same row:
+        PostgreSQL skips rows locked by another transaction; SQLite serialises writers."""
+        now = _now_ms()
+        pending = (
+            select(InboundEvent.id)
+            .where(
+                InboundEvent.processed_at.is_(None),
+                (InboundEvent.claimed_at.is_(None)) | (InboundEvent.claimed_at < now - reclaim_after_ms),
+            )
+            .order_by(InboundEvent.id)
+            .limit(limit)
+        )
+        if not self.is_sqlite:
+            pending = pending.with_for_update(skip_locked=True)
+        stmt = (
+            update(InboundEvent)
+            .where(InboundEvent.id.in_(pending.scalar_subquery()))
+            .values(claimed_at=now, claimed_by=claimer)
+            .returning(InboundEvent.id, InboundEvent.body)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+        return sorted((r[0], r[1]) for r in rows)
+
+    def finish_inbound(self, done: dict[int, str | None], errors: dict[int, str]) -> None:
+        """Mark claimed rows processed: `done` maps row id → stored event_id, `errors` row id → message."""
+        now = _now_ms()
+        table = InboundEvent.__table__
+        with self.engine.begin() as conn:
+            if done:
+                conn.execute(
+                    update(table).where(table.c.id == bindparam("rid")).values(processed_at=now, event_id=bindparam("eid")),
+                    [{"rid": rid, "eid": eid} for rid, eid in done.items()],
+                )
+            if errors:
+                conn.execute(
+                    update(table).where(table.c.id == bindparam("rid")).values(processed_at=now, error=bindparam("err")),
+                    [{"rid": rid, "err": msg} for rid, msg in errors.items()],
+                )
+
+    # ---- reads ----
+
+    def count_events(self, **filters) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(EventRow).where(*self._event_filters(**filters))).scalar_one()
+
+    @staticmethod
+    def _event_filters(
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        types: Sequence[str] | None = None,
+        warehouse_ids: Sequence[str] | None = None,
+        before_id: int | None = None,
+        stress_run: int | None = None,
+    ) -> list:
+        conds = []
+        if since_ms is not None:
+            conds.append(EventRow.ts >= since_ms)
+        if until_ms is not None:
+            conds.append(EventRow.ts < until_ms)
+        if types:
+            conds.append(EventRow.type.in_(list(types)))
+        if warehouse_ids:
+            conds.append(EventRow.warehouse_id.in_(list(warehouse_ids)))
+        if before_id is not None:
+            conds.append(EventRow.id < before_id)
+        if stress_run is not None:
+            conds.append(EventRow.stress_run == stress_run)
+        return conds
+
+    def query_events(self, *, limit: int = 100, **filters) -> list[dict[str, Any]]:
+        """History, newest first. Each row carries `cursor` (pass as before_id for the next page)."""
+        q = (
+            select(EventRow)
+            .where(*self._event_filters(**filters))
+            .order_by(EventRow.ts.desc(), EventRow.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [row_to_json(r) for r in rows]
+
+    def replay_events(self, since_ms: int, types: Sequence[str] | None = None, limit: int = 500_000) -> list[Event]:
+        """Events since a time, oldest first, as `Event`s (to rebuild the live model)."""
+        q = select(EventRow).where(EventRow.ts >= since_ms)
+        if types:
+            q = q.where(EventRow.type.in_(list(types)))
+        q = q.order_by(EventRow.ts, EventRow.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [row_to_event(r) for r in conn.execute(q)]
+
+    def rollups_since(self, since_ms: int, types: Sequence[str] | None = None) -> list[tuple[int, str, str, int, float]]:
+        q = select(Rollup.minute, Rollup.warehouse_id, Rollup.type, Rollup.count, Rollup.units).where(Rollup.minute >= since_ms)
+        if types:
+            q = q.where(Rollup.type.in_(list(types)))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q.order_by(Rollup.minute))]
+
+    def warehouses(self) -> list[tuple[str, str, int]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(Warehouse.id, Warehouse.name, Warehouse.capacity).order_by(Warehouse.id))]
+
+    def upsert_warehouses(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Configured warehouses: name and capacity win over the defaults of on-the-fly registration."""
+        if not rows:
+            return
+        stmt = self._insert(Warehouse)
+        stmt = stmt.on_conflict_do_update(index_elements=[Warehouse.id], set_={"name": stmt.excluded.name, "capacity": stmt.excluded.capacity})
+        now = _now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now} for i, n, c in rows])
+
+    def workers(self) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(Worker.id, Worker.name, Worker.warehouse_id).order_by(Worker.id))]
+
+    def open_tasks(self) -> list[tuple[str, str, str | None, int | None, str, str | None, int]]:
+        q = select(Task.id, Task.warehouse_id, Task.priority, Task.sla_due, Task.status, Task.worker_id, Task.created_at).where(
+            Task.status.in_(OPEN_STATUSES)
+        )
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
+    def latest_rollup_minute(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(Rollup.minute))).scalar()
+
+    def latest_event_ts(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(EventRow.ts))).scalar()
+
+    def last_event_by_warehouse(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(EventRow.warehouse_id, func.max(EventRow.ts)).group_by(EventRow.warehouse_id)).all())
+
+
+def row_to_json(r) -> dict[str, Any]:
+    return {
+        "event_id": r.event_id,
+        "type": r.type,
+        "warehouse_id": r.warehouse_id,
+        "worker_id": r.worker_id,
+        "task_id": r.task_id,
+        "timestamp": iso_ms(r.ts),
+        "status": r.status,
+        "severity": r.severity,
+        "metrics": json.loads(r.metrics) if r.metrics else None,
+        "payload": json.loads(r.payload) if r.payload else None,
+        "cursor": r.id,
+    }
+
+
+def row_to_event(r) -> Event:
+    return Event(
+        event_id=r.event_id,
+        type=r.type,
+        warehouse_id=r.warehouse_id,
+        worker_id=r.worker_id,
+        task_id=r.task_id,
+        ts=r.ts,
+        status=r.status,
+        severity=r.severity,
+        metrics=json.loads(r.metrics) if r.metrics else None,
+        payload=json.loads(r.payload) if r.payload else None,
+        own_id=True,
+    )
