@@ -12,11 +12,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .schema import OPEN_STATUSES as OPEN, TASK_STATUS, Event
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, TASK_STATUS, Event
 
 WINDOW_S = 60
 WORKER_STATES = ("offline", "idle", "busy", "break")
-PRIORITIES = ("high", "normal", "low")
 
 
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:

@@ -34,7 +34,7 @@ class Task(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     warehouse_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str | None] = mapped_column(String(16))
-    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    priority: Mapped[str | None] = mapped_column(String(8))  # high | normal | low
     sla_due: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
     worker_id: Mapped[str | None] = mapped_column(String(64))

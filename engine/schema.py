@@ -35,6 +35,7 @@ TASK_STATUS = {
     "task.cancelled": "cancelled",
 }
 OPEN_STATUSES = ("created", "assigned", "started")
+PRIORITIES = ("high", "normal", "low")
 
 # Which ids a type cannot do without. Types not listed need only warehouse_id.
 REQUIRED_IDS: dict[str, tuple[str, ...]] = {

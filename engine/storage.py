@@ -16,7 +16,7 @@ from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, se
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
-from .schema import OPEN_STATUSES, TASK_STATUS, Event, iso_ms
+from .schema import OPEN_STATUSES, PRIORITIES, TASK_STATUS, Event, iso_ms
 
 _CHUNK = 500  # bound parameters per IN (...) list
 
@@ -60,8 +60,8 @@ def task_updates(events: Iterable[Event]) -> list[TaskUpdate]:
             warehouse_id=e.warehouse_id,
             status=status,
             worker_id=e.worker_id or (prev.worker_id if prev else None),
-            kind=p.get("kind") if isinstance(p.get("kind"), str) else (prev.kind if prev else None),
-            priority=p.get("priority") if isinstance(p.get("priority"), str) else (prev.priority if prev else None),
+            kind=p["kind"][:16] if isinstance(p.get("kind"), str) else (prev.kind if prev else None),
+            priority=p["priority"] if p.get("priority") in PRIORITIES else (prev.priority if prev else None),
             sla_due=sla_due if sla_due is not None else (prev.sla_due if prev else None),
             ts=e.ts,
         )
@@ -238,7 +238,7 @@ class Database:
         with self.engine.begin() as conn:
             conn.execute(delete(Rollup).where(Rollup.minute >= since_ms))
             rows = conn.execute(
-                select(minute, EventRow.warehouse_id, EventRow.type, func.count(), EventRow.metrics)
+                select(minute, EventRow.warehouse_id, EventRow.type, func.count())
                 .where(EventRow.ts >= since_ms)
                 .group_by(minute, EventRow.warehouse_id, EventRow.type)
             ).all()
@@ -249,7 +249,7 @@ class Database:
                 Rollup.__table__.insert(),
                 [
                     {"minute": m, "warehouse_id": w, "type": t, "count": c, "units": units.get((m, w, t), 0.0)}
-                    for m, w, t, c, _ in rows
+                    for m, w, t, c in rows
                 ],
             )
 
