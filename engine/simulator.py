@@ -164,16 +164,14 @@ def demand_level(ts_ms: int) -> float:
 def shift_at(ts_ms: int) -> tuple[int, int]:
     """(shift index, shift start ms) of the shift running at this time."""
     day = ts_ms - ts_ms % DAY
-    h = (ts_ms - day) / HOUR
-    if h < SHIFT_START_H[0]:
+    i = bisect_right(SHIFT_START_H, (ts_ms - day) / HOUR) - 1
+    if i < 0:  # before 06:00: the night shift that began yesterday
         return 2, day - DAY + SHIFT_START_H[2] * HOUR
-    for i in (2, 1, 0):
-        if h >= SHIFT_START_H[i]:
-            return i, day + SHIFT_START_H[i] * HOUR
-    raise AssertionError("unreachable")
+    return i, day + SHIFT_START_H[i] * HOUR
 
 
 def _base36(n: int) -> str:
+    """A short, id-safe spelling of a non-negative integer."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
@@ -192,7 +190,7 @@ class Simulator:
         self.sites: dict[str, _Site] = {s.id: _Site(s) for s in floor}
         self.workers: dict[str, SimWorker] = {}
         # start time in the id keeps ids unique when a restart reuses the seed
-        self._task_prefix = f"T{seed}-{_base36(start_ms // SECOND)}-"
+        self._task_prefix = f"T{seed}-{_base36(max(0, start_ms) // SECOND)}-"
         self._task_n = 0
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self._seq = 0
@@ -261,6 +259,7 @@ class Simulator:
         return max(1, round(self.rng.expovariate(rate_per_ms))) if rate_per_ms > 0 else DAY
 
     def _uniform_ms(self, lo: float, hi: float) -> int:
+        """A uniform duration in whole ms."""
         return round(self.rng.uniform(lo, hi))
 
     def _emit(self, etype: str, wh: str, **extra: Any) -> None:
@@ -286,6 +285,7 @@ class Simulator:
         self._at(nxt - SHIFT_CHANGE_LEAD, self._shift_change, nxt)
 
     def _login(self, arg: tuple[SimWorker, int]) -> None:
+        """A crew member arrives for the shift that starts at the given time."""
         w, start = arg
         if w.state != "offline":
             return
@@ -308,6 +308,7 @@ class Simulator:
                 self._at(t, self._break_due, (w, dur))
 
     def _break_due(self, arg: tuple[SimWorker, int]) -> None:
+        """A planned break comes due: take it now if idle, after the task if busy."""
         w, dur = arg
         if w.leaving or w.state not in ("idle", "busy"):
             return
@@ -317,6 +318,7 @@ class Simulator:
             self._take_break(w, dur)
 
     def _take_break(self, w: SimWorker, dur: int) -> None:
+        """Go on break, unless it would run into the end of the shift."""
         w.pending_break_ms = 0
         if self._now + dur > w.shift_end - BREAK_LAST_END:
             self._make_idle(w)  # too late in the shift: skip it
@@ -327,6 +329,7 @@ class Simulator:
         self._at(self._now + dur, self._resume, w)
 
     def _resume(self, w: SimWorker) -> None:
+        """Back from break."""
         if w.state != "break":
             return
         w.state = "idle"
@@ -334,6 +337,7 @@ class Simulator:
         self._make_idle(w)
 
     def _shift_over(self, w: SimWorker) -> None:
+        """The shift is over for this worker: leave now if idle, else once free."""
         if w.state == "offline":
             return
         w.leaving = True
@@ -342,6 +346,7 @@ class Simulator:
         # busy: logs out when the task ends; on break: when the break ends (_make_idle)
 
     def _logout(self, w: SimWorker) -> None:
+        """Leave the floor."""
         self.sites[w.warehouse_id].idle.pop(w.id, None)
         w.state, w.task, w.pending_break_ms = "offline", None, 0
         self._emit("worker.logout", w.warehouse_id, worker_id=w.id)
@@ -361,6 +366,7 @@ class Simulator:
     # ---- demand ----
 
     def _rate_per_ms(self, site: _Site) -> float:
+        """Task arrivals per ms right now: peak demand x time of day x any burst."""
         burst = site.burst_factor if self._now < site.burst_until else 1.0
         return site.spec.demand_per_min * demand_level(self._now) * burst / MINUTE
 
@@ -379,6 +385,7 @@ class Simulator:
         self._at(self._now + self._exp(BURSTS_PER_HOUR / HOUR), self._burst, None)
 
     def _alert(self, _: None) -> None:
+        """A floor alert somewhere, mostly a warning."""
         site = self.rng.choice(list(self.sites.values()))
         critical = self.rng.random() < CRITICAL_SHARE
         message = self.rng.choice(ALERT_CRITICAL if critical else ALERT_WARNING)
@@ -391,6 +398,7 @@ class Simulator:
     # ---- tasks ----
 
     def _create_task(self, site: _Site) -> None:
+        """A new task: queued for dispatch, or (rarely) held back and later cancelled."""
         self._task_n += 1
         kind = self.rng.choices(_KIND_NAMES, _KIND_WEIGHTS)[0]
         prio = self.rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0]
@@ -410,6 +418,7 @@ class Simulator:
         self._wake(site)
 
     def _cancel(self, task: SimTask) -> None:
+        """Cancel a held-back task that nobody took."""
         task.status = "cancelled"
         self.sites[task.warehouse_id].open -= 1
         self._emit("task.cancelled", task.warehouse_id, task_id=task.id, status="cancelled",
@@ -433,6 +442,7 @@ class Simulator:
             self._at(self._now + self._uniform_ms(*WALK_MS), self._start, task)
 
     def _start(self, task: SimTask) -> None:
+        """The worker reaches the task: fix its length and whether it will fail."""
         site = self.sites[task.warehouse_id]
         lo, hi = KINDS[task.kind][1]
         duration = round(self.rng.uniform(lo, hi) * site.spec.slow * MINUTE)
@@ -443,6 +453,7 @@ class Simulator:
         self._next_scan(task)
 
     def _next_scan(self, task: SimTask) -> None:
+        """Schedule the next scan, or the end if it comes first."""
         self._at(min(self._now + self._uniform_ms(*SCAN_GAP_MS), task.end), self._work, task)
 
     def _work(self, task: SimTask) -> None:
@@ -456,6 +467,7 @@ class Simulator:
         self._next_scan(task)
 
     def _finish(self, task: SimTask) -> None:
+        """Complete or fail the task; the worker is free again."""
         w = task.worker
         metrics = {"units": task.units, "duration_s": round((self._now - task.started) / SECOND, 1)}
         if task.fails:
