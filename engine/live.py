@@ -368,6 +368,10 @@ class LiveModel:
                 )
             return out
 
+    def open_task_ids(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [(tid, t.warehouse_id) for tid, t in self.tasks.items()]
+
     def worker_summary(self) -> dict[str, int]:
         with self.lock:
             c = Counter(w.state for w in self.workers.values())

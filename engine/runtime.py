@@ -30,7 +30,7 @@ from .storage import Database
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 REPLAY_S = 3 * 3600  # start-up replay of worker and task events, to rebuild states and shift counters
-BACKFILL_STEP_MS = 10_000
+BACKFILL_STEP_MS = 10_000  # backfill in 10 s steps: the floor does not depend on step size
 
 
 def _now_ms() -> int:
@@ -76,8 +76,6 @@ class Engine:
         self.simulator = None  # engine.simulator.Simulator when SIMULATOR is on
         self.claimer = f"{socket.gethostname()}-{os.getpid()}"[:64]
         self.started = False
-        self._sim_started = False
-        self.sim_seed = 0
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
 
@@ -102,11 +100,9 @@ class Engine:
             return
         self.db.create_schema()
         if self.config.simulator:
-            from .simulator import Simulator
+            from .simulator import DEFAULT_FLOOR
 
-            self.sim_seed = self.config.simulator_seed or int(time.time())
-            self.simulator = Simulator(seed=self.sim_seed, start_ms=_now_ms())
-            self.db.upsert_warehouses(self.simulator.warehouses)
+            self.db.upsert_warehouses([(w.id, w.name, w.capacity) for w in DEFAULT_FLOOR])
         self.rebuild()
         self.ingest.start()
         self._add_jobs()
@@ -121,7 +117,7 @@ class Engine:
         self.jobs.add("poll", self.poll_inbound, c.poll_interval_s)
         self.jobs.add("rollup", self.flush_rollups, c.rollup_interval_s)
         self.jobs.add("retention", self.apply_retention, c.retention_interval_s, run_now=True)
-        if self.simulator is not None:
+        if c.simulator:
             self.jobs.add("simulator", self.simulate, c.simulator_interval_s, run_now=True)
 
     def stop(self) -> None:
@@ -174,11 +170,9 @@ class Engine:
 
     def simulate(self) -> None:
         now = _now_ms()
-        if not self._sim_started:
-            self._sim_started = True
-            if self.config.simulator_backfill_min and self.db.latest_event_ts() is None:
-                self._backfill(now)
-                return
+        if self.simulator is None:
+            self._open_floor(now)
+            return
         raw = self.simulator.step(now)
         if raw:
             events, errors = validate_batch(raw, types=self.types, now_ms=now, max_events=len(raw))
@@ -186,20 +180,35 @@ class Engine:
                 log.warning("simulator made %d invalid events: %s", len(errors), errors[:3])
             self._submit_patiently(events)
 
-    def _backfill(self, now: int) -> None:
-        """On an empty database, simulate the last hour so the views open with history."""
-        start = now - self.config.simulator_backfill_min * 60_000
-        sim = self.simulator = type(self.simulator)(seed=self.sim_seed, start_ms=start)
+    def _open_floor(self, now: int) -> None:
+        """Start the demo floor: on an empty database replay the last hour first, so views open with history;
+        over existing data, cancel the previous run's open tasks (their simulator is gone) and open anew."""
+        from .simulator import DEFAULT_FLOOR, Simulator
+
+        seed = self.config.simulator_seed or now // 1000
+        backfill = self.config.simulator_backfill_min and self.db.latest_event_ts() is None
+        start = now - self.config.simulator_backfill_min * 60_000 if backfill else now
+        if not backfill:
+            floor = {w.id for w in DEFAULT_FLOOR}
+            stale = [
+                {"type": "task.cancelled", "warehouse_id": wh, "task_id": tid, "status": "simulator restarted"}
+                for tid, wh in self.live.open_task_ids()
+                if wh in floor
+            ]
+            if stale:
+                self._submit_patiently(validate_batch(stale, types=self.types, max_events=len(stale))[0], wait=True)
         t0 = time.perf_counter()
+        self.simulator = sim = Simulator(seed=seed, start_ms=start)
         n = 0
-        for t in range(start + BACKFILL_STEP_MS, now + 1, BACKFILL_STEP_MS):
+        for t in range(start, now, BACKFILL_STEP_MS) if backfill else ():
             raw = sim.step(t)
             if raw:
                 events, _ = validate_batch(raw, types=self.types, now_ms=now, max_events=len(raw))
                 self._submit_patiently(events, wait=True)
                 n += len(events)
-        self.flush_rollups()
-        log.info("backfilled %d simulated events (%d min) in %.1fs", n, self.config.simulator_backfill_min, time.perf_counter() - t0)
+        if backfill:
+            self.flush_rollups()
+            log.info("backfilled %d simulated events (%d min) in %.1fs", n, self.config.simulator_backfill_min, time.perf_counter() - t0)
 
     def _submit_patiently(self, events, wait: bool = False) -> None:
         """Internal sources wait for room instead of dropping: back-pressure, not loss."""

@@ -3,7 +3,11 @@
 A discrete-event simulation driven by one seeded `random.Random` and one heap of
 timed actions. `step(now_ms)` runs every action due up to `now_ms` and returns
 the envelope dicts they produced, so the output depends only on the seed, the
-floor and `start_ms`, never on how time was sliced into steps.
+floor, `start_ms` and `warm_up_ms`, never on how time was sliced into steps.
+
+So that the floor is in mid-flow from the first event, the constructor first
+runs the floor silently for `warm_up_ms` before `start_ms`; the first step then
+opens with that state as ordinary events stamped `start_ms` (`_opening_events`).
 """
 from __future__ import annotations
 
@@ -120,6 +124,7 @@ class SimWorker:
     leaving: bool = False  # shift over: finish the current task, take no new one
     shift_end: int = 0
     pending_break_ms: int = 0  # a break came due while busy: take it when the task ends
+    break_until: int = 0  # on break: when it ends
 
 
 @dataclass(slots=True)
@@ -184,7 +189,13 @@ def _base36(n: int) -> str:
 class Simulator:
     """A believable floor: shifts, breaks, a daily demand curve, bursts, one hot warehouse, alerts."""
 
-    def __init__(self, floor: Sequence[WarehouseSpec] = DEFAULT_FLOOR, *, seed: int = 0, start_ms: int):
+    def __init__(
+        self, floor: Sequence[WarehouseSpec] = DEFAULT_FLOOR, *, seed: int = 0, start_ms: int,
+        warm_up_ms: int = 6 * HOUR,  # long enough that the hot warehouse is hot at any hour (~130 ms)
+    ):
+        """A floor whose events begin at start_ms. With warm_up_ms > 0 it has already been running that long
+        (silently), so the first step opens with the state at start_ms: who is on shift or on break, and every
+        open task with its real SLA, in progress ones with their worker. warm_up_ms=0: an empty floor."""
         self.rng = random.Random(seed)
         self.start_ms = start_ms
         self.sites: dict[str, _Site] = {s.id: _Site(s) for s in floor}
@@ -196,8 +207,14 @@ class Simulator:
         self._seq = 0
         self._now = start_ms
         self._out: list[dict[str, Any]] = []
+        self._tasks: dict[str, SimTask] = {}  # open tasks, in creation order
+        self._quiet = False  # warming up: emit nothing
+        self._opening: list[dict[str, Any]] | None = None  # the state at start_ms, for the first step
         self._hire()
-        self._open_floor()
+        if warm_up_ms > 0:
+            self._warm_up(warm_up_ms)
+        else:
+            self._open_floor(start_ms)
 
     # ---- public ----
 
@@ -213,6 +230,9 @@ class Simulator:
     def step(self, now_ms: int) -> list[dict[str, Any]]:
         """Advance simulated time from the last step to now_ms; return the events that happened, in time order."""
         self._out = out = []
+        if self._opening is not None and now_ms >= self.start_ms:
+            out += self._opening
+            self._opening = None
         heap = self._heap
         while heap and heap[0][0] <= now_ms:
             t, _, action, arg = heapq.heappop(heap)
@@ -235,17 +255,56 @@ class Simulator:
                     site.crews[shift].append(w)
                     self.workers[w.id] = w
 
-    def _open_floor(self) -> None:
-        """The crew on shift at start_ms is already there; schedule the recurring processes."""
-        shift, shift_start = shift_at(self.start_ms)
+    def _open_floor(self, t0: int) -> None:
+        """An empty floor at t0: the crew on shift is already there; schedule the recurring processes."""
+        self._now = t0
+        shift, shift_start = shift_at(t0)
         for site in self.sites.values():
             for w in site.crews[shift]:
-                self._at(self.start_ms, self._login, (w, shift_start))
-            self._at(self.start_ms + self._exp(site.spec.demand_per_min * BURST_FACTOR[1] / MINUTE), self._arrival, site)
+                self._at(t0, self._login, (w, shift_start))
+            self._at(t0 + self._exp(site.spec.demand_per_min * BURST_FACTOR[1] / MINUTE), self._arrival, site)
         nxt = shift_start + SHIFT_LEN
-        self._at(max(self.start_ms, nxt - SHIFT_CHANGE_LEAD), self._shift_change, nxt)
-        self._at(self.start_ms + self._exp(BURSTS_PER_HOUR / HOUR), self._burst, None)
-        self._at(self.start_ms + self._exp(ALERTS_PER_HOUR / HOUR), self._alert, None)
+        self._at(max(t0, nxt - SHIFT_CHANGE_LEAD), self._shift_change, nxt)
+        self._at(t0 + self._exp(BURSTS_PER_HOUR / HOUR), self._burst, None)
+        self._at(t0 + self._exp(ALERTS_PER_HOUR / HOUR), self._alert, None)
+
+    def _warm_up(self, warm_up_ms: int) -> None:
+        """Run the floor from an empty start warm_up_ms before start_ms up to (not including) start_ms, emitting
+        nothing; keep the state it reached as the opening of the first step."""
+        self._open_floor(self.start_ms - warm_up_ms)
+        self._quiet = True
+        heap, end = self._heap, self.start_ms
+        while heap and heap[0][0] < end:
+            t, _, action, arg = heapq.heappop(heap)
+            self._now = t
+            action(arg)
+        self._quiet = False
+        self._now = end
+        self._opening = self._out = []
+        self._opening_events()
+        self._out = []
+
+    def _opening_events(self) -> None:
+        """The state at start_ms as ordinary events, in an order a fold gets right: who is on the floor, who is on
+        break, then the tasks in progress (created, assigned, started) and last the ones waiting or held back."""
+        online = [w for w in self.workers.values() if w.state != "offline"]
+        for w in online:
+            self._emit("worker.login", w.warehouse_id, worker_id=w.id)
+        for w in online:
+            if w.state == "break":
+                left = max(1, round((w.break_until - self._now) / MINUTE))
+                self._emit("worker.break", w.warehouse_id, worker_id=w.id, payload={"planned_min": left})
+        taken = [t for t in self._tasks.values() if t.worker is not None]
+        waiting = [t for t in self._tasks.values() if t.worker is None]
+        for t in taken + waiting:
+            self._emit(
+                "task.created", t.warehouse_id, task_id=t.id,
+                payload={"kind": t.kind, "priority": t.priority, "sla_due_ms": t.sla_due},
+            )
+            if t.worker is not None:
+                self._emit("task.assigned", t.warehouse_id, task_id=t.id, worker_id=t.worker.id)
+                if t.status == "started":
+                    self._emit("task.started", t.warehouse_id, task_id=t.id, worker_id=t.worker.id)
 
     # ---- plumbing ----
 
@@ -263,7 +322,9 @@ class Simulator:
         return round(self.rng.uniform(lo, hi))
 
     def _emit(self, etype: str, wh: str, **extra: Any) -> None:
-        """Append one envelope dict stamped now; None fields are left out."""
+        """Append one envelope dict stamped now; None fields are left out. Nothing while warming up."""
+        if self._quiet:
+            return
         ev = {"type": etype, "warehouse_id": wh, "timestamp": iso_ms(self._now)}
         for k, v in extra.items():
             if v is not None:
@@ -323,7 +384,7 @@ class Simulator:
         if self._now + dur > w.shift_end - BREAK_LAST_END:
             self._make_idle(w)  # too late in the shift: skip it
             return
-        w.state = "break"
+        w.state, w.break_until = "break", self._now + dur
         self.sites[w.warehouse_id].idle.pop(w.id, None)
         self._emit("worker.break", w.warehouse_id, worker_id=w.id, payload={"planned_min": round(dur / MINUTE)})
         self._at(self._now + dur, self._resume, w)
@@ -405,6 +466,7 @@ class Simulator:
         sla_due = self._now + round(self.rng.uniform(*SLA_MIN[prio]) * MINUTE)
         task = SimTask(f"{self._task_prefix}{self._task_n}", site.spec.id, kind, prio, sla_due)
         site.open += 1
+        self._tasks[task.id] = task
         self._emit(
             "task.created", site.spec.id, task_id=task.id,
             payload={"kind": kind, "priority": prio, "sla_due_ms": sla_due},
@@ -421,6 +483,7 @@ class Simulator:
         """Cancel a held-back task that nobody took."""
         task.status = "cancelled"
         self.sites[task.warehouse_id].open -= 1
+        del self._tasks[task.id]
         self._emit("task.cancelled", task.warehouse_id, task_id=task.id, status="cancelled",
                    payload={"reason": "order cancelled"})
 
@@ -454,7 +517,17 @@ class Simulator:
 
     def _next_scan(self, task: SimTask) -> None:
         """Schedule the next scan, or the end if it comes first."""
-        self._at(min(self._now + self._uniform_ms(*SCAN_GAP_MS), task.end), self._work, task)
+        t = self._now + self._uniform_ms(*SCAN_GAP_MS)
+        if self._quiet:
+            # Warming up, the scans before start_ms are never seen: skip them (they are most of the work).
+            # A task that ends before then needs only its end; one that runs on counts the units it scanned.
+            if task.end < self.start_ms:
+                t = task.end
+            else:
+                while t < self.start_ms:
+                    task.units += self.rng.randint(*KINDS[task.kind][2])
+                    t += self._uniform_ms(*SCAN_GAP_MS)
+        self._at(min(t, task.end), self._work, task)
 
     def _work(self, task: SimTask) -> None:
         """One scan, or the end of the task."""
@@ -479,4 +552,5 @@ class Simulator:
             self._emit("task.completed", task.warehouse_id, task_id=task.id, worker_id=w.id,
                        status="ok", metrics=metrics)
         self.sites[task.warehouse_id].open -= 1
+        del self._tasks[task.id]
         self._make_idle(w)
