@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from .schema import OPEN_STATUSES as OPEN, PRIORITIES, TASK_STATUS, Event
 
 WINDOW_S = 60
+LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
 
 
@@ -85,6 +86,7 @@ class WorkerState:
             "task_id": self.task_id,
             "done_shift": self.done_shift,
             "idle_min": round(idle / 60_000, 1),
+            "busy_min": round(busy / 60_000, 1),
             "utilisation": round(100 * busy / worked, 1) if worked else None,
         }
 
@@ -124,7 +126,7 @@ class LiveModel:
         self.tasks: dict[str, OpenTask] = {}
         # per-second buckets: second → Counter of keys ("*", "wh:<id>", "type:<t>", "done:<wh>", "units:<wh>")
         self.seconds: dict[int, Counter] = {}
-        self.latency_ms: deque[float] = deque(maxlen=4096)
+        self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
         self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
         self.recent: deque[Event] = deque(maxlen=200)
         self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
@@ -148,11 +150,16 @@ class LiveModel:
             return False
 
     def add_worker(self, wid: str, warehouse_id: str, name: str | None = None) -> bool:
+        """Register (or rename) a worker. Returns True when it was new."""
         with self.lock:
-            if wid in self.workers:
-                return False
-            self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
-            return True
+            w = self.workers.get(wid)
+            if w is None:
+                self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
+                return True
+            if name and name != w.name:
+                w.name = name
+                self.changed_workers.add(wid)
+            return False
 
     def add_open_task(self, tid: str, warehouse_id: str, priority: str | None, sla_due: int | None, status: str, worker_id: str | None) -> None:
         with self.lock:
@@ -277,9 +284,10 @@ class LiveModel:
             self.changed_workers.add(w.id)
         w.state, w.since, w.task_id = state, ts, task_id
 
-    def record_latency(self, samples_ms: Iterable[float]) -> None:
+    def record_latency(self, samples_ms: Iterable[float], at: float | None = None) -> None:
+        at = time.monotonic() if at is None else at
         with self.lock:
-            self.latency_ms.extend(samples_ms)
+            self.latency_ms.extend((at, ms) for ms in samples_ms)
 
     def take_rollups(self) -> dict[tuple[int, str, str], list[float]]:
         with self.lock:
@@ -337,9 +345,14 @@ class LiveModel:
                 "events_total": self.events_total,
             }
 
-    def latency(self) -> dict[str, Any]:
+    def latency(self, window_s: float = LATENCY_WINDOW_S) -> dict[str, Any]:
+        """Ingest → push latency percentiles over the last `window_s` seconds (what is true now, not this morning)."""
+        since = time.monotonic() - window_s
         with self.lock:
-            return {**percentiles(self.latency_ms), "samples": len(self.latency_ms)}
+            while self.latency_ms and self.latency_ms[0][0] < since:
+                self.latency_ms.popleft()
+            samples = [ms for _, ms in self.latency_ms]
+        return {**percentiles(samples), "samples": len(samples)}
 
     def warehouse_load(self, now_ms: int | None = None) -> list[dict[str, Any]]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms

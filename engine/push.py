@@ -76,7 +76,8 @@ class Pusher:
 
     def _push_events(self, events: list[Event], rooms: set[str]) -> None:
         now = time.monotonic()
-        self.live.record_latency([(now - e.received) * 1000 for e in events[-512:] if e.received])
+        # history (backfill, replay) carries received < 0: its age is not push latency
+        self.live.record_latency([(now - e.received) * 1000 for e in events[-512:] if e.received > 0], now)
         if not rooms:
             return
         if len(events) > self.max_events:

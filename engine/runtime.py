@@ -199,11 +199,17 @@ class Engine:
                 self._submit_patiently(validate_batch(stale, types=self.types, max_events=len(stale))[0], wait=True)
         t0 = time.perf_counter()
         self.simulator = sim = Simulator(seed=seed, start_ms=start)
+        crew = [(wid, name, wh) for wid, (name, wh) in sim.worker_names().items()]
+        self.db.upsert_workers(crew)
+        for wid, name, wh in crew:
+            self.live.add_worker(wid, wh, name)
         n = 0
         for t in range(start, now, BACKFILL_STEP_MS) if backfill else ():
             raw = sim.step(t)
             if raw:
                 events, _ = validate_batch(raw, types=self.types, now_ms=now, max_events=len(raw))
+                for e in events:
+                    e.received = -1.0  # history, not live traffic
                 self._submit_patiently(events, wait=True)
                 n += len(events)
         if backfill:
@@ -301,15 +307,21 @@ class Engine:
         """Per-minute series for the last `minutes` from rollups, plus what is not yet flushed."""
         now = _now_ms()
         since = now - minutes * 60_000
-        rows = self.db.rollups_since(since - since % 60_000)
-        pending = [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items() if m >= since - since % 60_000]
-        series = minute_series(rows + pending, since_ms=since, until_ms=now + 1)
+        since -= since % 60_000
+        rows = self.db.rollups_since(since) + self._pending_rollups(since)
+        series = minute_series(rows, since_ms=since, until_ms=now + 1)
         series["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load(now)}
         return series
 
     def completed_by_hour(self, hours: int = 24) -> dict[str, dict[int, int]]:
         since = _now_ms() - hours * 3600_000
-        return completed_by_hour(self.db.rollups_since(since, types=["task.completed"]))
+        since -= since % 3600_000
+        rows = self.db.rollups_since(since, types=["task.completed"]) + self._pending_rollups(since)
+        return completed_by_hour(rows)
+
+    def _pending_rollups(self, since: int) -> list[tuple[int, str, str, int, float]]:
+        """Rollup deltas the rollup job has not written yet, as rows (so history includes the last seconds)."""
+        return [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items() if m >= since]
 
     def health(self) -> tuple[dict[str, Any], bool]:
         try:

@@ -55,7 +55,8 @@ REQUIRED_IDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(slots=True)
 class Event:
-    """A validated event. `ts` is epoch milliseconds (UTC); `received` is the server's monotonic arrival time."""
+    """A validated event. `ts` is epoch milliseconds (UTC); `received` is the server's monotonic arrival time
+    (set by ingest; negative marks history such as the simulator's backfill, left out of latency figures)."""
 
     event_id: str
     type: str

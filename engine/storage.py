@@ -399,6 +399,16 @@ class Database:
         with self.engine.begin() as conn:
             conn.execute(stmt, [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now} for i, n, c in rows])
 
+    def upsert_workers(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Known workers (id, name, warehouse): names win over the ids used by on-the-fly registration."""
+        if not rows:
+            return
+        stmt = self._insert(Worker)
+        stmt = stmt.on_conflict_do_update(index_elements=[Worker.id], set_={"name": stmt.excluded.name, "warehouse_id": stmt.excluded.warehouse_id})
+        now = _now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"id": i, "name": n, "warehouse_id": w, "created_at": now} for i, n, w in rows])
+
     def workers(self) -> list[tuple[str, str, str]]:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(select(Worker.id, Worker.name, Worker.warehouse_id).order_by(Worker.id))]

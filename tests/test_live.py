@@ -164,3 +164,21 @@ def test_percentiles():
     assert percentiles([]) == {"p50": None, "p95": None, "p99": None}
     p = percentiles(range(1, 101))
     assert p == {"p50": 51, "p95": 96, "p99": 100}
+
+
+def test_latency_is_over_the_last_minute_only():
+    m = LiveModel()
+    m.record_latency([500.0] * 100, at=1.0)  # an old spike (monotonic time 1 s)
+    import time as _time
+
+    m.record_latency([5.0, 6.0, 7.0], at=_time.monotonic())
+    lat = m.latency()
+    assert lat["samples"] == 3 and lat["p99"] == 7.0
+
+
+def test_worker_rename_is_reported_as_a_change():
+    m = LiveModel()
+    m.add_worker("K1", "W1")
+    m.take_changed_workers()
+    assert m.add_worker("K1", "W1", "Ana Pereira") is False
+    assert m.take_changed_workers() == {"K1"} and m.workers_json()[0]["name"] == "Ana Pereira"
