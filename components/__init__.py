@@ -1,0 +1,1 @@
+"""Reusable layout factories (`create_*`) and figure factories for the views."""

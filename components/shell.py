@@ -1,7 +1,91 @@
-"""Placeholder shell (the frontend replaces this)."""
+"""The app shell: header (brand, page tabs, warehouse filter, connection badge, user slot) and the page container.
+
+Everything live (the socket, the badge, the filter) sits outside `page_container`,
+so a tab keeps one Socket.IO connection for its whole life while pages come and go.
+"""
+from __future__ import annotations
+
+import logging
+
 import dash
-from dash import html
+from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+
+from .badge import create_badge
+
+log = logging.getLogger(__name__)
+FILTER_ID = "fp-warehouses"
 
 
-def create_shell():
-    return html.Div([html.H1("Floorpulse"), dash.page_container])
+def warehouse_options() -> list[dict[str, str]]:
+    """Options for the shared filter from the live model (the bridge adds warehouses that appear later)."""
+    try:
+        from engine.runtime import current_engine
+
+        rows = current_engine().live.warehouse_load()
+    except Exception:  # outside a request (layout validation) there is no engine to ask
+        log.debug("no engine for warehouse options", exc_info=True)
+        return []
+    return [{"label": f"{w['name']} ({w['id']})" if w["name"] != w["id"] else w["id"], "value": w["id"]} for w in rows]
+
+
+def _nav() -> html.Nav:
+    pages = sorted(dash.page_registry.values(), key=lambda p: (p.get("order") is None, p.get("order") or 0, p["name"]))
+    return html.Nav(
+        [
+            dcc.Link(p["name"], href=p["relative_path"], id={"type": "fp-nav", "path": p["path"]}, className="fp-tab")
+            for p in pages
+            if p.get("nav", True)
+        ],
+        className="fp-tabs",
+        **{"aria-label": "Views"},
+    )
+
+
+def create_shell() -> html.Div:
+    header = html.Header(
+        [
+            html.A(
+                [html.Img(src=dash.get_asset_url("logo.svg"), className="fp-logo", alt=""), html.Span("Floorpulse", className="fp-brand-name")],
+                href="/",
+                className="fp-brand",
+            ),
+            _nav(),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id=FILTER_ID,
+                        options=warehouse_options(),
+                        multi=True,
+                        placeholder="All warehouses",
+                        persistence=True,
+                        persistence_type="local",
+                        className="fp-filter",
+                        searchable=True,
+                        clearable=True,
+                    ),
+                    create_badge(),
+                    html.Div("--:--:-- UTC", id="fp-clock", className="fp-clock", title="Server time of the latest update"),
+                    # sign-in lands here later (user name, sign-out)
+                    html.Div([html.Span("G", className="fp-avatar"), html.Span("Guest", className="fp-user-name")], id="fp-user", className="fp-user", title="Sign-in comes later"),
+                ],
+                className="fp-header-right",
+            ),
+        ],
+        className="fp-header",
+    )
+    return html.Div(
+        [dcc.Location(id="fp-url", refresh=False), header, html.Main(dash.page_container, className="fp-main")],
+        className="fp-app",
+    )
+
+
+# The shared filter narrows the socket subscription and every view, all in the browser.
+clientside_callback(ClientsideFunction("floorpulse", "setWarehouses"), Input(FILTER_ID, "value"))
+
+# The active tab follows the URL.
+clientside_callback(
+    ClientsideFunction("floorpulse", "navClasses"),
+    Output({"type": "fp-nav", "path": ALL}, "className"),
+    Input("fp-url", "pathname"),
+    State({"type": "fp-nav", "path": ALL}, "id"),
+)

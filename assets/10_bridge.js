@@ -1,0 +1,553 @@
+/*
+ * Floorpulse browser bridge: one Socket.IO connection per tab, for the tab's whole life,
+ * feeding Dash components through dash_clientside.set_props.
+ *
+ * Messages only update state and bounded buffers. A single loop (every FLUSH_MS) renders:
+ * the connection badge, then each view whose root element is on the page. Graphs are
+ * touched only once drawn (_fullLayout, not pending) and only after the previous update
+ * to that graph has landed (FACTS.md: set_props(extendData) per message, or before the
+ * graph has drawn, stalls pages). A view that mounts (page change) renders from state at once.
+ * Protocol: docs/protocol.md.
+ */
+(function () {
+  "use strict";
+
+  var FLUSH_MS = 250;
+  var WINDOW_MS = 10 * 60 * 1000; // timeline / event buffer window
+  var EVENTS_MAX = 3000; // events kept for the timeline and table
+  var FEED_MAX = 5000; // arrival-order ring the views consume incrementally
+  var SAMPLE_MS = 2000; // live chart points
+  var SERIES_MAX = 1800; // one hour of samples
+  var LANDING_TIMEOUT_MS = 2500;
+  var PAINT_SAMPLES = 256;
+
+  var fp = (window.floorpulse = window.floorpulse || {});
+  fp.config = {FLUSH_MS: FLUSH_MS, WINDOW_MS: WINDOW_MS, EVENTS_MAX: EVENTS_MAX, SAMPLE_MS: SAMPLE_MS, SERIES_MAX: SERIES_MAX};
+
+  var state = (fp.state = {
+    socket: null,
+    connected: false,
+    everConnected: false,
+    build: null,
+    heartbeatS: 5,
+    lastMsgAt: 0,
+    skew: 0, // server clock − browser clock, ms
+    eventTypes: [],
+    snapshot: null, // {server_time, throughput, latency, workers_summary, warehouses}
+    workers: new Map(), // id → worker JSON, plus asOf (server ms when serialised)
+    workersRev: 0,
+    tickRev: 0,
+    events: [], // compact events, sorted by ts ascending (see compact())
+    eventIds: new Set(),
+    feed: [], // compact events in arrival order
+    feedSeq: 0, // seq of the newest feed entry
+    alerts: [],
+    series: [], // live samples {t, eps:{wh:v}, tpm:{wh:v}, p50, p95}
+    lastSampleAt: 0,
+    selected: null, // Set of warehouse ids, or null for all
+    types: null, // Set of event types, or null for all
+    filterRev: 0,
+    paused: false,
+    pauseRev: 0,
+    paint: [],
+  });
+
+  // ---- small helpers ----
+
+  fp.serverNow = function () {
+    return Date.now() + state.skew;
+  };
+
+  fp.fmt = function (v, decimals) {
+    if (v === null || v === undefined || isNaN(v)) return "—";
+    return Number(v).toLocaleString("en-GB", {minimumFractionDigits: decimals || 0, maximumFractionDigits: decimals || 0});
+  };
+
+  fp.age = function (ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    var m = Math.floor((s % 3600) / 60);
+    return Math.floor(s / 3600) + " h " + (m < 10 ? "0" : "") + m;
+  };
+
+  fp.inFilter = function (warehouseId) {
+    return state.selected === null || state.selected.has(warehouseId);
+  };
+
+  fp.h = function (tag, props, children) {
+    var p = Object.assign({}, props || {});
+    if (children !== undefined) p.children = children;
+    return {type: tag, namespace: "dash_html_components", props: p};
+  };
+
+  // set_props, remembering the last value per (id, prop) so unchanged text is not re-sent.
+  // The cache is tied to the element: a remounted component (page change) is always written.
+  var lastSent = new Map();
+  fp.set = function (id, props, force) {
+    var dc = window.dash_clientside;
+    if (!dc || !dc.set_props) return false;
+    var el = document.getElementById(id);
+    var send = {};
+    var any = false;
+    for (var k in props) {
+      var v = props[k];
+      var key = id + "\u0000" + k;
+      var simple = typeof v === "string" || typeof v === "number";
+      var prev = lastSent.get(key);
+      if (!force && simple && prev && prev.el === el && prev.v === v) continue;
+      if (simple) lastSent.set(key, {v: v, el: el});
+      else lastSent.delete(key);
+      send[k] = v;
+      any = true;
+    }
+    if (any) dc.set_props(id, send);
+    return any;
+  };
+
+  // ---- events: compact form shared with pages/timeline.py compact() ----
+  // [event_id, ts_ms, type, severity, warehouse, worker, task, status, details]
+
+  function details(e) {
+    var p = e.payload;
+    if (p && typeof p === "object" && p.message) return String(p.message);
+    var m = e.metrics;
+    if (m && typeof m === "object") {
+      return Object.keys(m)
+        .slice(0, 4)
+        .map(function (k) {
+          return k + " " + m[k];
+        })
+        .join(", ");
+    }
+    return "";
+  }
+
+  function compact(e) {
+    return [e.event_id, Date.parse(e.timestamp), e.type, e.severity || "info", e.warehouse_id, e.worker_id || null, e.task_id || null, e.status || null, details(e)];
+  }
+
+  function insertSorted(c) {
+    var list = state.events;
+    if (!list.length || list[list.length - 1][1] <= c[1]) {
+      list.push(c);
+      return;
+    }
+    var lo = 0,
+      hi = list.length;
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (list[mid][1] <= c[1]) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, c);
+  }
+
+  // Add compact events (any order). Returns how many were new.
+  fp.addEvents = function (items, toFeed) {
+    var added = 0;
+    var rx = performance.now();
+    for (var i = 0; i < items.length; i++) {
+      var c = items[i];
+      if (!c || state.eventIds.has(c[0]) || isNaN(c[1])) continue;
+      state.eventIds.add(c[0]);
+      insertSorted(c);
+      added++;
+      if (toFeed) {
+        state.feedSeq++;
+        state.feed.push({seq: state.feedSeq, e: c, rx: rx});
+      }
+    }
+    if (state.feed.length > FEED_MAX) state.feed.splice(0, state.feed.length - FEED_MAX);
+    trimEvents();
+    return added;
+  };
+
+  function trimEvents() {
+    var list = state.events;
+    var cutoff = fp.serverNow() - WINDOW_MS;
+    var drop = 0;
+    while (drop < list.length && (list[drop][1] < cutoff || list.length - drop > EVENTS_MAX)) drop++;
+    if (drop) {
+      for (var i = 0; i < drop; i++) state.eventIds.delete(list[i][0]);
+      list.splice(0, drop);
+    }
+  }
+
+  // Feed entries after `seq`; `gap` is true when some were dropped (the consumer should rebuild).
+  fp.feedSince = function (seq) {
+    var feed = state.feed;
+    if (!feed.length || seq >= state.feedSeq) return {items: [], gap: false, head: state.feedSeq};
+    var first = feed[0].seq;
+    var gap = seq < first - 1;
+    var start = Math.max(0, seq - first + 1);
+    return {items: feed.slice(start), gap: gap, head: state.feedSeq};
+  };
+
+  // Run fn once the current frame has been painted (so a slow chart redraw never delays it).
+  fp.afterPaint = function (fn) {
+    requestAnimationFrame(function () {
+      setTimeout(fn, 0);
+    });
+  };
+
+  fp.recordPaint = function (rx) {
+    // receive → painted: after the next frame has been produced
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        state.paint.push(performance.now() - rx);
+        if (state.paint.length > PAINT_SAMPLES) state.paint.shift();
+      }, 0);
+    });
+  };
+
+  fp.paintLatency = function () {
+    var s = state.paint.slice().sort(function (a, b) {
+      return a - b;
+    });
+    if (!s.length) return {p50: null, p95: null, samples: 0};
+    var q = function (p) {
+      return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]);
+    };
+    return {p50: q(50), p95: q(95), samples: s.length};
+  };
+
+  // ---- live state from hello / tick ----
+
+  function applyWorkers(list, asOf) {
+    if (!list) return;
+    for (var i = 0; i < list.length; i++) {
+      var w = Object.assign({}, list[i], {asOf: asOf});
+      state.workers.set(w.id, w);
+    }
+    if (list.length) state.workersRev++;
+  }
+
+  function applyAggregates(s) {
+    var snap = state.snapshot || {};
+    snap.server_time = s.server_time;
+    ["throughput", "latency", "workers_summary", "warehouses"].forEach(function (k) {
+      if (s[k] !== undefined) snap[k] = s[k];
+    });
+    state.snapshot = snap;
+    if (s.server_time) estimateSkew(s.server_time - Date.now());
+    state.tickRev++;
+    sample(s);
+  }
+
+  // server_time − receive time underestimates the skew by the message's delay: keep the
+  // largest of the recent estimates (the least delayed message).
+  var skews = [];
+  function estimateSkew(v) {
+    skews.push(v);
+    if (skews.length > 40) skews.shift();
+    state.skew = Math.max.apply(null, skews);
+  }
+
+  function sample(s) {
+    var t = s.server_time || fp.serverNow();
+    if (t - state.lastSampleAt < SAMPLE_MS || !s.throughput) return;
+    state.lastSampleAt = t;
+    var eps = {},
+      tpm = {};
+    var byWh = s.throughput.by_warehouse || {};
+    Object.keys(byWh).forEach(function (wh) {
+      eps[wh] = byWh[wh].eps_10s;
+      tpm[wh] = byWh[wh].tasks_per_min;
+    });
+    var lat = s.latency || {};
+    state.series.push({t: t, eps: eps, tpm: tpm, p50: lat.p50, p95: lat.p95});
+    if (state.series.length > SERIES_MAX) state.series.splice(0, state.series.length - SERIES_MAX);
+  }
+
+  function onHello(h) {
+    if (state.build && h.build && h.build !== state.build) {
+      window.location.reload(); // a new build: take the new code
+      return;
+    }
+    state.build = h.build;
+    state.heartbeatS = h.heartbeat_s || 5;
+    state.eventTypes = h.event_types || state.eventTypes;
+    var snap = h.snapshot || {};
+    state.workers = new Map();
+    applyWorkers(snap.workers || [], snap.server_time);
+    state.workersRev++;
+    applyAggregates(snap);
+    state.alerts = (snap.alerts || []).slice(-50);
+    var recent = (snap.recent_events || []).map(compact);
+    fp.addEvents(recent.reverse(), true);
+  }
+
+  function onEvents(batch) {
+    if (!Array.isArray(batch) || !batch.length) return;
+    fp.addEvents(batch.map(compact), true);
+    // sparse events are applied at the next frame rather than the next tick of the loop
+    if (Date.now() - lastFlush >= FLUSH_MS && !kicked) {
+      kicked = true;
+      requestAnimationFrame(function () {
+        kicked = false;
+        if (Date.now() - lastFlush >= FLUSH_MS) flush();
+      });
+    }
+  }
+
+  function onTick(t) {
+    applyWorkers(t.workers, t.server_time);
+    applyAggregates(t);
+  }
+
+  // ---- the socket ----
+
+  function token() {
+    try {
+      return window.localStorage.getItem("floorpulse.token") || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function subscribe() {
+    if (!state.socket || !state.connected) return;
+    state.socket.emit("subscribe", {warehouses: state.selected ? Array.from(state.selected) : null});
+  }
+
+  var retry = 0;
+  function connect() {
+    if (typeof window.io !== "function") {
+      console.error("floorpulse: socket.io client missing");
+      return;
+    }
+    var socket = (state.socket = window.io("/live", {
+      transports: ["websocket", "polling"],
+      auth: function (cb) {
+        cb({token: token()});
+      },
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 10000,
+    }));
+    var seen = function () {
+      state.lastMsgAt = Date.now();
+    };
+    socket.on("connect", function () {
+      state.connected = true;
+      state.everConnected = true;
+      retry = 0;
+      seen();
+      subscribe();
+    });
+    socket.on("disconnect", function () {
+      state.connected = false;
+    });
+    socket.on("connect_error", function () {
+      state.connected = false;
+      if (!socket.active) {
+        // refused by the server (e.g. auth): socket.io does not retry those by itself
+        retry = Math.min(retry + 1, 6);
+        setTimeout(function () {
+          socket.connect();
+        }, 1000 * Math.pow(2, retry));
+      }
+    });
+    socket.on("hello", function (h) {
+      seen();
+      onHello(h);
+    });
+    socket.on("events", function (b) {
+      seen();
+      onEvents(b);
+    });
+    socket.on("tick", function (t) {
+      seen();
+      onTick(t);
+    });
+    socket.on("alert", function (a) {
+      seen();
+      state.alerts.push(a);
+      if (state.alerts.length > 50) state.alerts.shift();
+    });
+    socket.on("pong", seen);
+    socket.on("server:shutdown", function () {
+      state.connected = false;
+    });
+    socket.on("reload", function () {
+      window.location.reload();
+    });
+  }
+
+  fp.setWarehouses = function (ids) {
+    var next = ids && ids.length ? new Set(ids) : null;
+    var same = (next === null && state.selected === null) || (next && state.selected && next.size === state.selected.size && ids.every(function (i) {
+      return state.selected.has(i);
+    }));
+    if (same) return;
+    state.selected = next;
+    state.filterRev++;
+    subscribe();
+  };
+
+  // ---- connection badge, clock, filter options ----
+
+  var optionsKey = "";
+  function renderShell(now) {
+    var hb = state.heartbeatS || 5;
+    var age = state.lastMsgAt ? now - state.lastMsgAt : 0;
+    var cls, text;
+    if (!state.everConnected) {
+      cls = "connecting";
+      text = "Connecting…";
+    } else if (age > 3 * hb * 1000) {
+      cls = "stale";
+      text = "Stale · " + fp.age(age);
+    } else if (!state.connected) {
+      cls = "reconnecting";
+      text = "Reconnecting…";
+    } else {
+      cls = "live";
+      text = "Live";
+    }
+    if (document.getElementById("fp-badge")) {
+      fp.set("fp-badge", {className: "fp-badge fp-badge-" + cls, title: state.lastMsgAt ? "Last message " + fp.age(age) + " ago" : "Live data connection"});
+      fp.set("fp-badge-text", {children: text});
+    }
+    // a socket that is open but silent for too long is replaced
+    if (state.connected && age > 6 * hb * 1000 && state.socket) {
+      state.lastMsgAt = now;
+      state.socket.disconnect().connect();
+    }
+    if (state.snapshot && document.getElementById("fp-clock")) {
+      var d = new Date(fp.serverNow());
+      fp.set("fp-clock", {children: d.toISOString().slice(11, 19) + " UTC"});
+    }
+    var whs = (state.snapshot && state.snapshot.warehouses) || [];
+    var key = whs
+      .map(function (w) {
+        return w.id + "=" + w.name;
+      })
+      .join("|");
+    if (key && key !== optionsKey && document.getElementById("fp-warehouses")) {
+      optionsKey = key;
+      fp.set("fp-warehouses", {
+        options: whs.map(function (w) {
+          return {label: w.name !== w.id ? w.name + " (" + w.id + ")" : w.id, value: w.id};
+        }),
+      });
+    }
+  }
+
+  // ---- graph gating ----
+
+  var graphs = new Map(); // id → {el, pending: {check, t}}
+
+  // The plotly div of a dcc.Graph once drawn and idle, else null.
+  fp.graph = function (id) {
+    var outer = document.getElementById(id);
+    if (!outer) return null;
+    var gd = outer.classList.contains("js-plotly-plot") ? outer : outer.querySelector(".js-plotly-plot");
+    if (!gd || !gd._fullLayout || !gd.data || outer.classList.contains("dash-graph--pending")) return null;
+    var g = graphs.get(id);
+    if (!g || g.el !== gd) {
+      g = {el: gd, pending: null};
+      graphs.set(id, g);
+    }
+    if (g.pending) {
+      if (!g.pending.check(gd) && performance.now() - g.pending.t < LANDING_TIMEOUT_MS) return null;
+      g.pending = null;
+    }
+    return gd;
+  };
+
+  function expect(id, check) {
+    var g = graphs.get(id);
+    if (g) g.pending = {check: check, t: performance.now()};
+  }
+
+  var revision = 0;
+  // Replace a graph's traces, keeping every styling attribute the Python factory chose.
+  // `traces[i]` holds only the arrays to swap in for trace i.
+  fp.replaceTraces = function (id, gd, traces, layoutChanges) {
+    var rev = ++revision;
+    var data = gd.data.map(function (t, i) {
+      return Object.assign({}, t, traces[i] || {});
+    });
+    var layout = Object.assign({}, gd.layout, layoutChanges || {}, {datarevision: rev});
+    expect(id, function (el) {
+      return el.layout && el.layout.datarevision === rev;
+    });
+    fp.set(id, {figure: {data: data, layout: layout}}, true);
+  };
+
+  // extendData through Dash, bounded to maxPoints per trace.
+  fp.extendTraces = function (id, update, indices, maxPoints) {
+    if (!indices.length) return;
+    var last = indices[indices.length - 1];
+    var xs = update.x[update.x.length - 1];
+    var lastX = xs[xs.length - 1];
+    expect(id, function (el) {
+      var x = el.data[last] && el.data[last].x;
+      return !!x && x.length > 0 && x[x.length - 1] === lastX;
+    });
+    fp.set(id, {extendData: [update, indices, maxPoints]}, true);
+  };
+
+  // Show only the selected warehouses' traces (traces carry meta = warehouse id).
+  fp.applyTraceFilter = function (gd) {
+    if (!window.Plotly) return;
+    var want = gd.data.map(function (t) {
+      return typeof t.meta === "string" && !fp.inFilter(t.meta) ? false : true;
+    });
+    var have = gd.data.map(function (t) {
+      return t.visible !== false;
+    });
+    var idx = [];
+    var vis = [];
+    want.forEach(function (v, i) {
+      if (v !== have[i]) {
+        idx.push(i);
+        vis.push(v);
+      }
+    });
+    if (idx.length) window.Plotly.restyle(gd, {visible: vis}, idx);
+  };
+
+  // ---- the render loop ----
+
+  fp.views = fp.views || [];
+  fp.registerView = function (view) {
+    fp.views.push(view);
+  };
+
+  var lastFlush = 0;
+  var kicked = false;
+
+  function flush() {
+    var now = Date.now();
+    lastFlush = now;
+    try {
+      renderShell(now);
+    } catch (err) {
+      console.error("floorpulse shell", err);
+    }
+    trimEvents();
+    if (document.hidden) return; // buffers are bounded; the views catch up on return
+    for (var i = 0; i < fp.views.length; i++) {
+      var view = fp.views[i];
+      var root = document.getElementById(view.root);
+      if (!root) {
+        view.mountedEl = null;
+        continue;
+      }
+      try {
+        if (view.mountedEl !== root) {
+          view.mountedEl = root;
+          view.mount && view.mount();
+        }
+        view.update(now);
+      } catch (err) {
+        console.error("floorpulse view " + view.root, err);
+      }
+    }
+  }
+
+  connect();
+  setInterval(flush, FLUSH_MS);
+})();

@@ -1,0 +1,267 @@
+"""Figure factories: every chart starts here, on the shared template, with titled axes and units.
+
+Each factory fixes the trace structure the browser bridge relies on (one trace
+per warehouse with `meta` = warehouse id, one per severity, ...). The bridge
+then extends traces (`extendData`) or swaps the arrays of small figures; it
+never changes their styling, so the look is decided here only.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from .theme import (
+    LOAD_COLORS,
+    MUTED,
+    PRIORITY_COLORS,
+    SEVERITY_COLORS,
+    TARGET_COLOR,
+    TEMPLATE_NAME,
+    warehouse_color,
+)
+
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "displaylogo": False}
+TIME_AXIS = dict(
+    type="date",
+    title=dict(text="Time (UTC)"),
+    hoverformat="%H:%M:%S",
+    tickformatstops=[
+        dict(dtickrange=[None, 60_000], value="%H:%M:%S"),
+        dict(dtickrange=[60_000, 86_400_000], value="%H:%M"),
+        dict(dtickrange=[86_400_000, None], value="%d %b"),
+    ],
+)
+LATENCY_TARGET_MS = 100  # p95 push-latency objective drawn on the throughput view
+TIMELINE_MAX_POINTS = 3000
+TIMELINE_WINDOW_MIN = 10
+SEVERITIES = ("info", "warning", "critical")
+
+
+def _figure(data: Sequence[go.BaseTraceType], **layout: Any) -> go.Figure:
+    return go.Figure(data=list(data), layout=go.Layout(template=TEMPLATE_NAME, **layout))
+
+
+def _empty_note(text: str) -> dict:
+    return dict(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=13, color=MUTED), name="empty")
+
+
+# ---- timeline ----
+
+
+def timeline_figure(event_types: Sequence[str], *, now_ms: int) -> go.Figure:
+    """Time × event type, one marker trace per severity (filled by the bridge from its event buffer)."""
+    sizes = {"info": 6, "warning": 10, "critical": 12}
+    traces = [
+        go.Scatter(
+            x=[], y=[], customdata=[], mode="markers", name=sev.capitalize(), meta=sev,
+            marker=dict(
+                color=SEVERITY_COLORS[sev], size=sizes[sev], opacity=0.55 if sev == "info" else 0.95,
+                line=dict(width=0 if sev == "info" else 1, color="white"),
+                symbol="circle" if sev == "info" else "diamond",
+            ),
+            hovertemplate="<b>%{y}</b> · " + sev + "<br>%{x|%H:%M:%S.%L} UTC<br>%{customdata}<extra></extra>",
+        )
+        for sev in SEVERITIES
+    ]
+    n = len(event_types)
+    return _figure(
+        traces,
+        xaxis=dict(**TIME_AXIS, range=[now_ms - TIMELINE_WINDOW_MIN * 60_000, now_ms], autorange=False),
+        yaxis=dict(
+            type="category", categoryorder="array", categoryarray=list(event_types), range=[n - 0.5, -0.5],
+            autorange=False, showgrid=True, title=dict(text="Event type"), tickfont=dict(size=11),
+        ),
+        legend=dict(title=dict(text="Severity  ")),
+        uirevision="timeline",
+    )
+
+
+# ---- throughput ----
+
+
+def warehouse_lines(
+    x: Sequence[int],
+    series: Mapping[str, Sequence[float]],
+    warehouses: Sequence[str],
+    names: Mapping[str, str],
+    *,
+    y_title: str,
+    unit: str,
+    stacked: bool = False,
+    decimals: int = 1,
+    span: tuple[int, int] | None = None,
+) -> go.Figure:
+    """One line per warehouse (`meta` = warehouse id), in the order given: the bridge extends by index."""
+    traces = []
+    for i, wh in enumerate(warehouses):
+        color = warehouse_color(i)
+        extra = dict(stackgroup="total", line=dict(width=1, color=color), fillcolor=_alpha(color, 0.55)) if stacked else dict(line=dict(width=2, color=color))
+        traces.append(
+            go.Scatter(
+                x=list(x), y=list(series.get(wh, [])), mode="lines", name=names.get(wh, wh), meta=wh,
+                hovertemplate=f"%{{y:.{decimals}f}} {unit}<extra>{names.get(wh, wh)}</extra>", **extra,
+            )
+        )
+    layout = dict(xaxis=dict(**TIME_AXIS), yaxis=dict(title=dict(text=y_title), rangemode="tozero"), hovermode="x unified", uirevision="wh")
+    if not warehouses:
+        layout["annotations"] = [_empty_note("No warehouse has reported yet")]
+        if span:
+            layout["xaxis"] = dict(**TIME_AXIS, range=list(span), autorange=False)
+    return _figure(traces, **layout)
+
+
+def latency_figure(points: Sequence[tuple[int, float | None, float | None]] = ()) -> go.Figure:
+    """Ingest → push latency p50 / p95 (ms), with the p95 objective as a dashed line."""
+    xs = [p[0] for p in points]
+    traces = [
+        go.Scatter(x=xs, y=[p[1] for p in points], mode="lines", name="p50", meta="p50", line=dict(width=2, color="#7d93b8"),
+                   hovertemplate="%{y:.1f} ms<extra>p50</extra>"),
+        go.Scatter(x=xs, y=[p[2] for p in points], mode="lines", name="p95", meta="p95", line=dict(width=2.5, color="#3566c8"),
+                   hovertemplate="%{y:.1f} ms<extra>p95</extra>"),
+    ]
+    return _figure(
+        traces,
+        xaxis=dict(**TIME_AXIS),
+        yaxis=dict(title=dict(text="Latency (ms)"), rangemode="tozero"),
+        hovermode="x unified",
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=LATENCY_TARGET_MS, y1=LATENCY_TARGET_MS,
+                     line=dict(color=TARGET_COLOR, width=1, dash="dash"), opacity=0.45)],
+        annotations=[dict(text=f"p95 target {LATENCY_TARGET_MS} ms", xref="paper", x=1, xanchor="right", y=LATENCY_TARGET_MS,
+                          yanchor="bottom", showarrow=False, font=dict(size=11, color=MUTED))],
+        uirevision="latency",
+    )
+
+
+def type_mix_figure(by_type: Mapping[str, float], event_types: Sequence[str]) -> go.Figure:
+    """Events per second by type (last 10 s), every configured type in a fixed order so bars never jump."""
+    values = [by_type.get(t, 0.0) for t in event_types]
+    trace = go.Bar(
+        x=values, y=list(event_types), orientation="h", marker=dict(color="#3566c8"),
+        text=[f"{v:.1f}" if v else "" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2f} events/s<extra></extra>",
+    )
+    return _figure(
+        [trace],
+        xaxis=dict(title=dict(text="Events per second"), rangemode="tozero", showgrid=True),
+        yaxis=dict(type="category", autorange="reversed", showgrid=False, tickfont=dict(size=11)),
+        bargap=0.3,
+    )
+
+
+# ---- workers ----
+
+
+def hbar_figure(
+    labels: Sequence[str], values: Sequence[float], *, x_title: str, color: str, unit: str, decimals: int = 0, empty: str = "No data yet", slots: int = 15
+) -> go.Figure:
+    """A ranked horizontal bar chart (largest on top); the bridge swaps `x`, `y`, `text`.
+
+    `layout.meta.empty` is the note shown (axes hidden) while there is nothing to rank.
+    """
+    trace = go.Bar(
+        x=list(values), y=list(labels), orientation="h", marker=dict(color=color),
+        text=[f"{v:.{decimals}f}" for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate=f"%{{y}}: %{{x:.{decimals}f}} {unit}<extra></extra>",
+    )
+    has = bool(labels)
+    slots = max(len(labels), slots)
+    return _figure(
+        [trace],
+        xaxis=dict(title=dict(text=x_title), range=[0, max(5.0, max(values, default=0) * 1.12)], autorange=False, showgrid=True, visible=has),
+        # a fixed number of rows keeps bars the same thickness however many there are
+        yaxis=dict(type="category", range=[slots - 0.5, -0.5], autorange=False, showgrid=False, tickfont=dict(size=11), visible=has),
+        bargap=0.22,
+        meta=dict(empty=empty),
+        annotations=[] if has else [_empty_note(empty)],
+    )
+
+
+def utilisation_figure(names: Sequence[str], values: Sequence[float | None], color: str) -> go.Figure:
+    """Average busy share per warehouse, as horizontal bars on a fixed 0–100 % scale."""
+    trace = go.Bar(
+        x=list(values), y=list(names), orientation="h", marker=dict(color=color),
+        text=[("—" if v is None else f"{v:.0f} %") for v in values], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1f} % busy<extra></extra>",
+    )
+    return _figure(
+        [trace],
+        xaxis=dict(title=dict(text="Busy share of signed-in time (%)"), range=[0, 112], autorange=False, dtick=25, showgrid=True),
+        yaxis=dict(type="category", range=[max(len(names), 5) - 0.5, -0.5], autorange=False, showgrid=False),
+        bargap=0.35,
+        annotations=[] if names else [_empty_note("No warehouse has reported yet")],
+    )
+
+
+def by_hour_figure(by_hour: Mapping[str, Mapping[int, int]], warehouses: Sequence[str], names: Mapping[str, str], *, current_hour: int) -> go.Figure:
+    """Completed tasks per hour of day (UTC), stacked per warehouse; hours in clock order ending now."""
+    hours = [(current_hour + 1 + i) % 24 for i in range(24)]
+    labels = [f"{h:02d}:00" for h in hours]
+    traces = [
+        go.Bar(
+            x=labels, y=[by_hour.get(wh, {}).get(h, 0) for h in hours], name=names.get(wh, wh), meta=wh,
+            marker=dict(color=warehouse_color(i)), hovertemplate="%{x} UTC: %{y} tasks<extra>" + names.get(wh, wh) + "</extra>",
+        )
+        for i, wh in enumerate(warehouses)
+    ]
+    return _figure(
+        traces,
+        annotations=[] if warehouses else [_empty_note("No warehouse has reported yet")],
+        barmode="stack",
+        xaxis=dict(type="category", title=dict(text="Hour of day (UTC), last 24 h"), tickangle=0, nticks=12, showgrid=False),
+        yaxis=dict(title=dict(text="Completed tasks")),
+        bargap=0.18,
+    )
+
+
+# ---- load ----
+
+
+def load_level(load_pct: float | None) -> str:
+    if load_pct is None or load_pct < 70:
+        return "ok"
+    return "warn" if load_pct <= 90 else "hot"
+
+
+def load_figure(warehouses: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Open tasks as % of capacity per warehouse, with the 100 % capacity line."""
+    names = [w["name"] for w in warehouses]
+    pct = [round(100 * w["open_tasks"] / w["capacity"], 1) if w.get("capacity") else 0 for w in warehouses]
+    trace = go.Bar(
+        x=names, y=pct, marker=dict(color=[LOAD_COLORS[load_level(p)] for p in pct]),
+        text=[f"{w['open_tasks']} / {w['capacity']}" for w in warehouses], textposition="outside", cliponaxis=False,
+        customdata=[w["id"] for w in warehouses],
+        hovertemplate="%{x}<br>%{y:.1f} % of capacity<br>%{text} open tasks<extra></extra>",
+    )
+    top = max([110.0, *(p * 1.15 for p in pct)])
+    notes = [dict(text="capacity", xref="paper", x=1, xanchor="right", y=100, yanchor="bottom", showarrow=False, font=dict(size=11, color=MUTED))]
+    return _figure(
+        [trace],
+        xaxis=dict(type="category", showgrid=False),
+        yaxis=dict(title=dict(text="Open tasks (% of capacity)"), range=[0, top], autorange=False, ticksuffix=" %"),
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=100, y1=100, line=dict(color=TARGET_COLOR, width=1.5, dash="dash"))],
+        annotations=notes + ([] if warehouses else [_empty_note("No warehouse has reported yet")]),
+        bargap=0.4,
+    )
+
+
+def backlog_figure(warehouses: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Open tasks by priority, stacked per warehouse (one trace per priority, `meta` = priority)."""
+    names = [w["name"] for w in warehouses]
+    traces = [
+        go.Bar(
+            x=names, y=[w["backlog"].get(p, 0) for w in warehouses], name=p.capitalize(), meta=p,
+            marker=dict(color=PRIORITY_COLORS[p]), hovertemplate="%{x}: %{y} " + p + "-priority tasks<extra></extra>",
+        )
+        for p in ("high", "normal", "low")
+    ]
+    return _figure(
+        traces, barmode="stack", xaxis=dict(type="category", showgrid=False), yaxis=dict(title=dict(text="Open tasks")), bargap=0.4,
+        annotations=[] if warehouses else [_empty_note("No warehouse has reported yet")],
+    )
+
+
+def _alpha(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"

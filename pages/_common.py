@@ -1,0 +1,25 @@
+"""Helpers the page layouts share: the engine (when there is one) and number formatting."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def engine_or_none() -> Any:
+    """The engine serving this request, or None outside a request (layout validation)."""
+    try:
+        from engine.runtime import current_engine
+
+        return current_engine()
+    except Exception:
+        log.debug("no engine in this context", exc_info=True)
+        return None
+
+
+def fmt(value: float | int | None, decimals: int = 0) -> str:
+    """Like the bridge's fmt(): thousands separated, a dash for no value."""
+    if value is None:
+        return "—"
+    return f"{value:,.{decimals}f}"

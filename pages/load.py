@@ -1,0 +1,58 @@
+"""Warehouse load: open tasks against capacity, backlog by priority, SLA at risk, active workers, stale feeds."""
+from __future__ import annotations
+
+import time
+
+import dash
+from dash import html
+
+from components.charts import backlog_figure, load_figure
+from components.kpi import create_kpi, create_kpi_row
+from components.panel import create_graph_panel, create_page_head, create_panel
+from components.warehouse_card import warehouse_card
+from pages._common import engine_or_none, fmt
+
+dash.register_page(__name__, path="/load", name="Load", title="Load · Floorpulse", order=3)
+
+
+def layout(**_):
+    engine = engine_or_none()
+    now = int(time.time() * 1000)
+    warehouses = engine.live.warehouse_load(now) if engine else []
+    open_n = sum(w["open_tasks"] for w in warehouses)
+    cap = sum(w["capacity"] for w in warehouses)
+    risk = sum(w["at_risk"] for w in warehouses)
+    active = sum(w["active_workers"] for w in warehouses)
+    stale = sum(1 for w in warehouses if w["stale"])
+    risk_min = engine.config.sla_risk_min if engine else 15
+    stale_min = round(engine.config.stale_after_s / 60) if engine else 5
+    kpis = create_kpi_row(
+        create_kpi("ld-open", "Open tasks", value=fmt(open_n), sub=f"capacity {fmt(cap)}"),
+        create_kpi("ld-load", "Capacity used", unit="%", value=fmt(100 * open_n / cap if cap else None), sub="open tasks ÷ capacity, all sites"),
+        create_kpi("ld-risk", "SLA at risk", value=fmt(risk), sub=f"SLA due within {risk_min} min or overdue", tone="risk"),
+        create_kpi("ld-active", "Active workers", value=fmt(active), sub="idle or busy"),
+        create_kpi("ld-stale", "Stale feeds", value=fmt(stale), sub="all feeds live" if not stale else f"no events for {stale_min} min", tone="stale"),
+    )
+    return html.Div(
+        [
+            create_page_head("Warehouse load", "Work waiting against what each site can carry"),
+            kpis,
+            html.Div(
+                [
+                    create_graph_panel("ld-load-graph", "Load against capacity", load_figure(warehouses),
+                                       subtitle="open tasks as % of capacity · dashed line = 100 %", height=320),
+                    create_graph_panel("ld-backlog-graph", "Backlog by priority", backlog_figure(warehouses),
+                                       subtitle="open tasks per warehouse, stacked by priority", height=320),
+                ],
+                className="fp-grid fp-grid-2",
+            ),
+            create_panel(
+                "Sites",
+                html.Div([warehouse_card(w, now) for w in warehouses] or html.Div("No warehouse has reported yet.", className="fp-empty"),
+                         id="ld-cards", className="fp-wh-grid"),
+                subtitle="load, SLA risk, crew and feed freshness per warehouse",
+            ),
+        ],
+        className="fp-page",
+        id="ld-page",
+    )

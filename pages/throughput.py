@@ -1,0 +1,78 @@
+"""Throughput: events/s and completed tasks per warehouse (last hour from rollups, then live), latency, event mix."""
+from __future__ import annotations
+
+import time
+
+import dash
+from dash import html
+
+from components.charts import latency_figure, type_mix_figure, warehouse_lines
+from components.kpi import create_kpi, create_kpi_row
+from components.panel import create_graph_panel, create_page_head
+from engine.config import DEFAULT_EVENT_TYPES
+
+from pages._common import engine_or_none, fmt
+
+dash.register_page(__name__, path="/throughput", name="Throughput", title="Throughput · Floorpulse", order=1)
+
+HISTORY_MIN = 60
+
+
+def _history(engine, now: int) -> tuple[list[int], dict, dict, list[str], dict]:
+    """Complete minutes of the last hour: x at each minute's middle, events/s and tasks/min per warehouse."""
+    if engine is None:
+        return [], {}, {}, [], {}
+    h = engine.history(HISTORY_MIN)
+    names = dict(h.get("names", {}))
+    warehouses = sorted(set(h["warehouses"]) | set(names))
+    keep = [i for i, m in enumerate(h["minutes"]) if m + 60_000 <= now]
+    x = [h["minutes"][i] + 30_000 for i in keep]
+    eps = {w: [round(h["events_per_min"].get(w, [0] * len(h["minutes"]))[i] / 60, 2) for i in keep] for w in warehouses}
+    tpm = {w: [h["tasks_per_min"].get(w, [0] * len(h["minutes"]))[i] for i in keep] for w in warehouses}
+    return x, eps, tpm, warehouses, names
+
+
+def layout(**_):
+    engine = engine_or_none()
+    now = int(time.time() * 1000)
+    x, eps, tpm, warehouses, names = _history(engine, now)
+    span = (now - HISTORY_MIN * 60_000, now)
+    tp = engine.live.throughput(now) if engine else {}
+    lat = engine.live.latency() if engine else {}
+    kpis = create_kpi_row(
+        create_kpi("tp-eps", "Events per second", unit="/s", value=fmt(tp.get("eps_10s"), 1), sub="10 s average"),
+        create_kpi("tp-tpm", "Tasks completed", unit="/min", value=fmt(tp.get("tasks_per_min")), sub="last 60 s"),
+        create_kpi("tp-uph", "Units moved", unit="/h", value=fmt(tp.get("units_per_hour")), sub="at the last minute's pace"),
+        create_kpi("tp-lat", "Push latency p95", unit="ms", value=fmt(lat.get("p95"), 0), sub="ingest → socket, server side"),
+    )
+    return html.Div(
+        [
+            create_page_head("Throughput", f"Events and completed work per warehouse · last {HISTORY_MIN} minutes from rollups, then live"),
+            kpis,
+            html.Div(
+                [
+                    create_graph_panel(
+                        "tp-eps-graph", "Events per second by warehouse",
+                        warehouse_lines(x, eps, warehouses, names, y_title="Events per second", unit="events/s", span=span),
+                        subtitle="per-minute average, live points every 2 s (10 s average)", height=300,
+                    ),
+                    create_graph_panel(
+                        "tp-tasks-graph", "Tasks completed per minute",
+                        warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", stacked=True, decimals=0, span=span),
+                        subtitle="stacked by warehouse · live points are rolling 60 s counts", height=300,
+                    ),
+                    create_graph_panel(
+                        "tp-lat-graph", "Push latency", latency_figure(),
+                        subtitle="ingest → socket emit, p50 and p95 in ms · since this tab opened", height=300,
+                    ),
+                    create_graph_panel(
+                        "tp-mix-graph", "Event mix", type_mix_figure(tp.get("by_type") or {}, list(engine.config.event_types) if engine else list(DEFAULT_EVENT_TYPES)),
+                        subtitle="events per second by type, last 10 s · all warehouses", height=300,
+                    ),
+                ],
+                className="fp-grid fp-grid-2",
+            ),
+        ],
+        className="fp-page",
+        id="tp-page",
+    )

@@ -1,0 +1,217 @@
+"""Browser tests: the four views in headless Chromium against a real server process.
+
+They skip when /usr/bin/chromium is missing, and fail instead under REQUIRE_SERVICES=1.
+Screenshots land in tests/artifacts/<view>.png (1600 px wide) for a human to look at.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import need_service, start_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+VIEWPORT = {"width": 1600, "height": 1000}
+
+# view → (path, JS condition that holds once the view shows data)
+VIEWS = {
+    "timeline": ("/", "document.querySelector('#tl-graph .js-plotly-plot')?.data?.some(t => t.x.length > 0)"
+                      " && document.querySelectorAll('#tl-table td').length > 0"),
+    "throughput": ("/throughput", "document.querySelector('#tp-eps-graph .js-plotly-plot')?.data?.[0]?.x?.length > 10"
+                                  " && document.querySelector('#tp-lat-graph .js-plotly-plot')?.data?.[1]?.x?.length > 0"),
+    "workers": ("/workers", "document.querySelectorAll('#wk-board .fp-tile').length > 0"
+                            " && document.querySelector('#wk-hours-graph .js-plotly-plot')?.data?.length > 0"),
+    "load": ("/load", "document.querySelectorAll('#ld-cards .fp-wh-card').length > 0"
+                      " && document.querySelector('#ld-load-graph .js-plotly-plot')?.data?.[0]?.x?.length > 0"),
+}
+
+
+@pytest.fixture(scope="module")
+def playwright_browser():
+    need_service("Chromium", os.path.exists(CHROMIUM), CHROMIUM)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, playwright_browser):
+    """One simulated floor with an hour of history, shared by the read-only tests."""
+    srv = start_server(tmp_path_factory.mktemp("browser"), simulator=1, simulator_backfill_min=60, simulator_seed=7)
+    deadline = time.time() + 30
+    while "backfilled" not in srv.log() and time.time() < deadline:  # let the hour of history land first
+        time.sleep(0.2)
+    yield srv
+    srv.stop()
+
+
+class Tab:
+    """A browser tab that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def open(self, url: str) -> None:
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.wait_for_function(
+            "window.floorpulse && window.floorpulse.state.connected && window.floorpulse.state.snapshot"
+            " && document.querySelector('#fp-badge-text') && document.querySelector('.fp-page')",
+            timeout=15_000,
+        )
+
+    def badge(self) -> str:
+        return self.page.inner_text("#fp-badge-text")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(playwright_browser):
+    t = Tab(playwright_browser)
+    yield t
+    t.close()
+
+
+def post_alert(url: str, status: str, warehouse: str = "W1") -> None:
+    event = {"type": "system.alert", "warehouse_id": warehouse, "severity": "critical", "status": status,
+             "payload": {"message": f"browser test {status}"}}
+    r = requests.post(url + "/api/events", json=event, timeout=10)
+    assert r.status_code == 202, r.text
+
+
+def table_has(status: str) -> str:
+    return f"Array.from(document.querySelectorAll('#tl-table td')).some(td => td.innerText === {status!r})"
+
+
+def test_each_view_renders_with_data_and_no_console_errors(live_server, tab):
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.open(live_server.url + "/")
+    for name, (path, ready) in VIEWS.items():
+        if path != "/":
+            tab.page.click(f"a.fp-tab[href='{path}']")  # client-side navigation: the socket stays up
+            tab.page.wait_for_url(live_server.url + path)
+        tab.page.wait_for_function(ready, timeout=15_000)
+        time.sleep(1.5)  # a few live updates on screen
+        assert "fp-tab-active" in tab.page.get_attribute(f"a.fp-tab[href='{path}']", "class")
+        titles = tab.page.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ["
+            "gd.parentElement.closest('[id]').id, gd._fullLayout.xaxis.title.text, gd._fullLayout.yaxis.title.text])"
+        )
+        for graph_id, x_title, y_title in titles:
+            assert x_title or y_title, f"{name}: {graph_id} has no axis titles"
+        tab.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    sockets = tab.page.evaluate("window.floorpulse.state.socket.id")
+    assert sockets, "one socket for the whole tab"
+    assert tab.errors == [], tab.errors
+
+
+def test_each_view_opens_directly(live_server, tab):
+    for name, (path, ready) in VIEWS.items():
+        tab.open(live_server.url + path)
+        tab.page.wait_for_function(ready, timeout=15_000)
+    assert tab.errors == [], tab.errors
+
+
+def test_badge_shows_live(live_server, tab):
+    tab.open(live_server.url + "/load")
+    tab.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText === 'Live'", timeout=10_000)
+    assert "fp-badge-live" in tab.page.get_attribute("#fp-badge", "class")
+
+
+def test_posted_event_reaches_the_timeline_table_within_one_second(live_server, tab):
+    tab.open(live_server.url + "/")
+    tab.page.wait_for_function(VIEWS["timeline"][1], timeout=15_000)
+    # alerts only: with scans streaming in, a row can leave the table's visible (virtualised) rows quickly
+    tab.page.evaluate("window.dash_clientside.set_props('tl-types', {value: ['system.alert']})")
+    time.sleep(0.5)
+    timings = []
+    for _ in range(3):
+        status = "bt-" + uuid.uuid4().hex[:10]
+        t0 = time.perf_counter()
+        post_alert(live_server.url, status)
+        tab.page.wait_for_function(table_has(status), timeout=5_000, polling="raf")
+        timings.append(time.perf_counter() - t0)
+        # the chart follows at its own, slower pace (critical trace)
+        tab.page.wait_for_function(
+            "document.querySelector('#tl-graph .js-plotly-plot').data.find(t => t.meta === 'critical')"
+            f".customdata.some(c => c.includes({status!r}))",
+            timeout=6_000,
+        )
+    assert max(timings) < 1.0, f"POST → row on screen took {timings}"
+    assert tab.errors == [], tab.errors
+
+
+def test_pause_holds_the_timeline_and_resume_catches_up(live_server, tab):
+    tab.open(live_server.url + "/")
+    tab.page.wait_for_function(VIEWS["timeline"][1], timeout=15_000)
+    # alerts only, so the row stays in the table's visible (virtualised) rows while scans stream in
+    tab.page.evaluate("window.dash_clientside.set_props('tl-types', {value: ['system.alert']})")
+    tab.page.click("#tl-pause")
+    tab.page.wait_for_function("document.querySelector('#tl-pause').innerText.startsWith('Resume')", timeout=5_000)
+    status = "paused-" + uuid.uuid4().hex[:8]
+    post_alert(live_server.url, status)
+    time.sleep(1.0)
+    assert not tab.page.evaluate(table_has(status)), "a paused table must not move"
+    tab.page.click("#tl-pause")
+    tab.page.wait_for_function(table_has(status), timeout=3_000)
+    assert tab.page.inner_text("#tl-pause").strip() == "Pause"
+    assert tab.errors == [], tab.errors
+
+
+def test_type_and_warehouse_filters_apply_in_the_browser(live_server, tab):
+    tab.open(live_server.url + "/")
+    tab.page.wait_for_function(VIEWS["timeline"][1], timeout=15_000)
+    # only system.alert rows
+    tab.page.evaluate("window.dash_clientside.set_props('tl-types', {value: ['system.alert']})")
+    tab.page.wait_for_function(
+        "Array.from(document.querySelectorAll('#tl-table tbody tr')).slice(1).every(tr => !tr.innerText.includes('scan'))", timeout=5_000
+    )
+    # the shared warehouse filter narrows the socket subscription and the views
+    tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: ['W2']})")
+    tab.page.wait_for_function("window.floorpulse.state.selected && window.floorpulse.state.selected.has('W2')", timeout=5_000)
+    hidden = "W1-" + uuid.uuid4().hex[:8]
+    shown = "W2-" + uuid.uuid4().hex[:8]
+    post_alert(live_server.url, hidden, "W1")
+    post_alert(live_server.url, shown, "W2")
+    tab.page.wait_for_function(table_has(shown), timeout=3_000)
+    assert not tab.page.evaluate(table_has(hidden))
+    tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: []})")
+    assert tab.errors == [], tab.errors
+
+
+def test_badge_reports_stale_data_and_reconnecting(tmp_path, playwright_browser):
+    srv = start_server(tmp_path / "srv", heartbeat_s=30)  # a quiet floor: one heartbeat tick per 30 s
+    t = Tab(playwright_browser)
+    try:
+        t.open(srv.url + "/")
+        t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText === 'Live'", timeout=10_000)
+        # nothing heard for longer than 3 heartbeats: the badge says how old the data is
+        t.page.evaluate("window.floorpulse.state.lastMsgAt = Date.now() - 100000")
+        t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText.startsWith('Stale · 1 min')", timeout=3_000)
+        assert "fp-badge-stale" in t.page.get_attribute("#fp-badge", "class")
+        t.page.evaluate("window.floorpulse.state.lastMsgAt = Date.now()")
+        t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText === 'Live'", timeout=3_000)
+        srv.stop()
+        t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText.startsWith('Reconnecting')", timeout=10_000)
+    finally:
+        t.close()
+        srv.stop()
