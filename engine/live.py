@@ -406,12 +406,8 @@ class LiveModel:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         with self.lock:
             return {
-                "server_time": now_ms,
-                "throughput": self.throughput(now_ms),
-                "latency": self.latency(),
-                "workers_summary": self.worker_summary(),
+                **self._aggregates(now_ms),
                 "workers": self.workers_json(now_ms=now_ms),
-                "warehouses": self.warehouse_load(now_ms),
                 "alerts": list(self.alerts),
                 "recent_events": [e.to_json() for e in reversed(self.recent)],
             }
@@ -420,11 +416,13 @@ class LiveModel:
         """The periodic delta: aggregates in full, workers only where they changed since the last tick."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         with self.lock:
-            return {
-                "server_time": now_ms,
-                "throughput": self.throughput(now_ms),
-                "latency": self.latency(),
-                "workers_summary": self.worker_summary(),
-                "workers": self.workers_json(self.take_changed_workers(), now_ms),
-                "warehouses": self.warehouse_load(now_ms),
-            }
+            return {**self._aggregates(now_ms), "workers": self.workers_json(self.take_changed_workers(), now_ms)}
+
+    def _aggregates(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "server_time": now_ms,
+            "throughput": self.throughput(now_ms),
+            "latency": self.latency(),
+            "workers_summary": self.worker_summary(),
+            "warehouses": self.warehouse_load(now_ms),
+        }

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, se
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
-from .schema import OPEN_STATUSES, PRIORITIES, TASK_STATUS, Event, iso_ms
+from .schema import OPEN_STATUSES, PRIORITIES, TASK_STATUS, Event
 
 _CHUNK = 500  # bound parameters per IN (...) list
 
@@ -434,19 +434,8 @@ class Database:
 
 
 def row_to_json(r) -> dict[str, Any]:
-    return {
-        "event_id": r.event_id,
-        "type": r.type,
-        "warehouse_id": r.warehouse_id,
-        "worker_id": r.worker_id,
-        "task_id": r.task_id,
-        "timestamp": iso_ms(r.ts),
-        "status": r.status,
-        "severity": r.severity,
-        "metrics": json.loads(r.metrics) if r.metrics else None,
-        "payload": json.loads(r.payload) if r.payload else None,
-        "cursor": r.id,
-    }
+    """A stored row as the API shows it: the envelope plus `cursor` for paging."""
+    return {**row_to_event(r).to_json(), "cursor": r.id}
 
 
 def row_to_event(r) -> Event:
