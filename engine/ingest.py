@@ -2,13 +2,17 @@
 
 Every source (HTTP, Socket.IO, poll, simulator) calls `submit`. The writer
 thread drains whatever is queued (up to `batch_max` events) into one
-transaction, so concurrent requests share a commit (group commit). Only then
-are their tickets resolved: a 202 means the events are in the database.
+transaction, so concurrent requests share a commit (group commit), and hands
+the committed batch to the fan-out thread, which folds it into the live model,
+resolves the tickets (a 202 means the events are in the database and in the
+live model) and publishes it. The two threads overlap: the next batch is
+being inserted while the last one fans out.
 A full queue raises `QueueFull` — the caller answers 429, nothing is dropped.
 """
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -71,6 +75,8 @@ class Ingest:
         self._queued = 0  # events in the queue
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._fan_thread: threading.Thread | None = None
+        self._fanout: queue.Queue = queue.Queue(maxsize=2)  # bounded: a slow fan-out slows the writer, never drops
         self._closing = False
         self.stats = {"batches": 0, "stored": 0, "duplicates": 0, "rejected_full": 0, "errors": 0, "last_batch": 0, "last_commit_ms": 0.0}
 
@@ -102,6 +108,8 @@ class Ingest:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._fan_thread = threading.Thread(target=self._fan, name="ingest-fanout", daemon=True)
+        self._fan_thread.start()
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -111,6 +119,9 @@ class Ingest:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._fan_thread is not None:
+            self._fanout.put(None)
+            self._fan_thread.join(timeout)
 
     def _take(self) -> list[Ticket]:
         with self._cond:
@@ -147,16 +158,27 @@ class Ingest:
                 t._resolve(None, exc)
             return
         self.stats["last_commit_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-        self.live.apply(fresh)
-        stored = {e.event_id for e in fresh}
-        self.stats["batches"] += 1
-        self.stats["stored"] += len(fresh)
-        self.stats["duplicates"] += len(events) - len(fresh)
-        self.stats["last_batch"] = len(events)
-        for t in tickets:
-            t._resolve(stored)
-        if fresh:
-            self.bus.publish("events", fresh)
+        self._fanout.put((tickets, len(events), fresh))
+
+    def _fan(self) -> None:
+        while True:
+            item = self._fanout.get()
+            if item is None:
+                return
+            tickets, n, fresh = item
+            try:
+                self.live.apply(fresh)
+            except Exception:  # stored is stored: a live-model bug must not fail the acknowledgement
+                log.exception("live model failed to apply %d events", len(fresh))
+            stored = {e.event_id for e in fresh}
+            self.stats["batches"] += 1
+            self.stats["stored"] += len(fresh)
+            self.stats["duplicates"] += n - len(fresh)
+            self.stats["last_batch"] = n
+            for t in tickets:
+                t._resolve(stored)
+            if fresh:
+                self.bus.publish("events", fresh)
 
 
 def submit_and_wait(ingest: Ingest, events: list[Event], timeout: float) -> Ticket:
@@ -167,4 +189,3 @@ def submit_and_wait(ingest: Ingest, events: list[Event], timeout: float) -> Tick
     if ticket.error is not None:
         raise ticket.error
     return ticket
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -25,8 +26,17 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+EVENT_COLUMNS = ("event_id", "type", "warehouse_id", "worker_id", "task_id", "ts", "status", "severity", "metrics", "payload", "stress_run")
+SQLITE_ROWS_PER_INSERT = 500  # x 11 columns = 5,500 parameters, well under SQLite's 32,766
+
+
+@lru_cache(maxsize=64)
+def _event_values_sql(n: int) -> str:
+    one = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
+    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES " + ", ".join([one] * n)
+
+_EVENT_COPY = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class Database:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL fsyncs at checkpoints
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the four event indexes stay in memory while inserting
         cur.close()
 
     @property
@@ -165,23 +176,23 @@ class Database:
         return [e for e in unique if e.event_id not in existing] if existing else unique
 
     def _insert_events(self, conn, events: list[Event]) -> None:
+        """The hot path: plain tuples through the driver (no per-row ORM work); COPY on PostgreSQL."""
         rows = [
-            {
-                "event_id": e.event_id,
-                "type": e.type,
-                "warehouse_id": e.warehouse_id,
-                "worker_id": e.worker_id,
-                "task_id": e.task_id,
-                "ts": e.ts,
-                "status": e.status,
-                "severity": e.severity,
-                "metrics": _dumps(e.metrics),
-                "payload": _dumps(e.payload),
-                "stress_run": e.stress_run,
-            }
+            (e.event_id, e.type, e.warehouse_id, e.worker_id, e.task_id, e.ts, e.status, e.severity,
+             None if e.metrics is None else _encode(e.metrics), None if e.payload is None else _encode(e.payload), e.stress_run)
             for e in events
         ]
-        conn.execute(EventRow.__table__.insert(), rows)
+        if self.is_sqlite:
+            # Multi-row VALUES: executemany releases and re-takes the GIL around every row's sqlite3_step,
+            # and with request threads busy each re-take can wait a whole switch interval (a GIL convoy:
+            # measured 2x slower under 3 concurrent clients). One statement per chunk steps once.
+            for i in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+                chunk = rows[i : i + SQLITE_ROWS_PER_INSERT]
+                conn.exec_driver_sql(_event_values_sql(len(chunk)), tuple(v for row in chunk for v in row))
+            return
+        with conn.connection.driver_connection.cursor() as cur, cur.copy(_EVENT_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _upsert_tasks(self, conn, updates: list[TaskUpdate]) -> None:
         if not updates:
