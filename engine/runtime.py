@@ -116,6 +116,8 @@ class Engine:
             self.jobs.add("push", self.pusher.push, c.push_events_ms / 1000)
         self.jobs.add("poll", self.poll_inbound, c.poll_interval_s)
         self.jobs.add("rollup", self.flush_rollups, c.rollup_interval_s)
+        if self.db.is_sqlite:
+            self.jobs.add("checkpoint", self.db.checkpoint, 1.0)
         self.jobs.add("retention", self.apply_retention, c.retention_interval_s, run_now=True)
         if c.simulator:
             self.jobs.add("simulator", self.simulate, c.simulator_interval_s, run_now=True)
@@ -137,6 +139,10 @@ class Engine:
         if self._emit is not None:
             self._emit("server:shutdown", {"server_time": _now_ms()})
         self.jobs.stop()
+        try:
+            self.db.checkpoint()
+        except Exception:
+            log.exception("final checkpoint failed")
         self.db.dispose()
         log.info("engine stopped")
 

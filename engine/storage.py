@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -28,14 +27,18 @@ def _now_ms() -> int:
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 EVENT_COLUMNS = ("event_id", "type", "warehouse_id", "worker_id", "task_id", "ts", "status", "severity", "metrics", "payload", "stress_run")
+_TASK_UPSERT = (
+    "INSERT INTO tasks (id, warehouse_id, kind, priority, sla_due, status, worker_id, created_at, updated_at) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+    "worker_id = coalesce(excluded.worker_id, tasks.worker_id), kind = coalesce(excluded.kind, tasks.kind), "
+    "priority = coalesce(excluded.priority, tasks.priority), sla_due = coalesce(excluded.sla_due, tasks.sla_due), "
+    "updated_at = excluded.updated_at WHERE excluded.updated_at >= tasks.updated_at"
+)  # the same text is valid on SQLite and PostgreSQL; only the placeholder differs
 SQLITE_ROWS_PER_INSERT = 500  # x 11 columns = 5,500 parameters, well under SQLite's 32,766
 
 
-@lru_cache(maxsize=64)
-def _event_values_sql(n: int) -> str:
-    one = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
-    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES " + ", ".join([one] * n)
-
+_EVENT_INSERT_ONE = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+_EVENT_VALUES_FULL = _EVENT_INSERT_ONE + (", (" + ", ".join("?" * len(EVENT_COLUMNS)) + ")") * (SQLITE_ROWS_PER_INSERT - 1)
 _EVENT_COPY = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 
 
@@ -96,6 +99,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        self._task_upsert_sql = _TASK_UPSERT.format(p="?" if self.is_sqlite else "%s")
 
     @staticmethod
     def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -104,6 +108,7 @@ class Database:
         cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL fsyncs at checkpoints
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the four event indexes stay in memory while inserting
+        cur.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint job does it, off the writer's commit path
         cur.close()
 
     @property
@@ -112,6 +117,16 @@ class Database:
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
+        if not self.is_sqlite:
+            # a never-analysed table plans the duplicate check as a full scan (216 ms a batch, measured)
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE events")
+
+    def checkpoint(self) -> None:
+        """SQLite: move WAL pages into the database file here, in a job, instead of inside the writer's commits."""
+        if self.is_sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def drop_schema(self) -> None:
         Base.metadata.drop_all(self.engine)
@@ -127,6 +142,8 @@ class Database:
     # ---- the write path (called only by the batch writer) ----
 
     def existing_event_ids(self, conn, ids: Sequence[str]) -> set[str]:
+        if not self.is_sqlite:  # one array parameter instead of hundreds of bound values
+            return set(conn.exec_driver_sql("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(ids),)).scalars())
         found: set[str] = set()
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
@@ -186,48 +203,25 @@ class Database:
             # Multi-row VALUES: executemany releases and re-takes the GIL around every row's sqlite3_step,
             # and with request threads busy each re-take can wait a whole switch interval (a GIL convoy:
             # measured 2x slower under 3 concurrent clients). One statement per chunk steps once.
-            for i in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+            # Only full chunks: a statement per distinct size would be compiled anew every batch.
+            full = len(rows) - len(rows) % SQLITE_ROWS_PER_INSERT
+            for i in range(0, full, SQLITE_ROWS_PER_INSERT):
                 chunk = rows[i : i + SQLITE_ROWS_PER_INSERT]
-                conn.exec_driver_sql(_event_values_sql(len(chunk)), tuple(v for row in chunk for v in row))
+                conn.exec_driver_sql(_EVENT_VALUES_FULL, tuple(v for row in chunk for v in row))
+            if full < len(rows):
+                conn.exec_driver_sql(_EVENT_INSERT_ONE, rows[full:])
             return
         with conn.connection.driver_connection.cursor() as cur, cur.copy(_EVENT_COPY) as copy:
             for row in rows:
                 copy.write_row(row)
 
     def _upsert_tasks(self, conn, updates: list[TaskUpdate]) -> None:
-        if not updates:
-            return
-        stmt = self._insert(Task)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Task.id],
-            set_={
-                "status": ex.status,
-                "worker_id": func.coalesce(ex.worker_id, Task.worker_id),
-                "kind": func.coalesce(ex.kind, Task.kind),
-                "priority": func.coalesce(ex.priority, Task.priority),
-                "sla_due": func.coalesce(ex.sla_due, Task.sla_due),
-                "updated_at": ex.updated_at,
-            },
-            where=ex.updated_at >= Task.updated_at,
-        )
-        conn.execute(
-            stmt,
-            [
-                {
-                    "id": u.id,
-                    "warehouse_id": u.warehouse_id,
-                    "kind": u.kind,
-                    "priority": u.priority,
-                    "sla_due": u.sla_due,
-                    "status": u.status,
-                    "worker_id": u.worker_id,
-                    "created_at": u.ts,
-                    "updated_at": u.ts,
-                }
-                for u in updates
-            ],
-        )
+        """One statement for the batch, written once: building it per batch cost ~16 µs an event at 5,000/s."""
+        if updates:
+            conn.exec_driver_sql(
+                self._task_upsert_sql,
+                [(u.id, u.warehouse_id, u.kind, u.priority, u.sla_due, u.status, u.worker_id, u.ts, u.ts) for u in updates],
+            )
 
     def add_rollup_deltas(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
         """Add per-minute counts and units to the rollups (increments, so several flushes add up)."""
