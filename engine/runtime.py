@@ -315,7 +315,8 @@ class Engine:
         since = now - minutes * 60_000
         since -= since % 60_000
         rows = self.db.rollups_since(since) + self._pending_rollups(since)
-        series = minute_series(rows, since_ms=since, until_ms=now + 1)
+        # up to the last whole minute: a minute still filling would plot as a false drop at the right edge
+        series = minute_series(rows, since_ms=since, until_ms=now - now % 60_000)
         series["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load(now)}
         return series
 

@@ -250,3 +250,15 @@ def test_live_model_is_rebuilt_from_the_database_on_start(tmp_path):
         assert after["workers"][0]["task_id"] == "T1"
     finally:
         app2.server.extensions["floorpulse"].engine.stop()
+
+
+def test_retention_deletes_old_raw_events_and_keeps_rollups(client, engine):
+    now = datetime.now(timezone.utc)
+    old = [{"type": "task.completed", "warehouse_id": "W1", "task_id": f"old{i}", "timestamp": (now - timedelta(days=8)).isoformat()} for i in range(5)]
+    new = [{"type": "task.completed", "warehouse_id": "W1", "task_id": f"new{i}", "timestamp": (now - timedelta(days=1)).isoformat()} for i in range(3)]
+    assert post(client, old + new).status_code == 202
+    engine.flush_rollups()
+    removed = engine.apply_retention()
+    assert removed["events"] == 5
+    assert engine.db.count_events() == 3
+    assert sum(r[3] for r in engine.db.rollups_since(0)) == 8  # history survives as rollups (90 days)
