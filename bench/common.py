@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from engine.config import DEFAULT_EVENT_TYPES  # noqa: E402
+from engine.live import percentiles as pct  # noqa: E402  (the same percentiles the server reports)
 from engine.schema import iso_ms, validate_batch  # noqa: E402
 
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -99,14 +100,6 @@ def rows_for(events: list[dict[str, Any]], now_ms: int | None = None) -> list[tu
     assert not errors, errors[:3]
     d = lambda v: None if v is None else json.dumps(v, separators=(",", ":"))  # noqa: E731  (as storage._dumps)
     return [(e.event_id, e.type, e.warehouse_id, e.worker_id, e.task_id, e.ts, e.status, e.severity, d(e.metrics), d(e.payload), None) for e in good]
-
-
-def pct(samples: Sequence[float], qs=(50, 95, 99)) -> dict[str, float | None]:
-    data = sorted(samples)
-    if not data:
-        return {f"p{q}": None for q in qs}
-    n = len(data)
-    return {f"p{q}": round(data[min(n - 1, int(q / 100 * n))], 2) for q in qs}
 
 
 def median(values: Sequence[float]) -> float | None:

@@ -5,6 +5,7 @@ import queue
 import signal
 import time
 import uuid
+from contextlib import contextmanager
 
 import requests
 import socketio
@@ -18,6 +19,17 @@ def connect(url: str, **handlers) -> tuple[socketio.Client, "queue.Queue[tuple[s
         sio.on(name, (lambda n: lambda data=None: inbox.put((n, data)))(name), namespace="/live")
     sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10)
     return sio, inbox
+
+
+@contextmanager
+def live_client(url: str):
+    """A connected client that has had its `hello`; disconnected afterwards."""
+    sio, inbox = connect(url)
+    try:
+        wait_for(inbox, lambda n, d: n == "hello")
+        yield sio, inbox
+    finally:
+        sio.disconnect()
 
 
 def wait_for(inbox: queue.Queue, predicate, timeout: float = 5.0):
@@ -57,9 +69,7 @@ def test_hello_then_an_injected_event_arrives_in_an_events_batch(server):
 
 
 def test_many_events_become_few_messages(server):
-    sio, inbox = connect(server.url)
-    try:
-        wait_for(inbox, lambda n, d: n == "hello")
+    with live_client(server.url) as (sio, inbox):
         body = [{"type": "scan", "warehouse_id": f"W{i % 4}", "worker_id": f"K{i % 50}"} for i in range(500)]
         t0 = time.time()
         for _ in range(10):  # 5,000 events in about a second
@@ -73,14 +83,10 @@ def test_many_events_become_few_messages(server):
         elapsed = time.time() - t0
         assert received == 5000
         assert messages <= max(10, elapsed * 25), (messages, elapsed)  # coalesced: ≤ ~20 messages/s, not one per event
-    finally:
-        sio.disconnect()
 
 
 def test_subscribe_narrows_events_to_warehouses(server):
-    sio, inbox = connect(server.url)
-    try:
-        wait_for(inbox, lambda n, d: n == "hello")
+    with live_client(server.url) as (sio, inbox):
         ack = sio.call("subscribe", {"warehouses": ["W2"]}, namespace="/live", timeout=5)
         assert ack == {"ok": True, "warehouses": ["W2"]}
         assert sio.call("subscribe", {"warehouses": "W2"}, namespace="/live", timeout=5)["ok"] is False
@@ -91,14 +97,10 @@ def test_subscribe_narrows_events_to_warehouses(server):
         _, batch = wait_for(inbox, lambda n, d: n == "events" and any(e["status"] == "sub-test" for e in d))
         assert {e["warehouse_id"] for e in batch} == {"W2"}
         assert sio.call("unsubscribe", None, namespace="/live", timeout=5)["warehouses"] is None
-    finally:
-        sio.disconnect()
 
 
 def test_ping_pong_and_inject(server):
-    sio, inbox = connect(server.url)
-    try:
-        wait_for(inbox, lambda n, d: n == "hello")
+    with live_client(server.url) as (sio, inbox):
         sio.emit("ping", {"t": 123}, namespace="/live")
         _, pong = wait_for(inbox, lambda n, d: n == "pong")
         assert pong["t"] == 123 and pong["server_time"] > 0
@@ -108,8 +110,6 @@ def test_ping_pong_and_inject(server):
         assert ok["ok"] is True
         _, batch = wait_for(inbox, lambda n, d: n == "events" and any(e["status"] == "via-socket" for e in d))
         assert any(e["event_id"] == ok["event_id"] for e in batch)
-    finally:
-        sio.disconnect()
 
 
 def test_idle_server_still_sends_heartbeat_ticks(tmp_path):
