@@ -12,7 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .schema import OPEN_STATUSES as OPEN, PRIORITIES, TASK_STATUS, Event
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, TASK_STATUS, Event, is_alert, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0
@@ -212,7 +212,7 @@ class LiveModel:
                 if e.metrics and "units" in e.metrics:
                     bucket["units:" + e.warehouse_id] += e.metrics["units"]
         self.recent.append(e)
-        if e.type == "system.alert" or e.severity == "critical":
+        if is_alert(e):
             self.alerts.append(e.to_json())
 
         status = TASK_STATUS.get(e.type)
@@ -225,10 +225,8 @@ class LiveModel:
         task = self.tasks.get(e.task_id)
         if status in OPEN:
             if task is None:
-                p = e.payload or {}
-                prio = p.get("priority") if p.get("priority") in PRIORITIES else "normal"
-                sla = p.get("sla_due_ms") if isinstance(p.get("sla_due_ms"), int) else None
-                self._open(e.task_id, OpenTask(e.warehouse_id, prio, sla, status, e.worker_id))
+                _kind, prio, sla = task_details(e.payload)
+                self._open(e.task_id, OpenTask(e.warehouse_id, prio or "normal", sla, status, e.worker_id))
             else:
                 task.status = status
                 task.worker_id = e.worker_id or task.worker_id

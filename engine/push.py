@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from .live import LiveModel
-from .schema import Event
+from .schema import Event, is_alert
 
 ALL_ROOM = "all"
 Emit = Callable[..., Any]  # emit(event, data, to=room) — Flask-SocketIO's, bound to the /live namespace
@@ -21,10 +21,6 @@ Emit = Callable[..., Any]  # emit(event, data, to=room) — Flask-SocketIO's, bo
 
 def warehouse_room(warehouse_id: str) -> str:
     return "wh:" + warehouse_id
-
-
-def is_alert(e: Event) -> bool:
-    return e.type == "system.alert" or e.severity == "critical"
 
 
 class Pusher:

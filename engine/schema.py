@@ -88,6 +88,20 @@ class Event:
         }
 
 
+def task_details(payload: dict[str, Any] | None) -> tuple[str | None, str | None, int | None]:
+    """(kind, priority, sla_due_ms) from a task event's payload; what is missing or malformed is None."""
+    p = payload or {}
+    kind = p["kind"][:16] if isinstance(p.get("kind"), str) else None
+    priority = p["priority"] if p.get("priority") in PRIORITIES else None
+    sla_due = p["sla_due_ms"] if isinstance(p.get("sla_due_ms"), int) and not isinstance(p["sla_due_ms"], bool) else None
+    return kind, priority, sla_due
+
+
+def is_alert(e: Event) -> bool:
+    """What the views and the `alert` message treat as an alert."""
+    return e.type == "system.alert" or e.severity == "critical"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     index: int

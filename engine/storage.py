@@ -16,7 +16,7 @@ from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, se
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
-from .schema import OPEN_STATUSES, PRIORITIES, TASK_STATUS, Event
+from .schema import OPEN_STATUSES, TASK_STATUS, Event, task_details
 
 _CHUNK = 500  # bound parameters per IN (...) list
 
@@ -66,15 +66,14 @@ def task_updates(events: Iterable[Event]) -> list[TaskUpdate]:
         prev = latest.get(e.task_id)
         if prev is not None and prev.ts > e.ts:
             continue
-        p = e.payload or {}
-        sla_due = p.get("sla_due_ms") if isinstance(p.get("sla_due_ms"), int) else None
+        kind, priority, sla_due = task_details(e.payload)
         latest[e.task_id] = TaskUpdate(
             id=e.task_id,
             warehouse_id=e.warehouse_id,
             status=status,
             worker_id=e.worker_id or (prev.worker_id if prev else None),
-            kind=p["kind"][:16] if isinstance(p.get("kind"), str) else (prev.kind if prev else None),
-            priority=p["priority"] if p.get("priority") in PRIORITIES else (prev.priority if prev else None),
+            kind=kind if kind is not None else (prev.kind if prev else None),
+            priority=priority if priority is not None else (prev.priority if prev else None),
             sla_due=sla_due if sla_due is not None else (prev.sla_due if prev else None),
             ts=e.ts,
         )
