@@ -17,9 +17,13 @@ from flask_socketio import SocketIO
 
 from components.shell import create_shell
 from engine.api import create_api
+from engine.auth import init_auth
+from engine.auth_api import create_auth_api
 from engine.config import Config
-from engine.realtime import NAMESPACE, LiveNamespace
+from engine.control_api import create_control_api
+from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
 from engine.runtime import Engine
+from engine.stress import StressRunner
 
 ROOT = Path(__file__).resolve().parent
 
@@ -36,7 +40,7 @@ class Floorpulse:
 
 def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     config = config or Config.from_env()
-    server = Flask(__name__)
+    server = Flask(__name__, template_folder=str(ROOT / "templates"))
     server.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     engine = Engine(config)
 
@@ -49,7 +53,18 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         live.active_rooms,
         lambda: live.clients,
     )
+    init_auth(server, config, engine.accounts, engine.audit)
     server.register_blueprint(create_api(engine))
+    server.register_blueprint(create_auth_api(engine))
+    stress = StressRunner(
+        engine,
+        lambda event, data: socketio.emit(event, data, to=ADMIN_ROOM, namespace=NAMESPACE),
+        lambda: f"http://{'127.0.0.1' if config.host in ('0.0.0.0', '::', '') else config.host}:{config.port}",
+    )
+    engine.pusher.pushed_hooks.append(stress.on_pushed)
+    server.register_blueprint(create_control_api(engine, stress))
+    engine.jobs.add("sockets", live.sweep_idle, min(30.0, max(1.0, config.socket_idle_s / 4)))
+    engine.jobs.add("audit", engine.audit.flush_counts, 60)
     server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
 
     app = Dash(

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from .auth import require_role
+from .auth import client_address, require_role, resolve_identity
 from .ingest import IngestClosed, QueueFull, submit_and_wait
-from .schema import FieldError, ID_RE, parse_timestamp, validate_batch
+from .schema import ID_RE, FieldError, parse_timestamp, validate_batch
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -65,6 +65,11 @@ def create_api(engine: "Engine") -> Blueprint:
         except Exception as exc:
             return error(503, f"storage failed, nothing was stored: {type(exc).__name__}", headers={"Retry-After": "2"})
         duplicates = ticket.duplicates
+        who = resolve_identity()
+        if who.via == "cookie":  # a person at the control page: one entry per injection
+            engine.audit.write(who.name, "inject", events[0].event_id, {"via": "page", "events": len(events), "type": events[0].type}, client_address())
+        else:  # an integration: summed per minute
+            engine.audit.count(who.name, "ingest", len(events))
         out = {"accepted": len(events) - duplicates, "duplicates": duplicates, "event_ids": [e.event_id for e in events]}
         if details:
             out["rejected"] = details
@@ -112,10 +117,14 @@ def create_api(engine: "Engine") -> Blueprint:
 
     @api.get("/health")
     def health():
+        """Status for anyone (load balancers); the details only with a valid token."""
         body, ok = engine.health()
+        if resolve_identity() is None:
+            body = {"status": body["status"]}
         return jsonify(body), 200 if ok else 503
 
     @api.get("/metrics")
+    @require_role("viewer")
     def metrics():
         return Response(prometheus_text(engine), mimetype="text/plain; version=0.0.4")
 

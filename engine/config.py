@@ -57,6 +57,16 @@ class Config:
     admin_password: str = ""
     secret_key: str = ""
     jwt_secret_key: str = ""
+    access_token_min: int = 15  # browser sessions refresh silently before this
+    refresh_token_days: int = 7
+    cookie_secure: bool = False  # set on when served over HTTPS
+    login_max_failures: int = 5  # per user name within login_window_s, then 429
+    login_max_failures_address: int = 20  # per client address within login_window_s
+    login_window_s: int = 300
+    socket_rate_per_min: int = 100  # client-emitted Socket.IO messages per client
+    socket_idle_s: int = 600  # non-kiosk clients without a ping for this long are disconnected
+    stress_max_rate: int = 20_000
+    stress_max_duration_s: int = 120
     build: str = ""  # empty: derived from the source tree at start
 
     @classmethod

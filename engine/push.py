@@ -44,6 +44,7 @@ class Pusher:
         self._last_tick = 0.0
         self._tick_version = -1
         self.stats = {"messages": 0, "events_sent": 0, "events_skipped": 0, "ticks": 0}
+        self.pushed_hooks: list[Callable[[list[Event], float], None]] = []  # told of every batch at push time
 
     def on_events(self, events: list[Event]) -> None:
         """Bus handler (runs in the writer thread): buffer only."""
@@ -74,6 +75,8 @@ class Pusher:
         now = time.monotonic()
         # history (backfill, replay) carries received < 0: its age is not push latency
         self.live.record_latency([(now - e.received) * 1000 for e in events[-512:] if e.received > 0], now)
+        for hook in self.pushed_hooks:
+            hook(events, now)
         if not rooms:
             return
         if len(events) > self.max_events:

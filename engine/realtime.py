@@ -1,28 +1,47 @@
-"""The Socket.IO `/live` namespace: hello on connect, subscriptions, ping, inject. See docs/protocol.md."""
+"""The Socket.IO `/live` namespace: sign-in on connect, hello, subscriptions, ping, inject. See docs/protocol.md.
+
+Each connection keeps the identity it connected with (cookie or `auth: {token}`);
+an account change or revoked token disconnects it, and the client reconnects with
+what it holds now. Client-emitted messages are rate-limited per connection, and a
+non-kiosk client that stops pinging is disconnected after `socket_idle_s`.
+"""
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from flask import request
 from flask_socketio import Namespace, emit, join_room, leave_room
 
-from .auth import has_role, resolve_identity
+from .auth import Identity, client_address, has_role, resolve_identity
 from .push import ALL_ROOM, warehouse_room
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
 NAMESPACE = "/live"
+ADMIN_ROOM = "role:admin"
+log = logging.getLogger(__name__)
+
+
+def role_rooms(identity: Identity) -> set[str]:
+    return {ADMIN_ROOM} if has_role(identity, "admin") else set()
 
 
 class LiveNamespace(Namespace):
     def __init__(self, engine: "Engine"):
         super().__init__(NAMESPACE)
         self.engine = engine
-        self._rooms: dict[str, set[str]] = {}  # sid → rooms it is in
+        cfg = engine.config
+        self.rate_per_min = cfg.socket_rate_per_min
+        self.idle_s = cfg.socket_idle_s
+        self._rooms: dict[str, set[str]] = {}  # sid → data rooms it is in
+        self._who: dict[str, Identity] = {}
+        self._sent: dict[str, deque[float]] = {}  # sid → times of its recent messages
+        self._last_ping: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # rooms with at least one member: the pusher builds messages for these only
@@ -35,6 +54,9 @@ class LiveNamespace(Namespace):
     def clients(self) -> int:
         return len(self._rooms)
 
+    def identity(self, sid: str | None = None) -> Identity | None:
+        return self._who.get(sid or request.sid)
+
     def _set_rooms(self, rooms: set[str]) -> None:
         sid = request.sid
         with self._lock:
@@ -46,16 +68,48 @@ class LiveNamespace(Namespace):
         with self._lock:
             self._rooms[sid] = rooms
 
+    # ---- every client message passes here: rate limit and liveness ----
+
+    def trigger_event(self, event: str, *args):
+        """Flask-SocketIO dispatch (args = (sid, *data)), with the rate limit and ping bookkeeping in front."""
+        if event in ("connect", "disconnect") or not args:
+            return super().trigger_event(event, *args)
+        sid = args[0]
+        now = time.monotonic()
+        with self._lock:
+            sent = self._sent.setdefault(sid, deque())
+            while sent and sent[0] <= now - 60:
+                sent.popleft()
+            limited = len(sent) >= self.rate_per_min
+            if not limited:
+                sent.append(now)
+            if event == "ping" and not limited:
+                self._last_ping[sid] = now
+            retry = max(1, int(sent[0] + 60 - now) + 1) if limited else 0
+        if limited:
+            message = f"rate limit: at most {self.rate_per_min} messages a minute; {event!r} refused, retry in {retry} s"
+            self.emit("error", {"code": "rate_limited", "message": message, "event": event, "retry_after": retry}, room=sid)
+            return {"ok": False, "error": message, "code": "rate_limited"}
+        return super().trigger_event(event, *args)
+
     def on_connect(self, auth: dict[str, Any] | None = None):
         identity = resolve_identity(auth if isinstance(auth, dict) else None)
         if identity is None:
             raise ConnectionRefusedError("unauthorized")
+        sid = request.sid
+        with self._lock:
+            self._who[sid] = identity
+            self._last_ping[sid] = time.monotonic()
+        for room in role_rooms(identity):
+            join_room(room)
         self._set_rooms({ALL_ROOM})
-        emit("hello", self.engine.hello())
+        emit("hello", {**self.engine.hello(), "user": {"username": identity.name, "role": identity.role}})
 
     def on_disconnect(self, *_reason):
+        sid = request.sid
         with self._lock:
-            self._rooms.pop(request.sid, None)
+            for d in (self._rooms, self._who, self._sent, self._last_ping):
+                d.pop(sid, None)
 
     def on_subscribe(self, data: Any = None):
         warehouses = data.get("warehouses") if isinstance(data, dict) else None
@@ -76,8 +130,38 @@ class LiveNamespace(Namespace):
         emit("pong", {"t": t, "server_time": int(time.time() * 1000)})
 
     def on_inject(self, data: Any = None):
-        identity = resolve_identity()
+        identity = self.identity()
         if not has_role(identity, "operator"):
-            return {"ok": False, "error": "needs the operator role"}
+            return {"ok": False, "error": "needs the operator role", "code": "forbidden"}
         event = data.get("event") if isinstance(data, dict) else None
-        return self.engine.inject(event)
+        result = self.engine.inject(event)
+        if result.get("ok"):
+            self.engine.audit.write(identity.name, "inject", result["event_id"], {"via": "socket", "type": event.get("type")}, client_address())
+        return result
+
+    # ---- server side: ending connections ----
+
+    def disconnect_user(self, username: str) -> int:
+        """Disconnect every connection of `username` (after an account change); returns how many."""
+        with self._lock:
+            sids = [sid for sid, who in self._who.items() if who.name == username]
+        for sid in sids:
+            self.disconnect(sid)
+        return len(sids)
+
+    def disconnect_token(self, jti: str) -> int:
+        with self._lock:
+            sids = [sid for sid, who in self._who.items() if who.jti == jti]
+        for sid in sids:
+            self.disconnect(sid)
+        return len(sids)
+
+    def sweep_idle(self) -> int:
+        """Disconnect non-kiosk clients that have not pinged for `idle_s` (a job runs this)."""
+        cutoff = time.monotonic() - self.idle_s
+        with self._lock:
+            sids = [sid for sid, t in self._last_ping.items() if t < cutoff and self._who.get(sid) and self._who[sid].role != "kiosk"]
+        for sid in sids:
+            log.info("disconnecting idle client %s", sid)
+            self.disconnect(sid)
+        return len(sids)

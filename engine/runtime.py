@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
+from .accounts import Accounts, Audit
 from .bus import InProcessBus
 from .config import Config
 from .history import completed_by_hour, minute_series
@@ -72,6 +73,8 @@ class Engine:
         self.bus = InProcessBus()
         self.ingest = Ingest(self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max)
         self.jobs = Jobs()
+        self.accounts = Accounts(self.db)
+        self.audit = Audit(self.db)
         self.pusher: Pusher | None = None
         self.simulator = None  # engine.simulator.Simulator when SIMULATOR is on
         self.claimer = f"{socket.gethostname()}-{os.getpid()}"[:64]
@@ -99,6 +102,14 @@ class Engine:
         if self.started:
             return
         self.db.create_schema()
+        self.accounts.load()
+        generated = self.accounts.ensure_first_admin(self.config.admin_password)
+        if generated:  # printed once, never logged; only its hash is stored
+            print(
+                f"\n  First start: created user 'admin' with password  {generated}\n"
+                "  Change it: python -m engine.users set-password admin\n",
+                flush=True,
+            )
         if self.config.simulator:
             from .simulator import DEFAULT_FLOOR
 

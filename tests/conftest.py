@@ -22,11 +22,25 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+ROLES = ("admin", "operator", "viewer")
+
+
+def password(role: str) -> str:
+    """Every test server has users admin / operator / viewer with these passwords."""
+    return f"pw-{role}-test"
+
+
 def make_config(tmp_path: Path, **overrides) -> Config:
     """A quiet config: temporary data folder, no simulator unless asked."""
-    base = dict(data_dir=str(tmp_path / "data"), simulator=False, simulator_backfill_min=0, build="test")
+    base = dict(data_dir=str(tmp_path / "data"), simulator=False, simulator_backfill_min=0, build="test", admin_password=password("admin"))
     base.update(overrides)
     return Config(**base)
+
+
+def add_test_users(engine) -> None:
+    for role in ROLES:
+        if engine.accounts.get(role) is None:
+            engine.accounts.add(role, password(role), role)
 
 
 @pytest.fixture
@@ -34,6 +48,7 @@ def app(tmp_path):
     from app import create_app
 
     dash_app = create_app(make_config(tmp_path))
+    add_test_users(dash_app.server.extensions["floorpulse"].engine)
     yield dash_app
     dash_app.server.extensions["floorpulse"].engine.stop()
 
@@ -43,8 +58,28 @@ def engine(app):
     return app.server.extensions["floorpulse"].engine
 
 
+def login_tokens(flask_app, role: str = "admin") -> dict:
+    """{access_token, refresh_token, user} through the real login route."""
+    resp = flask_app.test_client().post("/api/auth/login", json={"username": role, "password": password(role)})
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def authed_client(flask_app, role: str = "admin"):
+    """A Flask test client that sends `Authorization: Bearer <access token>` for `role` on every request."""
+    c = flask_app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + login_tokens(flask_app, role)["access_token"]
+    return c
+
+
 @pytest.fixture
 def client(app):
+    """Signed in as admin (Bearer)."""
+    return authed_client(app.server, "admin")
+
+
+@pytest.fixture
+def anon_client(app):
     return app.server.test_client()
 
 
@@ -64,6 +99,18 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def token(self, role: str = "admin") -> str:
+        """A fresh access token for `role` from the real login API."""
+        resp = requests.post(self.url + "/api/auth/login", json={"username": role, "password": password(role)}, timeout=10)
+        resp.raise_for_status()
+        return resp.json()["access_token"]
+
+    def session(self, role: str = "admin") -> requests.Session:
+        """A requests.Session that sends a Bearer token for `role`."""
+        s = requests.Session()
+        s.headers["Authorization"] = "Bearer " + self.token(role)
+        return s
 
     def stop(self, timeout: float = 15) -> int:
         if self.proc.poll() is None:
@@ -86,6 +133,7 @@ def start_server(data_dir: Path, **env) -> ServerProcess:
         "DATA_DIR": str(data_dir),
         "SIMULATOR": "0",
         "BUILD": "test",
+        "ADMIN_PASSWORD": password("admin"),
         "PYTHONUNBUFFERED": "1",
     }
     full_env.update({k.upper(): str(v) for k, v in env.items()})
@@ -100,12 +148,29 @@ def start_server(data_dir: Path, **env) -> ServerProcess:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(url + "/health", timeout=1).status_code in (200, 503):
-                return ServerProcess(url, port, proc, data_dir, log_path)
+                srv = ServerProcess(url, port, proc, data_dir, log_path)
+                _ensure_users(srv)
+                return srv
         except requests.RequestException:
             pass
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server did not answer within 60 s:\n{log_path.read_text()}")
+
+
+def _ensure_users(srv: "ServerProcess") -> None:
+    """operator and viewer next to the first admin (a restarted server on the same data already has them)."""
+    admin = srv.session("admin")
+    for role in ROLES[1:]:
+        resp = admin.post(srv.url + "/api/users", json={"username": role, "password": password(role), "role": role}, timeout=10)
+        assert resp.status_code in (201, 409), resp.text
+
+
+def browser_login(context, server: "ServerProcess | str", role: str = "admin") -> None:
+    """Sign a Playwright BrowserContext in through the login API, so it holds the real session cookies."""
+    url = server if isinstance(server, str) else server.url
+    resp = context.request.post(url + "/api/auth/login", data={"username": role, "password": password(role), "session": True})
+    assert resp.ok, resp.text()
 
 
 @pytest.fixture

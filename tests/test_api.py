@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import make_config
+from conftest import authed_client, make_config
 
 
 def post(client, body, **kw):
@@ -125,7 +125,7 @@ def test_oversized_request_body_is_refused(tmp_path):
 
     app = create_app(make_config(tmp_path, max_request_bytes=20_000))
     try:
-        client = app.server.test_client()
+        client = authed_client(app.server)
         body = [{"type": "scan", "warehouse_id": "W1", "worker_id": "K1", "status": "x" * 60}] * 400  # ~40 kB
         r = post(client, body)
         assert r.status_code == 413
@@ -139,7 +139,7 @@ def test_full_queue_answers_429_with_retry_after_and_drops_nothing(tmp_path):
 
     app = create_app(make_config(tmp_path, ingest_queue_max=10))
     engine = app.server.extensions["floorpulse"].engine
-    client = app.server.test_client()
+    client, c1, c2 = (authed_client(app.server) for _ in range(3))  # signed in before the clock starts
     gate = threading.Event()
     real_store = engine.db.store_batch
 
@@ -151,10 +151,10 @@ def test_full_queue_answers_429_with_retry_after_and_drops_nothing(tmp_path):
     try:
         first = [{"type": "scan", "warehouse_id": "W1", "worker_id": f"K{i}"} for i in range(6)]
         results = {}
-        t = threading.Thread(target=lambda: results.setdefault("first", post(app.server.test_client(), first)))
+        t = threading.Thread(target=lambda: results.setdefault("first", post(c1, first)))
         t.start()
         time.sleep(0.3)  # the writer now holds the first batch; queue it a second one that fits
-        second = threading.Thread(target=lambda: results.setdefault("second", post(app.server.test_client(), first[:8])))
+        second = threading.Thread(target=lambda: results.setdefault("second", post(c2, first[:8])))
         second.start()
         time.sleep(0.3)
         r = post(client, first)  # 6 queued + 6 > 10
@@ -229,7 +229,7 @@ def test_live_model_is_rebuilt_from_the_database_on_start(tmp_path):
 
     cfg = make_config(tmp_path)
     app = create_app(cfg)
-    client = app.server.test_client()
+    client = authed_client(app.server)
     post(
         client,
         [
@@ -243,7 +243,7 @@ def test_live_model_is_rebuilt_from_the_database_on_start(tmp_path):
 
     app2 = create_app(cfg)
     try:
-        after = app2.server.test_client().get("/api/stats").json
+        after = authed_client(app2.server).get("/api/stats").json
         assert after["warehouses"][0]["open_tasks"] == before["warehouses"][0]["open_tasks"] == 1
         assert after["warehouses"][0]["backlog"]["high"] == 1
         assert after["workers"][0]["state"] == before["workers"][0]["state"] == "busy"

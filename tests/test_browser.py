@@ -5,6 +5,8 @@ Screenshots land in tests/artifacts/<view>.png (1600 px wide) for a human to loo
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import time
 import uuid
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import need_service, start_server
+from conftest import browser_login, need_service, password, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -65,11 +67,15 @@ class Tab:
     def __init__(self, browser):
         self.context = browser.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()
+        self.signed_in = False
         self.errors: list[str] = []
         self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
     def open(self, url: str) -> None:
+        if not self.signed_in:
+            browser_login(self.context, "/".join(url.split("/")[:3]))
+            self.signed_in = True
         self.page.goto(url, wait_until="domcontentloaded")
         self.page.wait_for_function(
             "window.floorpulse && window.floorpulse.state.connected && window.floorpulse.state.snapshot"
@@ -91,10 +97,17 @@ def tab(playwright_browser):
     t.close()
 
 
+@functools.lru_cache(maxsize=None)
+def token(url: str) -> str:
+    r = requests.post(url + "/api/auth/login", json={"username": "operator", "password": password("operator")}, timeout=10)
+    r.raise_for_status()
+    return r.json()["access_token"]
+
+
 def post_alert(url: str, status: str, warehouse: str = "W1") -> None:
     event = {"type": "system.alert", "warehouse_id": warehouse, "severity": "critical", "status": status,
              "payload": {"message": f"browser test {status}"}}
-    r = requests.post(url + "/api/events", json=event, timeout=10)
+    r = requests.post(url + "/api/events", json=event, timeout=10, headers={"Authorization": "Bearer " + token(url)})
     assert r.status_code == 202, r.text
 
 

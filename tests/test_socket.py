@@ -11,20 +11,20 @@ import requests
 import socketio
 
 
-def connect(url: str, **handlers) -> tuple[socketio.Client, "queue.Queue[tuple[str, object]]"]:
+def connect(url: str, token: str, **handlers) -> tuple[socketio.Client, "queue.Queue[tuple[str, object]]"]:
     """Connect to /live; every received message lands in the returned queue as (event, data)."""
     inbox: queue.Queue = queue.Queue()
     sio = socketio.Client(reconnection=False)
     for name in ("hello", "events", "tick", "alert", "pong", "server:shutdown"):
         sio.on(name, (lambda n: lambda data=None: inbox.put((n, data)))(name), namespace="/live")
-    sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10)
+    sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10, auth={"token": token})
     return sio, inbox
 
 
 @contextmanager
-def live_client(url: str):
+def live_client(url: str, token: str):
     """A connected client that has had its `hello`; disconnected afterwards."""
-    sio, inbox = connect(url)
+    sio, inbox = connect(url, token)
     try:
         wait_for(inbox, lambda n, d: n == "hello")
         yield sio, inbox
@@ -47,8 +47,8 @@ def wait_for(inbox: queue.Queue, predicate, timeout: float = 5.0):
 
 
 def test_hello_then_an_injected_event_arrives_in_an_events_batch(server):
-    requests.post(server.url + "/api/events", json={"type": "worker.login", "warehouse_id": "W1", "worker_id": "K1"}).raise_for_status()
-    sio, inbox = connect(server.url)
+    server.session("operator").post(server.url + "/api/events", json={"type": "worker.login", "warehouse_id": "W1", "worker_id": "K1"}).raise_for_status()
+    sio, inbox = connect(server.url, server.token())
     try:
         name, hello = wait_for(inbox, lambda n, d: n == "hello")
         assert hello["build"] == "test" and hello["snapshot"]["workers"][0]["id"] == "K1"
@@ -56,7 +56,7 @@ def test_hello_then_an_injected_event_arrives_in_an_events_batch(server):
 
         marker = f"probe-{uuid.uuid4().hex[:8]}"
         t0 = time.time()
-        r = requests.post(server.url + "/api/events", json={"type": "system.alert", "warehouse_id": "W1", "status": marker, "severity": "critical"})
+        r = server.session("operator").post(server.url + "/api/events", json={"type": "system.alert", "warehouse_id": "W1", "status": marker, "severity": "critical"})
         assert r.status_code == 202
         _, batch = wait_for(inbox, lambda n, d: n == "events" and any(e["status"] == marker for e in d))
         assert time.time() - t0 < 1.0
@@ -69,11 +69,11 @@ def test_hello_then_an_injected_event_arrives_in_an_events_batch(server):
 
 
 def test_many_events_become_few_messages(server):
-    with live_client(server.url) as (sio, inbox):
+    with live_client(server.url, server.token()) as (sio, inbox):
         body = [{"type": "scan", "warehouse_id": f"W{i % 4}", "worker_id": f"K{i % 50}"} for i in range(500)]
         t0 = time.time()
         for _ in range(10):  # 5,000 events in about a second
-            requests.post(server.url + "/api/events", json=body).raise_for_status()
+            server.session("operator").post(server.url + "/api/events", json=body).raise_for_status()
         received = messages = 0
         while received < 5000 and time.time() - t0 < 10:
             name, data = inbox.get(timeout=5)
@@ -86,11 +86,11 @@ def test_many_events_become_few_messages(server):
 
 
 def test_subscribe_narrows_events_to_warehouses(server):
-    with live_client(server.url) as (sio, inbox):
+    with live_client(server.url, server.token()) as (sio, inbox):
         ack = sio.call("subscribe", {"warehouses": ["W2"]}, namespace="/live", timeout=5)
         assert ack == {"ok": True, "warehouses": ["W2"]}
         assert sio.call("subscribe", {"warehouses": "W2"}, namespace="/live", timeout=5)["ok"] is False
-        requests.post(
+        server.session("operator").post(
             server.url + "/api/events",
             json=[{"type": "scan", "warehouse_id": w, "worker_id": "K1", "status": "sub-test"} for w in ("W1", "W2", "W3")],
         ).raise_for_status()
@@ -100,7 +100,7 @@ def test_subscribe_narrows_events_to_warehouses(server):
 
 
 def test_ping_pong_and_inject(server):
-    with live_client(server.url) as (sio, inbox):
+    with live_client(server.url, server.token()) as (sio, inbox):
         sio.emit("ping", {"t": 123}, namespace="/live")
         _, pong = wait_for(inbox, lambda n, d: n == "pong")
         assert pong["t"] == 123 and pong["server_time"] > 0
@@ -116,7 +116,7 @@ def test_idle_server_still_sends_heartbeat_ticks(tmp_path):
     from conftest import start_server
 
     srv = start_server(tmp_path / "hb", heartbeat_s=0.5)
-    sio, inbox = connect(srv.url)
+    sio, inbox = connect(srv.url, srv.token())
     try:
         wait_for(inbox, lambda n, d: n == "hello")
         t0 = time.time()
@@ -129,9 +129,9 @@ def test_idle_server_still_sends_heartbeat_ticks(tmp_path):
 
 
 def test_sigterm_flushes_announces_and_exits_cleanly(server):
-    sio, inbox = connect(server.url)
+    sio, inbox = connect(server.url, server.token())
     wait_for(inbox, lambda n, d: n == "hello")
-    requests.post(server.url + "/api/events", json=[{"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}] * 3).raise_for_status()
+    server.session("operator").post(server.url + "/api/events", json=[{"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}] * 3).raise_for_status()
     server.proc.send_signal(signal.SIGTERM)
     wait_for(inbox, lambda n, d: n == "server:shutdown", timeout=10)
     assert server.proc.wait(15) == 0

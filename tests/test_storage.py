@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import make_config
+from conftest import authed_client, make_config
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.schema import validate_batch
 from engine.storage import Database
@@ -141,7 +141,7 @@ def test_app_on_the_database_end_to_end(db_url, tmp_path):
 
     cfg = make_config(tmp_path, database_url=db_url)
     app = create_app(cfg)
-    client = app.server.test_client()
+    client = authed_client(app.server)
     body = [{"type": "task.created", "warehouse_id": "W1", "task_id": f"T{i}", "payload": {"priority": "low"}} for i in range(20)]
     r = client.post("/api/events", json=body)
     assert r.status_code == 202 and r.json["accepted"] == 20
@@ -150,7 +150,7 @@ def test_app_on_the_database_end_to_end(db_url, tmp_path):
     app.server.extensions["floorpulse"].engine.stop()
     app2 = create_app(cfg)
     try:
-        stats = app2.server.test_client().get("/api/stats").json
+        stats = authed_client(app2.server).get("/api/stats").json
         assert stats["warehouses"][0]["backlog"]["low"] == 20
     finally:
         app2.server.extensions["floorpulse"].engine.stop()
