@@ -127,10 +127,31 @@ def machine() -> dict[str, Any]:
 
 
 def start_product(data_dir: Path, **env):
-    """The real `python app.py` on a free port (tests/conftest.py start_server)."""
+    """The real `python app.py` on a free port (tests/conftest.py start_server), with tokens that outlive a run."""
     import conftest  # tests/conftest.py
 
+    env.setdefault("access_token_min", 240)
     return conftest.start_server(data_dir, **env)
+
+
+_TOKENS: dict[str, str] = {}
+
+
+def token(url: str, role: str = "admin") -> str:
+    """An access token for the benchmark users every product server gets (tests/conftest.py)."""
+    import conftest
+    import requests
+
+    key = f"{url} {role}"
+    if key not in _TOKENS:
+        r = requests.post(url + "/api/auth/login", json={"username": role, "password": conftest.password(role)}, timeout=30)
+        r.raise_for_status()
+        _TOKENS[key] = r.json()["access_token"]
+    return _TOKENS[key]
+
+
+def bearer(url: str, role: str = "admin") -> dict[str, str]:
+    return {"Authorization": "Bearer " + token(url, role)}
 
 
 def save_log(srv, name: str) -> None:

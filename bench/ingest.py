@@ -51,7 +51,7 @@ def _client(url: str, mode: str, seed: int, n_bodies: int, batch: int, threads: 
 
     def worker() -> None:
         s = requests.Session()
-        h = {"Content-Type": "application/json"}
+        h = {"Content-Type": "application/json", **c.bearer(url)}
         lat, acc, dup, reqs, status = [], 0, 0, 0, Counter()
         while True:
             i = next(counter)
@@ -151,7 +151,7 @@ def drive_wrk(url: str, *, conns: int, seconds: float, batch: int, pid: int | No
 
     if not shutil.which("wrk"):
         raise RuntimeError("wrk not installed (apt-get install wrk)")
-    before = requests.get(url + "/api/stats", timeout=10).json()["ingest"]["stored"]
+    before = requests.get(url + "/api/stats", timeout=10, headers=c.bearer(url)).json()["ingest"]["stored"]
     with tempfile.TemporaryDirectory(prefix="fp-wrk-") as tmp:
         body = Path(tmp) / "body.json"
         body.write_bytes(c.dumps(c.make_events(batch, seed=1)))
@@ -159,6 +159,7 @@ def drive_wrk(url: str, *, conns: int, seconds: float, batch: int, pid: int | No
         script.write_text(
             f'local f = io.open("{body}"); wrk.body = f:read("*a"); f:close()\n'
             'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "{c.bearer(url)["Authorization"]}"\n'
         )
         meter = c.SchedMeter(pid) if pid else None
         out = subprocess.run(
@@ -166,7 +167,7 @@ def drive_wrk(url: str, *, conns: int, seconds: float, batch: int, pid: int | No
             capture_output=True, text=True, timeout=seconds + 60,
         ).stdout
         sched = meter.stop() if meter else {}
-    stored = requests.get(url + "/api/stats", timeout=10).json()["ingest"]["stored"] - before
+    stored = requests.get(url + "/api/stats", timeout=10, headers=c.bearer(url)).json()["ingest"]["stored"] - before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     pct = dict(re.findall(r"^\s+(50|90|99)%\s+([\d.]+)ms", out, re.M))
@@ -187,14 +188,14 @@ def warm_up(url: str, mode: str) -> None:
     s = requests.Session()
     for i in range(3):
         evs = c.make_events(1000 if mode != "single" else 1, seed=999_000 + i, client_ids=(mode == "batch_ids"))
-        r = s.post(url + "/api/events", data=c.dumps(evs), headers={"Content-Type": "application/json"}, timeout=30)
+        r = s.post(url + "/api/events", data=c.dumps(evs), headers={"Content-Type": "application/json", **c.bearer(url)}, timeout=30)
         assert r.status_code == 202, r.text[:300]
 
 
 def server_stats(url: str) -> dict[str, Any]:
     import requests
 
-    j = requests.get(url + "/api/stats", timeout=10).json()
+    j = requests.get(url + "/api/stats", timeout=10, headers=c.bearer(url)).json()
     return {"ingest": j["ingest"], "latency": j["latency"]}
 
 

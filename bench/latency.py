@@ -35,7 +35,7 @@ def _loader(url: str, rate: float, batch: int, threads: int, start_at: float, se
 
     def worker(k: int) -> None:
         s = requests.Session()
-        h = {"Content-Type": "application/json"}
+        h = {"Content-Type": "application/json", **c.bearer(url)}
         acc = reqs = errs = skipped = 0
         lat = []
         nxt = start_at + k * per_thread_interval / threads
@@ -98,7 +98,7 @@ class Receiver:
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("events", self._on_events, namespace="/live")
         self.sio.on("hello", lambda *_: self.hello.set(), namespace="/live")
-        self.sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10)
+        self.sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10, auth={"token": c.token(url, "viewer")})
 
     def _on_events(self, batch) -> None:
         now = time.time()
@@ -120,7 +120,7 @@ def probe(url: str, receiver: Receiver, seconds: float, hz: float) -> dict[str, 
     import requests
 
     s = requests.Session()
-    h = {"Content-Type": "application/json"}
+    h = {"Content-Type": "application/json", **c.bearer(url)}
     sent: dict[str, float] = {}
     rtt = []
     errors = 0
@@ -179,11 +179,11 @@ def product_run(args, push_ms: int) -> dict[str, Any]:
             bg = q.get(timeout=total + 120)
             loader.join(10)
             res["background"] = bg
-            stats = requests.get(srv.url + "/api/stats", timeout=10).json()
+            stats = requests.get(srv.url + "/api/stats", timeout=10, headers=c.bearer(srv.url)).json()
             res["server_latency_ms"] = stats["latency"]
             res["server_ingest"] = stats["ingest"]
             res["server_eps_10s"] = stats["throughput"]["eps_10s"]
-            res["push"] = requests.get(srv.url + "/health", timeout=10).json().get("push")
+            res["push"] = requests.get(srv.url + "/health", timeout=10, headers=c.bearer(srv.url)).json().get("push")
         except Exception:
             c.save_log(srv, f"latency-push{push_ms}")
             raise
