@@ -194,10 +194,8 @@ class StressRunner:
         try:
             while not self._cancel.is_set():
                 now = time.monotonic()
-                elapsed = now - t0
-                if elapsed >= run.duration_s:
-                    break
-                due = int(run.target_rate * elapsed) - run.generated
+                elapsed = min(now - t0, run.duration_s)
+                due = int(run.target_rate * elapsed) - run.generated  # at the end: the run's last share
                 if due > 0:
                     batch = self._make_events(due, run.id, int(time.time() * 1000), crew, rng)
                     run.generated += due
@@ -214,6 +212,8 @@ class StressRunner:
                     last_report = (now, run.accepted)
                     next_report += 1.0
                     self.emit("stress:progress", run.to_json())
+                if elapsed >= run.duration_s:
+                    break
                 time.sleep(max(0.0, TICK_S - (time.monotonic() - now)))
             run.elapsed_s = round(time.monotonic() - t0, 2)
             final = "cancelled" if self._cancel.is_set() else "done"
@@ -230,7 +230,7 @@ class StressRunner:
             final, run.note = "failed", f"{type(exc).__name__}: {exc}"[:300]
         finally:
             self._draining = False
-            self._update(run, run.elapsed_s or (time.monotonic() - t0), None, time.monotonic())
+            self._update(run, run.elapsed_s or (time.monotonic() - t0), last_report, time.monotonic())
             run.finished_at = int(time.time() * 1000)
             run.achieved_rate = round(run.accepted / run.elapsed_s, 1) if run.elapsed_s else 0.0
             self._cancel.set()  # stops the pinger
@@ -242,6 +242,10 @@ class StressRunner:
                     )
                 )
             self.emit("stress:progress", run.to_json())
+            eng.audit.write(run.started_by, "stress_end", str(run.id), {
+                "state": run.state, "target_rate": run.target_rate, "achieved_rate": run.achieved_rate,
+                "accepted": run.accepted, "stored": run.stored, "lost": run.lost, "p95_ms": run.latency_ms["p95"],
+            })
             log.info("stress run %s %s: %s ev/s achieved of %s, p95 %s ms, lost %s",
                      run.id, run.state, run.achieved_rate, run.target_rate, run.latency_ms["p95"], run.lost)
 
@@ -275,6 +279,8 @@ class StressRunner:
         client.on("pong", lambda d: sent.get(d.get("t")) is not None and self._ping.append(round((time.perf_counter() - sent.pop(d["t"])) * 1000, 1)), namespace="/live")
         try:
             client.connect(url, namespaces=["/live"], transports=["websocket"], auth={"token": token}, wait_timeout=5)
+            # no event batches for this in-process client: decoding them would load the server it measures
+            client.call("subscribe", {"warehouses": []}, namespace="/live", timeout=5)
         except Exception as exc:  # noqa: BLE001
             run.note = f"no ping: {type(exc).__name__}: {exc}"[:200]
             return
