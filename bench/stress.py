@@ -93,9 +93,11 @@ def main() -> None:
                 dash.close()
             srv.stop()
 
-    table = [f"\nStress test, {args.duration:.0f} s per run, medians of {args.reps}, simulator {'off' if args.no_simulator else 'on'}")
-    print("| target ev/s | achieved ev/s | p50 ms | p95 ms | p99 ms | ping p95 ms | 429s | lost | responsive |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    lines = [
+        f"Stress test, {args.duration:.0f} s per run, medians of {args.reps}, simulator {'off' if args.no_simulator else 'on'}",
+        "| target ev/s | achieved ev/s | p50 ms | p95 ms | p99 ms | ping p95 ms | 429s | lost | responsive |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     summary = {}
     for rate, rs in runs.items():
         def med(f):
@@ -112,10 +114,10 @@ def main() -> None:
             "responsive": all(r["responsive"] for r in rs),
         }
         summary[rate] = row
-        print(f"| {rate:,} | {row['achieved']:,.0f} | {row['p50']} | {row['p95']} | {row['p99']} | {row['ping_p95']} | "
-              f"{row['rejected_429']} | {row['lost']} | {'yes' if row['responsive'] else 'no'} |")
+        lines.append(f"| {rate:,} | {row['achieved']:,.0f} | {row['p50']} | {row['p95']} | {row['p99']} | {row['ping_p95']} | "
+                     f"{row['rejected_429']} | {row['lost']} | {'yes' if row['responsive'] else 'no'} |")
     path = c.write_result("stress", {"machine": c.machine(), "args": vars(args), "summary": summary, "runs": runs})
-    print(f"\nwritten {path}")
+    print("\n" + "\n".join(lines) + f"\n\nwritten {path}")
 
 
 if __name__ == "__main__":
