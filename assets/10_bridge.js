@@ -111,6 +111,7 @@
   function details(e) {
     var p = e.payload;
     if (p && typeof p === "object" && p.message) return String(p.message);
+    if (p && typeof p === "object" && p.suggestion) return String(p.suggestion); // ai.action (rule firing)
     var m = e.metrics;
     if (m && typeof m === "object") {
       return Object.keys(m)
@@ -298,13 +299,152 @@
 
   // ---- the socket ----
 
-  function token() {
-    try {
-      return window.localStorage.getItem("floorpulse.token") || "";
-    } catch (e) {
-      return "";
-    }
+  // Other asset files listen to socket messages without touching the connection:
+  // floorpulse.on("forecast:update", fn). fn(data) runs for every message, also after reconnects.
+  var listeners = {};
+  fp.on = function (name, fn) {
+    (listeners[name] = listeners[name] || []).push(fn);
+    if (state.socket) state.socket.on(name, wrap(fn));
+  };
+  function wrap(fn) {
+    return function (data) {
+      state.lastMsgAt = Date.now();
+      try {
+        fn(data);
+      } catch (e) {
+        console.error("floorpulse listener", e);
+      }
+    };
   }
+  fp.emit = function (name, data, ack) {
+    if (state.socket && state.connected) state.socket.emit(name, data, ack);
+    return !!(state.socket && state.connected);
+  };
+
+  // ---- the HTTP API as the signed-in browser ----
+  // The session lives in HttpOnly cookies (fp_access, fp_refresh). Unsafe methods echo the CSRF cookie
+  // as X-CSRFToken; a 401 gets one silent refresh and a retry, then the login page.
+
+  function cookie(name) {
+    var parts = document.cookie ? document.cookie.split("; ") : [];
+    for (var i = 0; i < parts.length; i++) {
+      var eq = parts[i].indexOf("=");
+      if (parts[i].slice(0, eq) === name) return decodeURIComponent(parts[i].slice(eq + 1));
+    }
+    return "";
+  }
+
+  fp.toLogin = function () {
+    window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+  };
+
+  // The refresh token itself was refused (missing, expired, revoked, malformed): a new sign-in is needed.
+  function sessionOver(status) {
+    return status === 401 || status === 422;
+  }
+
+  // One refresh at a time, shared by every caller. Resolves to the HTTP status (0 = network error).
+  var refreshing = null;
+  fp.refresh = function () {
+    if (!refreshing) {
+      refreshing = fetch("/api/auth/refresh", {method: "POST", credentials: "same-origin", headers: {"X-CSRFToken": cookie("csrf_refresh_token")}})
+        .then(
+          function (r) {
+            if (r.ok) state.refreshedAt = Date.now();
+            return r.status;
+          },
+          function () {
+            return 0;
+          }
+        )
+        .then(function (status) {
+          refreshing = null;
+          return status;
+        });
+    }
+    return refreshing;
+  };
+
+  // fp.api("POST", "/api/events", {...}) → Promise of {status, body, headers}; never rejects (status 0 = no answer).
+  fp.api = function (method, url, body) {
+    method = (method || "GET").toUpperCase();
+    function send() {
+      var headers = {Accept: "application/json"};
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = cookie("_csrf_token");
+      return fetch(url, {method: method, credentials: "same-origin", headers: headers, body: body === undefined ? undefined : JSON.stringify(body)}).then(
+        function (r) {
+          return r.text().then(function (text) {
+            var parsed = null;
+            try {
+              parsed = text ? JSON.parse(text) : null;
+            } catch (e) {
+              parsed = {error: text.slice(0, 300), details: []};
+            }
+            return {status: r.status, body: parsed, headers: r.headers};
+          });
+        },
+        function (err) {
+          return {status: 0, body: {error: "no answer from the server (" + (err && err.message) + ")", details: []}, headers: null};
+        }
+      );
+    }
+    return send().then(function (res) {
+      if (res.status !== 401) return res;
+      return fp.refresh().then(function (status) {
+        if (status !== 200) {
+          if (sessionOver(status)) fp.toLogin();
+          return res; // server or network trouble: the caller shows the 401, the page stays
+        }
+        return send().then(function (again) {
+          if (again.status === 401) fp.toLogin();
+          return again;
+        });
+      });
+    });
+  };
+
+  // Keep the session alive while the tab is open: once on load (the access cookie may be old; Dash's
+  // own callbacks cannot refresh it), then every REFRESH_MS. Timers stop in sleeping machines and slow
+  // down in background tabs, so coming back (visible, focus, online) also refreshes when it is due.
+  var REFRESH_MS = 10 * 60 * 1000;
+  state.refreshedAt = 0;
+  function keepAlive() {
+    if (Date.now() - state.refreshedAt < REFRESH_MS - 5000) return;
+    state.refreshedAt = Date.now(); // one attempt per period, also when it fails for lack of network
+    fp.refresh().then(function (status) {
+      if (!sessionOver(status)) return;
+      // no usable refresh token: the session is over (expired, revoked, signed out elsewhere), unless this
+      // tab is signed in some other way that needs no refresh
+      fetch("/api/auth/me", {credentials: "same-origin"}).then(function (r) {
+        if (r.status === 401) fp.toLogin();
+      }, function () {});
+    });
+  }
+  keepAlive();
+  setInterval(keepAlive, 30 * 1000);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) keepAlive();
+  });
+  window.addEventListener("focus", keepAlive);
+  window.addEventListener("online", keepAlive);
+
+  fp.logout = function () {
+    if (state.socket) state.socket.disconnect();
+    fetch("/api/auth/logout", {method: "POST", credentials: "same-origin", headers: {"X-CSRFToken": cookie("_csrf_token")}})
+      .catch(function () {})
+      .then(function () {
+        window.location.assign("/login");
+      });
+  };
+  document.addEventListener("click", function (ev) {
+    var t = ev.target && ev.target.closest && ev.target.closest("#fp-signout");
+    if (t) {
+      ev.preventDefault();
+      t.disabled = true;
+      fp.logout();
+    }
+  });
 
   function subscribe() {
     if (!state.socket || !state.connected) return;
@@ -318,10 +458,7 @@
       return;
     }
     var socket = (state.socket = window.io("/live", {
-      transports: ["websocket", "polling"],
-      auth: function (cb) {
-        cb({token: token()});
-      },
+      transports: ["websocket", "polling"], // the session cookie travels with the handshake
       reconnectionDelay: 500,
       reconnectionDelayMax: 10000,
     }));
@@ -338,15 +475,23 @@
     socket.on("disconnect", function () {
       state.connected = false;
     });
-    socket.on("connect_error", function () {
+    socket.on("connect_error", function (err) {
       state.connected = false;
-      if (!socket.active) {
-        // refused by the server (e.g. auth): socket.io does not retry those by itself
-        retry = Math.min(retry + 1, 6);
+      if (socket.active) return; // a transport problem: socket.io retries by itself
+      // refused by the server: socket.io does not retry those by itself
+      retry = Math.min(retry + 1, 6);
+      var later = function () {
         setTimeout(function () {
           socket.connect();
         }, 1000 * Math.pow(2, retry));
-      }
+      };
+      if (!/unauthori[sz]ed/i.test((err && err.message) || "")) return later();
+      // the access cookie lapsed: renew it and reconnect at once; no session left → sign in again
+      fp.refresh().then(function (status) {
+        if (status === 200) socket.connect();
+        else if (sessionOver(status)) fp.toLogin();
+        else later();
+      });
     });
     socket.on("hello", function (h) {
       seen();
@@ -371,6 +516,11 @@
     });
     socket.on("reload", function () {
       window.location.reload();
+    });
+    Object.keys(listeners).forEach(function (name) {
+      listeners[name].forEach(function (fn) {
+        socket.on(name, wrap(fn));
+      });
     });
   }
 
@@ -493,7 +643,8 @@
   fp.applyTraceFilter = function (gd) {
     if (!window.Plotly) return;
     var want = gd.data.map(function (t) {
-      return typeof t.meta === "string" && !fp.inFilter(t.meta) ? false : true;
+      // only warehouse traces (meta = id); others (forecast bands: meta is a dict) keep their own visibility
+      return typeof t.meta === "string" ? fp.inFilter(t.meta) : t.visible !== false;
     });
     var have = gd.data.map(function (t) {
       return t.visible !== false;
@@ -548,6 +699,17 @@
     }
   }
 
+  // The server disconnects clients that stop pinging (SOCKET_IDLE_S, 10 min); a ping a minute also measures the round trip.
+  var PING_MS = 60 * 1000;
+  function ping() {
+    var t = Date.now();
+    fp.emit("ping", {t: t});
+  }
+  fp.on("pong", function (p) {
+    if (p && typeof p.t === "number") state.pingMs = Date.now() - p.t;
+  });
+
   connect();
   setInterval(flush, FLUSH_MS);
+  setInterval(ping, PING_MS);
 })();

@@ -28,20 +28,55 @@ def warehouse_options() -> list[dict[str, str]]:
     return [{"label": f"{w['name']} ({w['id']})" if w["name"] != w["id"] else w["id"], "value": w["id"]} for w in rows]
 
 
-def _nav() -> html.Nav:
+def _identity():
+    """Who is looking at this layout, or None (signed out, or outside a request)."""
+    try:
+        from engine.auth import resolve_identity
+
+        return resolve_identity()
+    except Exception:  # layout validation runs outside a request
+        log.debug("no identity for the shell", exc_info=True)
+        return None
+
+
+def _nav(identity) -> html.Nav:
+    """Tabs for the pages this user may open (`register_page(..., min_role="operator")` hides a tab from viewers)."""
+    from engine.auth import has_role
+
     pages = sorted(dash.page_registry.values(), key=lambda p: (p.get("order") is None, p.get("order") or 0, p["name"]))
     return html.Nav(
         [
             dcc.Link(p["name"], href=p["relative_path"], id={"type": "fp-nav", "path": p["path"]}, className="fp-tab")
             for p in pages
-            if p.get("nav", True)
+            if p.get("nav", True) and (not p.get("min_role") or has_role(identity, p["min_role"]))
         ],
         className="fp-tabs",
         **{"aria-label": "Views"},
     )
 
 
+def _user_slot(identity) -> html.Div:
+    """Who is signed in, with what role, and the way out (the bridge wires the button: POST /api/auth/logout)."""
+    if identity is None:
+        return html.Div(id="fp-user", className="fp-user")
+    initials = "".join(part[:1] for part in identity.name.replace(".", " ").replace("_", " ").split()[:2]).upper() or "?"
+    return html.Div(
+        [
+            html.Span(initials, className="fp-avatar", **{"aria-hidden": "true"}),
+            html.Div(
+                [html.Span(identity.name, className="fp-user-name"), html.Span(identity.role, className=f"fp-user-role fp-role-{identity.role}")],
+                className="fp-user-text",
+            ),
+            html.Button("Sign out", id="fp-signout", className="fp-signout", type="button", title=f"Sign out {identity.name}"),
+        ],
+        id="fp-user",
+        className="fp-user",
+        title=f"Signed in as {identity.name} ({identity.role})",
+    )
+
+
 def create_shell() -> html.Div:
+    identity = _identity()
     header = html.Header(
         [
             html.A(
@@ -49,7 +84,7 @@ def create_shell() -> html.Div:
                 href="/",
                 className="fp-brand",
             ),
-            _nav(),
+            _nav(identity),
             html.Div(
                 [
                     dcc.Dropdown(
@@ -65,8 +100,7 @@ def create_shell() -> html.Div:
                     ),
                     create_badge(),
                     html.Div("--:--:-- UTC", id="fp-clock", className="fp-clock", title="Server time of the latest update"),
-                    # sign-in lands here later (user name, sign-out)
-                    html.Div([html.Span("G", className="fp-avatar"), html.Span("Guest", className="fp-user-name")], id="fp-user", className="fp-user", title="Sign-in comes later"),
+                    _user_slot(identity),
                 ],
                 className="fp-header-right",
             ),
