@@ -20,6 +20,7 @@ from engine.api import create_api
 from engine.auth import init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
+from engine.intel_api import create_intel_api
 from engine.control_api import create_control_api
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
 from engine.runtime import Engine
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     )
     init_auth(server, config, engine.accounts, engine.audit)
     server.register_blueprint(create_api(engine))
+    server.register_blueprint(create_intel_api(engine))
     server.register_blueprint(create_auth_api(engine))
     stress = StressRunner(
         engine,

@@ -40,6 +40,21 @@ class Config:
     drift_window: int = 20
     retrain_cooldown_s: int = 3600
     anomaly_z: float = 3.0
+    # intelligence (issue 5; docs/intelligence.md)
+    forecast_models: str = ""  # per-warehouse model choice, e.g. "W3=arima,W5=ets"; default ets
+    forecast_interval_s: float = 60.0
+    forecast_refit_s: int = 21600  # refit each model at least this often (new history, new parameters)
+    forecast_fit_process: bool = True  # fit in one spawned worker process, off the web process's GIL
+    forecast_cache_prefix: str = "floorpulse:forecast:"
+    models_keep: int = 20  # model versions kept per warehouse
+    drift_metric: str = "wape"  # wape | mape
+    drift_pending_s: int = 1800  # the error must stay above the threshold this long before it is a drift
+    drift_min_volume: float = 400.0  # tasks a forecast/actual pair must cover (see engine/drift.py); both measured in bench/forecast_eval.py
+    drift_interval_s: float = 20.0
+    anomaly_min_sigma: float = 1.0
+    anomaly_window_min: int = 5  # throughput is judged over the last this many minutes against the hour before
+    rules_interval_s: float = 15.0
+    hot_reload_interval_s: float = 2.0
     ingest_queue_max: int = 100_000
     ingest_batch_max: int = 5_000
     ingest_wait_s: float = 10.0  # how long an HTTP request waits for its batch to commit

@@ -12,7 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .schema import OPEN_STATUSES as OPEN, PRIORITIES, TASK_STATUS, Event, is_alert, task_details
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, is_alert, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0
@@ -362,6 +362,8 @@ class LiveModel:
             active: Counter = Counter(w.warehouse_id for w in self.workers.values() if w.state in ("idle", "busy"))
             out = []
             for wid, wh in sorted(self.warehouses.items()):
+                if wid == SYSTEM_WAREHOUSE:
+                    continue
                 open_n = wh.open_tasks
                 out.append(
                     {

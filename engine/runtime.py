@@ -22,6 +22,7 @@ from .bus import InProcessBus
 from .config import Config
 from .history import completed_by_hour, minute_series
 from .ingest import Ingest, IngestClosed, QueueFull, submit_and_wait
+from .intel import Intel
 from .jobs import Jobs
 from .live import LiveModel
 from .push import Pusher
@@ -81,6 +82,7 @@ class Engine:
         self.started = False
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
+        self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
 
     # ---- wiring ----
 
@@ -116,6 +118,7 @@ class Engine:
             self.db.upsert_warehouses([(w.id, w.name, w.capacity) for w in DEFAULT_FLOOR])
         self.rebuild()
         self.ingest.start()
+        self.intel.start()
         self._add_jobs()
         self.jobs.start()
         self.started = True
@@ -132,6 +135,10 @@ class Engine:
         self.jobs.add("retention", self.apply_retention, c.retention_interval_s, run_now=True)
         if c.simulator:
             self.jobs.add("simulator", self.simulate, c.simulator_interval_s, run_now=True)
+        self.jobs.add("forecast", self.intel.forecast_job, c.forecast_interval_s, run_now=True)
+        self.jobs.add("drift", self.intel.drift_job, c.drift_interval_s)
+        self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s)
+        self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s)
 
     def stop(self) -> None:
         """Flush, announce, stop: nothing acknowledged is lost, screens learn the server is going."""
@@ -150,12 +157,18 @@ class Engine:
         if self._emit is not None:
             self._emit("server:shutdown", {"server_time": _now_ms()})
         self.jobs.stop()
+        self.intel.stop()
         try:
             self.db.checkpoint()
         except Exception:
             log.exception("final checkpoint failed")
         self.db.dispose()
         log.info("engine stopped")
+
+    def emit(self, event: str, data: Any, to: str | None = None) -> None:
+        """Send a Socket.IO message on /live (to everyone, or a room); a no-op before push is attached."""
+        if self._emit is not None:
+            self._emit(event, data, to=to)
 
     # ---- start-up rebuild ----
 
@@ -318,6 +331,7 @@ class Engine:
             "heartbeat_s": self.config.heartbeat_s,
             "event_types": list(self.config.event_types),
             "snapshot": self.live.stats(),
+            "intel": self.intel.snapshot(),
         }
 
     def history(self, minutes: int = 60) -> dict[str, Any]:
@@ -360,6 +374,7 @@ class Engine:
                 "clients": self._clients(),
                 "ingest": {"queue_depth": self.ingest.depth, "queue_max": self.ingest.max_queue, **self.ingest.stats},
                 "push": dict(self.pusher.stats) if self.pusher else None,
+                "intel": self.intel.health(),
             },
             ok,
         )

@@ -97,6 +97,11 @@ def task_details(payload: dict[str, Any] | None) -> tuple[str | None, str | None
     return kind, priority, sla_due
 
 
+# `warehouse_id` of events about the platform itself (e.g. a rejected rules file): stored and pushed like
+# any event, but not a place on the floor, so the load views and stale-feed checks leave it out.
+SYSTEM_WAREHOUSE = "system"
+
+
 def is_alert(e: Event) -> bool:
     """What the views and the `alert` message treat as an alert."""
     return e.type == "system.alert" or e.severity == "critical"
