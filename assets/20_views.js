@@ -25,10 +25,12 @@
     return out;
   }
 
-  // Newest x (epoch ms: the factories only use numbers for time) across a graph's traces.
+  // Newest x (epoch ms: the factories only use numbers for time) across a graph's live traces
+  // (meta = warehouse id; forecast traces carry a dict and reach into the future).
   function lastX(gd) {
     var best = null;
     gd.data.forEach(function (t) {
+      if (typeof t.meta !== "string") return;
       var x = t.x;
       if (x && x.length && typeof x[x.length - 1] === "number" && (best === null || x[x.length - 1] > best)) best = x[x.length - 1];
     });

@@ -91,12 +91,21 @@ def warehouse_lines(
     stacked: bool = False,
     decimals: int = 1,
     span: tuple[int, int] | None = None,
+    forecast: bool = False,
+    learning_min: int | None = None,
 ) -> go.Figure:
-    """One line per warehouse (`meta` = warehouse id), in the order given: the bridge extends by index."""
+    """One line per warehouse (`meta` = warehouse id), in the order given: the bridge extends by index.
+
+    `forecast=True` appends, after the live lines, each warehouse's forecast band and line and one
+    anomaly marker trace (`meta` = a dict, see forecast_traces); assets/25_intel.js fills them.
+    `learning_min`: minutes of history the engine needs first, for the note shown until a forecast arrives.
+    """
     traces = []
     for i, wh in enumerate(warehouses):
         color = warehouse_color(i)
         extra = dict(stackgroup="total", line=dict(width=1, color=color), fillcolor=_alpha(color, 0.55)) if stacked else dict(line=dict(width=2, color=color))
+        if forecast:
+            extra["legendgroup"] = f"fc-{wh}"  # the legend hides a warehouse's line and its forecast together
         traces.append(
             go.Scatter(
                 x=list(x), y=list(series.get(wh, [])), mode="lines", name=names.get(wh, wh), meta=wh,
@@ -104,11 +113,78 @@ def warehouse_lines(
             )
         )
     layout = dict(xaxis=dict(**TIME_AXIS), yaxis=dict(title=dict(text=y_title), rangemode="tozero"), hovermode="x unified", uirevision="wh")
+    if forecast:
+        for i, wh in enumerate(warehouses):
+            traces.extend(forecast_traces(wh, names.get(wh, wh), warehouse_color(i), unit=unit, decimals=decimals))
+        traces.append(anomaly_trace(unit))
+        layout["annotations"] = [_forecast_note(FORECAST_WAITING)]
+        layout["meta"] = dict(learning_min=learning_min)
     if not warehouses:
         layout["annotations"] = [_empty_note("No warehouse has reported yet")]
         if span:
             layout["xaxis"] = dict(**TIME_AXIS, range=list(span), autorange=False)
     return _figure(traces, **layout)
+
+
+# ---- forecasts (issue 5): band traces the browser fills from forecast:update ----
+
+FORECAST_WAITING = "Forecast: waiting for the engine's first forecast"
+ANOMALY_COLORS = {"up": "#d64541", "down": "#e3a21a"}
+
+
+def forecast_traces(wh: str, name: str, color: str, *, unit: str, decimals: int = 1, scale: float = 1.0) -> list[go.Scatter]:
+    """A warehouse's 95 % band (lower edge, then upper edge filled to it) and its dashed forecast line.
+
+    `meta` = {"wh", "part": "lo" | "hi" | "yhat", "scale"}: the bridge swaps x/y of each part
+    (y × scale) and hides the three together. Empty until the first forecast arrives.
+    """
+    common = dict(x=[], y=[], mode="lines", legendgroup=f"fc-{wh}", visible=False)
+    hover = f"%{{y:.{decimals}f}} {unit}"
+    return [
+        go.Scatter(**common, name=f"{name} 95 % low", meta=dict(wh=wh, part="lo", scale=scale), line=dict(width=0, color=color),
+                   showlegend=False, hoverinfo="skip"),
+        go.Scatter(**common, name=f"{name} 95 % band", meta=dict(wh=wh, part="hi", scale=scale), line=dict(width=0, color=color),
+                   fill="tonexty", fillcolor=_alpha(color, 0.13), showlegend=False, hoverinfo="skip"),
+        go.Scatter(**common, name=f"{name} forecast", meta=dict(wh=wh, part="yhat", scale=scale), line=dict(width=2, color=color, dash="dash"),
+                   showlegend=False, customdata=[], hovertemplate=f"{hover} forecast<br>95 %: %{{customdata}}<extra>{name}</extra>"),
+    ]
+
+
+def anomaly_trace(unit: str) -> go.Scatter:
+    """Anomalies as triangles at the observed value (▲ above the baseline, ▼ below); filled by the bridge."""
+    return go.Scatter(
+        x=[], y=[], customdata=[], mode="markers", name="Anomaly", meta=dict(part="anomaly"), visible=False,
+        marker=dict(size=13, symbol=[], color=[], line=dict(width=1.5, color="white")),
+        hovertemplate="<b>Anomaly</b> %{customdata}<extra></extra>",
+    )
+
+
+def _forecast_note(text: str) -> dict:
+    """The forecast's empty state, top left inside the plot (the live lines keep the middle)."""
+    return dict(text=text, xref="paper", yref="paper", x=0.01, y=0.98, xanchor="left", yanchor="top", showarrow=False,
+                font=dict(size=12, color=MUTED), bgcolor="rgba(255,255,255,0.85)", name="forecast")
+
+
+def load_forecast_figure(warehouses: Sequence[str], names: Mapping[str, str], *, learning_min: int | None = None) -> go.Figure:
+    """Load (open tasks as % of capacity) per warehouse: a live line sampled in the browser, then the
+    forecast of the next 60 minutes with its 95 % band; the capacity line at 100 %."""
+    traces: list[go.Scatter] = []
+    for i, wh in enumerate(warehouses):
+        color = warehouse_color(i)
+        traces.append(go.Scatter(x=[], y=[], mode="lines", name=names.get(wh, wh), meta=dict(wh=wh, part="live"), line=dict(width=2, color=color),
+                                 legendgroup=f"fc-{wh}", hovertemplate=f"%{{y:.0f}} % of capacity<extra>{names.get(wh, wh)}</extra>"))
+        traces.extend(forecast_traces(wh, names.get(wh, wh), color, unit="% of capacity", decimals=0, scale=100.0))
+    return _figure(
+        traces,
+        xaxis=dict(**TIME_AXIS),
+        yaxis=dict(title=dict(text="Load (% of capacity)"), rangemode="tozero", ticksuffix=" %"),
+        hovermode="x unified",
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=100, y1=100, line=dict(color=TARGET_COLOR, width=1.5, dash="dash"), name="capacity")],
+        annotations=[dict(text="capacity", xref="paper", x=1, xanchor="right", y=100, yanchor="bottom", showarrow=False, font=dict(size=11, color=MUTED)),
+                     _forecast_note(FORECAST_WAITING if warehouses else "No warehouse has reported yet")],
+        uirevision="load-forecast",
+        meta=dict(learning_min=learning_min),
+    )
 
 
 def latency_figure(points: Sequence[tuple[int, float | None, float | None]] = ()) -> go.Figure:

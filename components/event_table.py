@@ -26,7 +26,7 @@ def event_row(e: Mapping[str, Any]) -> dict[str, Any]:
     ts = e.get("timestamp") or ""
     metrics = e.get("metrics") or {}
     payload = e.get("payload") or {}
-    details = payload.get("message") if isinstance(payload, dict) else None
+    details = (payload.get("message") or payload.get("suggestion")) if isinstance(payload, dict) else None  # suggestion: ai.action
     if not details and metrics:
         details = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in list(metrics.items())[:4])
     return {
@@ -82,6 +82,9 @@ def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), 
                 {"if": {"filter_query": '{severity} = "critical"'}, "backgroundColor": "#fdeeee"},
                 {"if": {"filter_query": '{severity} = "critical"', "column_id": "severity"}, "color": SEVERITY_COLORS["critical"], "fontWeight": 700},
                 {"if": {"filter_query": '{severity} = "info"', "column_id": "severity"}, "color": MUTED},
+                # recommendations stand out from the floor's own events
+                {"if": {"filter_query": '{type} = "ai.action"', "column_id": "type"}, "color": "#8a63d2"},
+                {"if": {"filter_query": '{type} = "ai.action"', "column_id": "details"}, "fontWeight": 600},
             ],
             css=[{"selector": ".dash-spreadsheet-menu", "rule": "display: none"}],
         )

@@ -23,3 +23,14 @@ def fmt(value: float | int | None, decimals: int = 0) -> str:
     if value is None:
         return "—"
     return f"{value:,.{decimals}f}"
+
+
+def forecast_min_history() -> int | None:
+    """Minutes of history the forecasting engine needs before its first model (the views' "learning" note)."""
+    try:
+        from engine.forecast import MIN_HISTORY
+
+        return int(MIN_HISTORY)
+    except Exception:  # an engine without forecasts
+        log.debug("no forecast module", exc_info=True)
+        return None

@@ -6,11 +6,14 @@ import time
 import dash
 from dash import html
 
-from components.charts import backlog_figure, load_figure
+from components.anomalies import create_anomalies_panel
+from components.charts import backlog_figure, load_figure, load_forecast_figure
 from components.kpi import create_kpi, create_kpi_row
+from components.model_status import model_status_panel
 from components.panel import create_graph_panel, create_page_head, create_panel
+from components.recommendations import create_recommendations_panel
 from components.warehouse_card import warehouse_card
-from pages._common import engine_or_none, fmt
+from pages._common import engine_or_none, fmt, forecast_min_history
 
 dash.register_page(__name__, path="/load", name="Load", title="Load · Floorpulse", order=3)
 
@@ -45,6 +48,20 @@ def layout(**_):
                                        subtitle="open tasks per warehouse, stacked by priority", height=320),
                 ],
                 className="fp-grid fp-grid-2",
+            ),
+            # issue 5: forecast of load, rule firings, anomalies, model status (filled by assets/25_intel.js)
+            html.Div(
+                [
+                    create_graph_panel("ld-fc-graph", "Load forecast", load_forecast_figure([w["id"] for w in warehouses], {w["id"]: w["name"] for w in warehouses},
+                                                            learning_min=forecast_min_history()),
+                                       subtitle="live since this tab opened · dashed = next 60 min forecast, band = 95 % interval", height=320),
+                    create_recommendations_panel(),
+                ],
+                className="fp-grid fp-grid-2",
+            ),
+            html.Div(
+                [create_anomalies_panel(engine.config.anomaly_z if engine else None), model_status_panel(admin=False)],
+                className="fp-grid fp-grid-1-2",
             ),
             create_panel(
                 "Sites",
