@@ -181,6 +181,35 @@ def server(tmp_path):
     srv.stop()
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots for a human to look at (gitignored)
+VIEWPORT = {"width": 1600, "height": 1000}
+
+
+@pytest.fixture(scope="session")
+def playwright_browser():
+    """One headless Chromium (the system's, never a downloaded one) for every browser test."""
+    need_service("Chromium", os.path.exists(CHROMIUM), CHROMIUM)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def start_floor(data_dir: Path, **env) -> "ServerProcess":
+    """A real server with the simulator on, returned once its backfilled history has landed."""
+    srv = start_server(data_dir, simulator=1, **env)
+    deadline = time.time() + 30
+    while "backfilled" not in srv.log() and time.time() < deadline:
+        time.sleep(0.2)
+    return srv
+
+
 def need_service(name: str, ok: bool, why: str = "") -> None:
     """Skip when a local service is missing, fail instead under REQUIRE_SERVICES=1."""
     if ok:

@@ -7,25 +7,16 @@ from __future__ import annotations
 
 import functools
 
-import os
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import browser_login, need_service, password, start_server
+from conftest import ARTIFACTS, VIEWPORT, browser_login, password, start_floor, start_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-VIEWPORT = {"width": 1600, "height": 1000}
 
 # view → (path, JS condition that holds once the view shows data)
 VIEWS = {
@@ -41,22 +32,9 @@ VIEWS = {
 
 
 @pytest.fixture(scope="module")
-def playwright_browser():
-    need_service("Chromium", os.path.exists(CHROMIUM), CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def live_server(tmp_path_factory, playwright_browser):
     """One simulated floor with an hour of history, shared by the read-only tests."""
-    srv = start_server(tmp_path_factory.mktemp("browser"), simulator=1, simulator_backfill_min=60, simulator_seed=7)
-    deadline = time.time() + 30
-    while "backfilled" not in srv.log() and time.time() < deadline:  # let the hour of history land first
-        time.sleep(0.2)
+    srv = start_floor(tmp_path_factory.mktemp("browser"), simulator_backfill_min=60, simulator_seed=7)
     yield srv
     srv.stop()
 

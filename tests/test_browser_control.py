@@ -8,26 +8,17 @@ They skip when /usr/bin/chromium is missing, and fail instead under REQUIRE_SERV
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import browser_login, need_service, password, start_server
+from conftest import ARTIFACTS, VIEWPORT, browser_login, password, start_floor
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-VIEWPORT = {"width": 1600, "height": 1000}
 # Chromium logs every 4xx answer to a fetch as a console error; the tests provoke some on purpose (and pages
 # handle theirs), so those lines are left out. JS exceptions, other console errors and any 5xx are not.
 HTTP_CONSOLE_LINE = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
@@ -35,22 +26,9 @@ FORM_READY = "document.querySelector('#ct-inject')?.getAttribute('data-template'
 
 
 @pytest.fixture(scope="module")
-def playwright_browser():
-    need_service("Chromium", os.path.exists(CHROMIUM), CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def live_server(tmp_path_factory, playwright_browser):
     """A simulated floor (so templates carry real ids), shared by this module's tests."""
-    srv = start_server(tmp_path_factory.mktemp("control"), simulator=1, simulator_backfill_min=5, simulator_seed=11)
-    deadline = time.time() + 30
-    while "backfilled" not in srv.log() and time.time() < deadline:
-        time.sleep(0.2)
+    srv = start_floor(tmp_path_factory.mktemp("control"), simulator_backfill_min=5, simulator_seed=11)
     yield srv
     srv.stop()
 

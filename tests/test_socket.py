@@ -7,7 +7,6 @@ import time
 import uuid
 from contextlib import contextmanager
 
-import requests
 import socketio
 
 
