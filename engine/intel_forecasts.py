@@ -1,0 +1,325 @@
+"""The forecast side of `Intel`: the model registry, fitting (in the worker process), the cache,
+`forecast:update`, and hot-reload of model files.
+
+One job owns this state: the forecast job is the only place that fits; hot-reload swaps in dropped-in
+files; both go through `_install`, which is why they live together. Requests only ever apply a model.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import forecast as fc
+from .drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
+from .intel_history import MinuteHistory, PairStore, now_ms, round_or_none
+from .schema import ID_RE, SYSTEM_WAREHOUSE
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .runtime import Engine
+
+log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
+SETTLE_S = 1.0  # a file modified more recently than this is still being written: look again next time
+
+
+def _fit_in_child(*args, **kwargs) -> dict:
+    """Runs in the spawned worker: a module-level function, so the pool can pickle a reference to it."""
+    return fc.fit_model(*args, **kwargs)
+
+
+def file_hash(path: Path, missing: str) -> str:
+    """The content hash of a file, or `missing` when it cannot be read (gone, or not ours to read)."""
+    try:
+        return fc.content_hash(path.read_bytes())
+    except OSError:
+        return missing
+
+
+class ForecastsMixin:
+    """Models, cache and forecasts. The state lives on `Intel` (shared with drift and the API); declared here."""
+
+    engine: "Engine"
+    config: "Config"
+    preferences: dict[str, str]
+    store: fc.ModelStore
+    cache: fc.MemoryCache | fc.RedisCache
+    history: MinuteHistory
+    lock: threading.RLock
+    models: dict[str, dict]
+    model_hash: dict[str, str]
+    by_hand: set[str]
+    installed_at: dict[str, int]
+    latest: dict[str, dict]
+    retrain_requests: dict[str, str]
+    fit_errors: dict[str, str]
+    stats: dict[str, Any]
+    started_at: int
+    _seen: dict[Path, tuple[int, int] | None]
+    _pool: ProcessPoolExecutor | None
+    _job_lock: threading.Lock
+
+    # and from Intel: _warehouses, _capacity, _history, _state, _pairs, _emit_status_if_changed, _run_soon,
+    # _flush_outbox, _alert_rejected (defined there, not stubbed here: a stub could shadow them in the MRO)
+
+    # ---- the forecast job ----
+
+    def forecast_job(self) -> None:
+        with self._job_lock:  # the scheduler never overlaps it; a direct call (a test, the benchmark) waits its turn
+            self._forecast_run()
+
+    def _forecast_run(self) -> None:
+        now = now_ms()
+        self.history.refresh(self.engine, now)
+        short = False
+        for wh in self._warehouses():
+            hist = self._history(wh, now)
+            try:
+                self._maybe_fit(wh, hist, now)
+            except Exception as exc:  # one warehouse's failure must not stop the others
+                self.stats["fit_errors"] += 1
+                self.fit_errors[wh] = f"{type(exc).__name__}: {exc}"[:300]
+                log.exception("fitting %s failed", wh)
+                st = self._state(wh)
+                if st.retrain_requested:
+                    retrain_failed(st)
+            if wh not in self.models:
+                # a fresh start (the backfill may still be running) or almost enough history: look again soon
+                short = short or now - self.started_at < 600_000 or 0 < hist.minutes < fc.MIN_HISTORY + 5
+                continue
+            self._publish(wh, hist, now)
+        self._emit_status_if_changed(now)
+        if short and self.engine.started:
+            self._run_soon("forecast", 15)  # a fresh start: try again soon rather than in a minute
+
+    def _maybe_fit(self, wh: str, hist: fc.History, now: int) -> None:
+        kind = fc.choose_kind(self.preferences.get(wh, "ets"), hist.minutes)
+        if kind is None or not hist.completed.any():
+            return  # too little history, or a feed without completed tasks: nothing to forecast
+        model = self.models.get(wh)
+        reason = self.retrain_requests.get(wh)
+        if reason is None:
+            by_hand = wh in self.by_hand  # a model someone dropped in stays until the scheduled refit or a retrain
+            if model is None:
+                reason = "initial"
+            elif not by_hand and fc.KIND_RANK[kind] > fc.KIND_RANK.get(model["kind"], -1):
+                reason = "more history"
+            elif not by_hand and kind != model["kind"]:
+                reason = "configured kind"
+            elif now - max(model["trained_at"], self.installed_at.get(wh, 0)) >= self.config.forecast_refit_s * 1000:
+                reason = "scheduled"
+        if reason is None:
+            return
+        st = self._state(wh)
+        store = self._pairs(wh)
+        adjustments = [a for a in (model or {}).get("adjustments", []) if a["before_ms"] > hist.start_ms]
+        if reason == "drift":
+            adj = level_adjustment(*store.arrays(hist.end_ms))
+            if adj is not None:
+                adjustments.append(adj)
+        old_error = st.error if st.error is not None else ((model or {}).get("backtest") or {}).get("error")
+        new = self._fit(wh, kind, hist, now, adjustments)
+        new_error = self._replay_error(new, hist, store) if reason in ("drift", "admin") else None
+        mf = self.store.write(new)
+        for p in [p for p in self._seen if p.parent.name == wh]:
+            del self._seen[p]  # our own write (and pruning) is not a change for hot-reload to pick up
+        for f in self.store.files().get(wh, []):
+            self._seen[f.path] = fc.file_signature(f.path)
+        with self.lock:
+            self.retrain_requests.pop(wh, None)
+            self.by_hand.discard(wh)
+            self._install(wh, new, mf.path)
+            self.fit_errors.pop(wh, None)
+        self.stats["fits"] += 1
+        self.stats["last_fit_s"] = new.get("fit_seconds")
+        log.info("model %s v%04d (%s, %s) fitted in %.2fs", wh, new["version"], kind, reason, new.get("fit_seconds", 0))
+        if reason in ("drift", "admin"):
+            retrained(st, now, self.config.retrain_cooldown_s)
+            self.engine.emit("model:retrained", {
+                "warehouse_id": wh, "reason": reason, "old_error": round_or_none(old_error), "new_error": round_or_none(new_error),
+                "old_version": (model or {}).get("version"), "new_version": new["version"], "ts": now,
+            })
+
+    def _fit(self, wh: str, kind: str, hist: fc.History, now: int, adjustments: list[dict]) -> dict:
+        c = self.config
+        kwargs = dict(now_ms=now, adjustments=adjustments, min_volume=c.drift_min_volume, window=c.drift_window, metric=c.drift_metric)
+        if not c.forecast_fit_process:
+            return fc.fit_model(wh, kind, hist, **kwargs)
+        for attempt in (1, 2):
+            try:
+                return self._executor().submit(_fit_in_child, wh, kind, hist, **kwargs).result(timeout=600)
+            except BrokenProcessPool:
+                self._pool = None
+                if attempt == 2:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # one worker, spawned (not forked: this process has threads), kept for the next fit
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def _replay_error(self, model: dict, hist: fc.History, store: PairStore) -> float | None:
+        """The model's error on the same recent minutes the drift check judged (re-forecast one step at a time)."""
+        minutes, _f, actual = store.arrays(hist.end_ms)
+        if not minutes:
+            return (model.get("backtest") or {}).get("error")
+        one = fc.one_step_series(model, hist, minutes[0])
+        pairs = trailing_pairs([one.get(m, float("nan")) for m in minutes], actual, min_volume=self.config.drift_min_volume)
+        err, _n = rolling_error(pairs, window=self.config.drift_window, metric=self.config.drift_metric)
+        return err
+
+    def _publish(self, wh: str, hist: fc.History, now: int) -> dict | None:
+        model = self.models.get(wh)
+        if model is None:
+            return None
+        try:
+            doc = fc.apply_model(model, hist, capacity=self._capacity(wh), now_ms=now)
+        except fc.ModelError as exc:
+            self.fit_errors[wh] = str(exc)
+            return None
+        self._cache_set(wh, model["version"], doc)
+        self.latest[wh] = {**doc, "cached": True}
+        self._pairs(wh).record_forecast(doc["series"]["completed"], hist.end_ms)
+        self.engine.emit("forecast:update", {**doc, "cached": False})
+        return doc
+
+    # ---- the model registry and its hot-reload ----
+
+    def _load_models(self) -> None:
+        """At start: the newest valid model per warehouse; every file seen, so hot-reload only reacts to changes."""
+        for wh, files in self.store.files().items():
+            for mf in reversed(files):
+                try:
+                    model = self.store.read(mf)
+                except fc.ModelError as exc:
+                    self._reject(mf.path, exc)
+                    continue
+                self._install(wh, model, mf.path)
+                break
+            for mf in files:
+                self._seen[mf.path] = fc.file_signature(mf.path)
+
+    def _reload_models(self) -> None:
+        """The model half of the hot-reload job: per warehouse folder whose files changed and settled."""
+        files = self.store.files()
+        seen_whs = {p.parent.name for p in self._seen}
+        for wh in sorted(set(files) | seen_whs):
+            current = {mf.path: fc.file_signature(mf.path) for mf in files.get(wh, [])}
+            before = {p: s for p, s in self._seen.items() if p.parent.name == wh}
+            if current == before:
+                continue
+            if any(s is not None and time.time() - s[0] / 1e9 < SETTLE_S for p, s in current.items() if before.get(p) != s):
+                continue  # still being written
+            for p in before:
+                self._seen.pop(p, None)
+            self._seen.update(current)
+            self._reload_warehouse(wh, files.get(wh, []))
+
+    def _reload_warehouse(self, wh: str, files: list[fc.ModelFile]) -> None:
+        if not files:
+            return  # every file gone: keep the running model in memory
+        mf = files[-1]
+        try:
+            data = mf.path.read_bytes()
+        except OSError:
+            return
+        digest = fc.content_hash(data)
+        running = self.models.get(wh)
+        if running is not None and running.get("file") == str(mf.path) and self.model_hash.get(wh) == digest:
+            return
+        try:
+            model = self.store.read(mf)
+            if wh in self.engine.live.warehouses:
+                hist = self._history(wh, now_ms())
+                if hist.minutes >= fc.MIN_HISTORY:
+                    fc.apply_model(model, hist, capacity=self._capacity(wh), now_ms=now_ms())  # must forecast finitely
+        except Exception as exc:  # noqa: BLE001 — any failure means: keep the running model
+            self._reject(mf.path, exc, digest)
+            return
+        with self.lock:
+            self._install(wh, model, mf.path, digest)
+            self.by_hand.add(wh)
+        self.stats["reloads"] += 1
+        now = now_ms()
+        log.info("model %s v%04d reloaded from %s", wh, model["version"], mf.path)
+        self.engine.emit("model:reloaded", {"warehouse_id": wh, "version": model["version"], "file": str(mf.path), "ts": now})
+        self._publish(wh, self._history(wh, now), now)
+        self._emit_status_if_changed(now)
+
+    def _install(self, wh: str, model: dict, path: Path, digest: str | None = None) -> None:
+        """Swap a model in (one dict assignment: a request sees the old or the new, never half) and drop its cache."""
+        if digest is None:
+            digest = file_hash(path, missing="")
+        self.models[wh] = model
+        self.model_hash[wh] = digest
+        self.installed_at[wh] = now_ms()
+        self._cache_drop(wh)  # also keys a previous process left under the same version number
+        self.latest.pop(wh, None)
+        self._pairs(wh).forecast.clear()  # the rolling error is this model's error
+        st = self._state(wh)
+        st.error, st.samples = None, 0
+
+    def _reject(self, path: Path, exc: Exception, digest: str | None = None) -> None:
+        """A model file that does not validate: the running model stays; one alert per bad version of the file."""
+        if digest is None:
+            digest = file_hash(path, missing="gone")
+        self.stats["rejected_files"] += 1
+        wh = path.parent.name
+        running = self.models.get(wh)
+        keep = f"; still running v{running['version']:04d}" if running else ""
+        self._alert_rejected(path, digest, warehouse_id=wh if ID_RE.fullmatch(wh) else SYSTEM_WAREHOUSE, status="model rejected",
+                             error=str(exc), message=f"Model file {path} rejected: {exc}{keep}")
+
+    # ---- services for the API ----
+
+    def forecast(self, wh: str) -> dict | None:
+        """The current forecast: from the cache when it holds one for the live model version, else computed
+        now from the live model (applying, never fitting). None when the warehouse has no model yet."""
+        model = self.models.get(wh)
+        if model is None:
+            return None
+        version = model["version"]
+        try:
+            doc = self.cache.get(wh, version)
+        except Exception:  # Redis down: answer from the model instead of failing the request
+            self.stats["cache_errors"] += 1
+            doc = None
+        if doc is not None:
+            self.stats["cache_hits"] += 1
+            return {**doc, "cached": True}
+        self.stats["cache_misses"] += 1
+        now = now_ms()
+        try:
+            doc = fc.apply_model(model, self._history(wh, now), capacity=self._capacity(wh), now_ms=now)
+        except fc.ModelError:
+            return None
+        self._cache_set(wh, version, doc)
+        return {**doc, "cached": False}
+
+    def request_retrain(self, wh: str) -> dict[str, Any]:
+        """An admin's forced retrain: the next forecast run fits anew, whatever the cooldown (which it restarts)."""
+        with self.lock:
+            self.retrain_requests[wh] = "admin"
+        self._run_soon("forecast", 0)
+        return {"warehouse_id": wh, "requested": True, "current_version": (self.models.get(wh) or {}).get("version")}
+
+    def _cache_set(self, wh: str, version: int, doc: dict) -> None:
+        self._cache_safely("write", self.cache.set, wh, version, doc)
+
+    def _cache_drop(self, wh: str) -> None:
+        self._cache_safely("drop", self.cache.drop, wh)
+
+    def _cache_safely(self, what: str, op, *args) -> None:
+        """A cache failure (Redis down) is counted and logged, never raised: the model still answers."""
+        try:
+            op(*args)
+        except Exception:
+            self.stats["cache_errors"] += 1
+            log.warning("forecast cache %s failed", what, exc_info=True)

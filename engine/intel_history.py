@@ -1,0 +1,138 @@
+"""What the intelligence jobs read: per-minute history rebuilt from the rollups, and forecast/actual pairs.
+
+History: completed tasks per minute are the rollups' `task.completed` counts. Load history is not stored
+as such; it is reconstructed from the same rollups: the open tasks at the end of each minute are today's
+open count (from the live model) minus the net task flow (created − completed − failed − cancelled) of
+every later minute.
+
+Also the small helpers every part of `engine.intel` shares (kept here, the module all of them import,
+so that none of them imports another).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import forecast as fc
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+MINUTE = 60_000
+FLOW_TYPES = ("task.completed", "task.created", "task.failed", "task.cancelled")
+REFRESH_OVERLAP = 15 * MINUTE  # re-read the last minutes each time: rollups of a minute still grow after it ended
+FULL_REFRESH_MS = 30 * MINUTE  # and everything now and then: a backfill or a start-up repair writes older minutes
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def round_or_none(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+class MinuteHistory:
+    """Per-minute completed tasks and net task flow per warehouse, kept in memory, refreshed from rollups."""
+
+    def __init__(self, days: int):
+        self.window_ms = days * 1440 * MINUTE
+        self.done: dict[str, dict[int, float]] = {}
+        self.net: dict[str, dict[int, float]] = {}
+        self.first: dict[str, int] = {}
+        self.loaded_until: int | None = None
+        self.full_at = 0
+        self.lock = threading.Lock()
+    def refresh(self, engine: "Engine", now_ms: int) -> None:
+        """Read rollups since the last refresh (less an overlap) plus the deltas not yet flushed; all of them
+        every FULL_REFRESH_MS, and on every call while the history is under a day (cheap, and a fresh start's
+        backfill lands in minutes already read)."""
+        oldest = min(self.first.values(), default=now_ms)
+        full = self.loaded_until is None or now_ms - self.full_at >= FULL_REFRESH_MS or now_ms - oldest < 1440 * MINUTE
+        since = now_ms - self.window_ms if full else self.loaded_until - REFRESH_OVERLAP
+        since -= since % MINUTE
+        if full:
+            self.full_at = now_ms
+        rows = engine.db.rollups_since(since, types=list(FLOW_TYPES))  # the database first, then the pending
+        pending = engine.live.pending_snapshot()  # deltas: read the other way round, one could count twice
+        with self.lock:
+            if full:
+                self.done, self.net, self.first = {}, {}, {}
+            for table in (self.done, self.net):
+                for series in table.values():
+                    for m in [m for m in series if m >= since]:
+                        del series[m]
+            for m, wh, etype, count, _u in rows:
+                self._add(m, wh, etype, count)
+            for (m, wh, etype), (count, _u) in pending.items():
+                if m >= since and etype in FLOW_TYPES:
+                    self._add(m, wh, etype, count)
+            horizon = now_ms - self.window_ms
+            for table in (self.done, self.net):
+                for series in table.values():
+                    for m in [m for m in series if m < horizon]:
+                        del series[m]
+            self.loaded_until = now_ms - now_ms % MINUTE
+
+    def _add(self, minute: int, wh: str, etype: str, count: float) -> None:
+        if wh not in self.first or minute < self.first[wh]:
+            self.first[wh] = minute
+        if etype == "task.completed":
+            d = self.done.setdefault(wh, {})
+            d[minute] = d.get(minute, 0) + count
+        n = self.net.setdefault(wh, {})
+        n[minute] = n.get(minute, 0) + (count if etype == "task.created" else -count)
+
+    def get(self, wh: str, now_ms: int, open_now: int | None) -> fc.History:
+        """The history up to the last complete minute; open tasks anchored at the live count `open_now`."""
+        end = now_ms - now_ms % MINUTE  # the minute in progress: not part of the history
+        start = end - self.window_ms
+        with self.lock:
+            done = self.done.get(wh, {})
+            net = self.net.get(wh, {})
+            first = self.first.get(wh, end)  # no task flow yet: no history
+            minutes = range(start, end, MINUTE)
+            completed = np.fromiter((done.get(m, 0) for m in minutes), dtype=float, count=len(minutes))
+            flow = np.fromiter((net.get(m, 0) for m in minutes), dtype=float, count=len(minutes))
+            in_progress = sum(v for m, v in net.items() if m >= end)
+        open_tasks = None
+        if open_now is not None:
+            at_end = open_now - in_progress  # open tasks when the last complete minute ended
+            later = np.concatenate([np.cumsum(flow[::-1])[::-1][1:], [0.0]])  # net flow after each minute
+            open_tasks = np.maximum(at_end - later, 0.0)
+        return fc.History(start, completed, open_tasks, first)
+
+
+class PairStore:
+    """One warehouse's forecasts (frozen when their minute completes) and actuals, by minute."""
+
+    def __init__(self, keep_min: int):
+        self.keep_ms = keep_min * MINUTE
+        self.forecast: dict[int, float] = {}
+        self.actual: dict[int, float] = {}
+
+    def record_forecast(self, points: list[dict[str, Any]], from_ms: int) -> None:
+        for p in points:
+            if p["ts"] >= from_ms:
+                self.forecast[p["ts"]] = p["yhat"]
+
+    def record_actual(self, minute: int, value: float) -> None:
+        self.actual[minute] = value
+
+    def trim(self, now_ms: int) -> None:
+        for d in (self.forecast, self.actual):
+            for m in [m for m in d if m < now_ms - self.keep_ms]:
+                del d[m]
+
+    def arrays(self, until_ms: int) -> tuple[list[int], list[float], list[float]]:
+        """Aligned minutes, forecasts and actuals (NaN where missing) up to `until_ms` (exclusive)."""
+        known = [m for m in self.actual if m < until_ms]
+        if not known:
+            return [], [], []
+        minutes = list(range(min(known), until_ms, MINUTE))
+        nan = float("nan")
+        return minutes, [self.forecast.get(m, nan) for m in minutes], [self.actual.get(m, nan) for m in minutes]
