@@ -11,6 +11,11 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+# Imported here, once, in the main thread: plotly (request threads) and statsmodels (the scheduler's
+# threads) otherwise import pandas lazily and at the same moment, and a thread that meets the
+# half-imported module fails ("partially initialized module 'pandas' has no attribute 'Series'",
+# seen breaking a page render in CI).
+import pandas  # noqa: F401
 from dash import Dash
 from flask import Flask
 from flask_socketio import SocketIO

@@ -166,9 +166,22 @@ def _fourier(bucket_starts_ms: np.ndarray) -> np.ndarray:
 # ---- the completed-tasks models ----
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _sm():
+    """(ETSModel, SARIMAX), imported under a lock: request and job threads both get here, and a thread
+    that meets a package another thread is still importing can see it half-initialised."""
+    with _IMPORT_LOCK:
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+    return ETSModel, SARIMAX
+
+
 def _ets_model(kind: str, y: np.ndarray):
     import pandas as pd
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    ETSModel, _ = _sm()
 
     s = pd.Series(y)
     if kind == "ets":
@@ -202,8 +215,7 @@ def _fit_params(kind: str, y: np.ndarray, first_ms: int, bucket: int) -> dict[st
     with warnings.catch_warnings(), np.errstate(all="ignore"):  # a constant series makes log(0) in the likelihood
         warnings.simplefilter("ignore")
         if kind == "arima":
-            from statsmodels.tsa.statespace.sarimax import SARIMAX
-
+            _, SARIMAX = _sm()
             starts = first_ms + np.arange(len(y)) * bucket * MINUTE
             res = SARIMAX(y, exog=_fourier(starts), order=(1, 0, 0), trend="c").fit(disp=False)
             return [float(v) for v in res.params]
@@ -215,8 +227,7 @@ def _bucket_forecast(kind: str, params, y: np.ndarray, first_ms: int, bucket: in
     """Forecast `steps` buckets after the history, with fixed parameters (state filtered through y).
     Runs in request and job threads at once: no warnings.catch_warnings here (it is not thread-safe)."""
     if kind == "arima":
-        from statsmodels.tsa.statespace.sarimax import SARIMAX
-
+        _, SARIMAX = _sm()
         starts = first_ms + np.arange(len(y) + steps) * bucket * MINUTE
         ex = _fourier(starts)
         res = SARIMAX(y, exog=ex[: len(y)], order=(1, 0, 0), trend="c").filter(np.asarray(params))
@@ -357,7 +368,8 @@ def _load_series(hist: History) -> np.ndarray | None:
 
 def _load_model(y: np.ndarray):
     import pandas as pd
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    ETSModel, _ = _sm()
 
     return ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, initialization_method="known",
                     initial_level=float(y[0]), initial_trend=0.0)
