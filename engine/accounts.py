@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .models import AuditEntry, RevokedToken, User
+from .schema import epoch_ms as _now_ms
 from .storage import Database
 
 ROLES = ("viewer", "operator", "admin", "kiosk")
@@ -46,9 +47,6 @@ class UserView:
     def to_json(self) -> dict[str, Any]:
         return {"username": self.username, "role": self.role, "disabled": self.disabled, "created_at": self.created_at}
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def check_password_rules(password: Any) -> str:

@@ -31,11 +31,12 @@ from . import forecast as fc
 from .drift import MAX_SPAN, AnomalyDetector, DriftState, drift_label
 from .ingest import IngestClosed, QueueFull
 from .intel_forecasts import ForecastsMixin
-from .intel_history import MinuteHistory, PairStore, now_ms, round_or_none
+from .intel_history import MinuteHistory, PairStore, round_or_none
 from .intel_rules import DEFAULT_RULES, RulesMixin
 from .intel_watch import WatchMixin
 from .rules import Deduper, RuleSet
 from .schema import SYSTEM_WAREHOUSE, validate_batch
+from .schema import epoch_ms as now_ms
 
 if TYPE_CHECKING:
     from .runtime import Engine

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import forecast as fc
 from .drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
-from .intel_history import MinuteHistory, PairStore, now_ms, round_or_none
+from .intel_history import MinuteHistory, PairStore, round_or_none
 from .schema import ID_RE, SYSTEM_WAREHOUSE
+from .schema import epoch_ms as now_ms
 
 if TYPE_CHECKING:
     from .config import Config

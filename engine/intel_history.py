@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,10 +25,6 @@ MINUTE = 60_000
 FLOW_TYPES = ("task.completed", "task.created", "task.failed", "task.cancelled")
 REFRESH_OVERLAP = 15 * MINUTE  # re-read the last minutes each time: rollups of a minute still grow after it ended
 FULL_REFRESH_MS = 30 * MINUTE  # and everything now and then: a backfill or a start-up repair writes older minutes
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def round_or_none(x: float | None, nd: int = 4) -> float | None:

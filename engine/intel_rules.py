@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import forecast as fc
 from .intel_forecasts import SETTLE_S
-from .intel_history import MINUTE, now_ms
+from .intel_history import MINUTE
 from .rules import Deduper, Facts, RuleSet, RulesError, evaluate, parse_rules
 from .schema import SYSTEM_WAREHOUSE
+from .schema import epoch_ms as now_ms
 
 if TYPE_CHECKING:
     from .runtime import Engine

@@ -12,8 +12,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .drift import AnomalyDetector, drift_step, rolling_error, trailing_pairs, window_and_baseline
-from .intel_history import MINUTE, MinuteHistory, now_ms, round_or_none
+from .intel_history import MINUTE, MinuteHistory, round_or_none
 from .schema import iso_ms
+from .schema import epoch_ms as now_ms
 
 if TYPE_CHECKING:
     from .config import Config

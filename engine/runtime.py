@@ -26,6 +26,7 @@ from .intel import Intel
 from .jobs import Jobs
 from .live import LiveModel
 from .push import Pusher
+from .schema import epoch_ms as _now_ms
 from .schema import validate_batch
 from .storage import Database
 
@@ -34,9 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REPLAY_S = 3 * 3600  # start-up replay of worker and task events, to rebuild states and shift counters
 BACKFILL_STEP_MS = 10_000  # backfill in 10 s steps: the floor does not depend on step size
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def source_build_id() -> str:

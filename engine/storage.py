@@ -7,7 +7,6 @@ upserts and `FOR UPDATE SKIP LOCKED`.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -17,12 +16,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
 from .schema import OPEN_STATUSES, TASK_STATUS, Event, task_details
+from .schema import epoch_ms as _now_ms
 
 _CHUNK = 500  # bound parameters per IN (...) list
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
