@@ -128,6 +128,11 @@ def create_api(engine: "Engine") -> Blueprint:
     def metrics():
         return Response(prometheus_text(engine), mimetype="text/plain; version=0.0.4")
 
+    @api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def no_such_route(rest: str):
+        """Unknown API paths get a JSON 404, not Dash's catch-all page with a 200."""
+        return error(404, f"no API route /api/{rest}")
+
     return api
 
 

@@ -219,8 +219,6 @@ def _gate():
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     if resolve_identity() is not None:
-        if path.startswith("/api/") and request.url_rule is not None and request.url_rule.rule == "/<path:path>":
-            return jsonify(error=f"no API route {path}", details=[]), 404  # not Dash's catch-all page
         return None
     if path.startswith(("/api/", "/_")) or path == "/metrics" or request.method != "GET":
         return _unauthorized()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
@@ -67,7 +68,7 @@ def create_control_api(engine: "Engine", stress: StressRunner) -> Blueprint:
             return error(400, "invalid stress run", details)
         who = resolve_identity()
         # the run's own Socket.IO client signs in as the admin who started it, for the run's length only
-        token = create_access_token(identity=who.name, expires_delta=_seconds(body["duration_s"] + 60))
+        token = create_access_token(identity=who.name, expires_delta=timedelta(seconds=body["duration_s"] + 60))
         try:
             run = stress.start(body["rate"], body["duration_s"], who.name, token)
         except StressBusy as exc:
@@ -100,9 +101,3 @@ def create_control_api(engine: "Engine", stress: StressRunner) -> Blueprint:
         return jsonify(out)
 
     return bp
-
-
-def _seconds(s: float):
-    from datetime import timedelta
-
-    return timedelta(seconds=s)

@@ -149,13 +149,6 @@ class LiveNamespace(Namespace):
             self.disconnect(sid)
         return len(sids)
 
-    def disconnect_token(self, jti: str) -> int:
-        with self._lock:
-            sids = [sid for sid, who in self._who.items() if who.jti == jti]
-        for sid in sids:
-            self.disconnect(sid)
-        return len(sids)
-
     def sweep_idle(self) -> int:
         """Disconnect non-kiosk clients that have not pinged for `idle_s` (a job runs this)."""
         cutoff = time.monotonic() - self.idle_s
