@@ -26,6 +26,7 @@ from engine.auth import init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
 from engine.intel_api import create_intel_api
+from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
 from engine.runtime import Engine
@@ -59,10 +60,13 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         live.active_rooms,
         lambda: live.clients,
     )
-    init_auth(server, config, engine.accounts, engine.audit)
+    init_auth(server, config, engine.accounts, engine.audit, engine.kiosks)
     server.register_blueprint(create_api(engine))
     server.register_blueprint(create_intel_api(engine))
     server.register_blueprint(create_auth_api(engine))
+    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, live.kiosks_online)
+    server.register_blueprint(kiosk_api)
+    install_tv_entry(server, kiosk_api)
     stress = StressRunner(
         engine,
         lambda event, data: socketio.emit(event, data, to=ADMIN_ROOM, namespace=NAMESPACE),

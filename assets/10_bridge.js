@@ -22,11 +22,17 @@
   var PAINT_SAMPLES = 256;
 
   var fp = (window.floorpulse = window.floorpulse || {});
+  // A wall screen (/tv): its own reconnect loop with a health probe, a tighter watchdog, heartbeats,
+  // reloads only into a server that answers, and never a login page (SPEC 8, assets/40_tv.js).
+  var KIOSK = (fp.kiosk = window.location.pathname === "/tv");
+  if (KIOSK) document.documentElement.classList.add("fp-tv-html");
   fp.config = {FLUSH_MS: FLUSH_MS, WINDOW_MS: WINDOW_MS, EVENTS_MAX: EVENTS_MAX, SAMPLE_MS: SAMPLE_MS, SERIES_MAX: SERIES_MAX};
 
   var state = (fp.state = {
     socket: null,
     connected: false,
+    role: null, // from hello: "kiosk" for a wall screen signed in with a kiosk token
+    revoked: false,
     everConnected: false,
     build: null,
     heartbeatS: 5,
@@ -263,9 +269,11 @@
 
   function onHello(h) {
     if (state.build && h.build && h.build !== state.build) {
-      window.location.reload(); // a new build: take the new code
+      if (KIOSK) fp.safeReload("new build " + h.build);
+      else window.location.reload(); // a new build: take the new code
       return;
     }
+    state.role = (h.user && h.user.role) || state.role;
     state.build = h.build;
     state.heartbeatS = h.heartbeat_s || 5;
     state.eventTypes = h.event_types || state.eventTypes;
@@ -335,7 +343,41 @@
   }
 
   fp.toLogin = function () {
+    if (isKioskScreen()) {
+      // a wall screen never meets the login page: /tv shows "activate" or "revoked" itself
+      fp.safeReload("signed out");
+      return;
+    }
     window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+  };
+
+  function isKioskScreen() {
+    var root = document.getElementById("tv-root");
+    return state.role === "kiosk" || (KIOSK && !!root && root.getAttribute("data-role") === "kiosk");
+  }
+  fp.isKioskScreen = isKioskScreen;
+
+  // Reload only into a server that answers (a reload into a dead server leaves the browser's error
+  // page on the wall for good); otherwise try again in 10 s.
+  var reloading = false;
+  fp.safeReload = function (why) {
+    if (reloading) return;
+    reloading = true;
+    fetch(window.location.pathname + window.location.search, {cache: "no-store", credentials: "same-origin"}).then(
+      function (r) {
+        if (r.status === 200 || r.status === 403) {
+          console.info("floorpulse: reloading (" + why + ")");
+          window.location.reload();
+        } else {
+          reloading = false;
+          setTimeout(function () { fp.safeReload(why); }, 10000);
+        }
+      },
+      function () {
+        reloading = false;
+        setTimeout(function () { fp.safeReload(why); }, 10000);
+      }
+    );
   };
 
   // The refresh token itself was refused (missing, expired, revoked, malformed): a new sign-in is needed.
@@ -410,6 +452,7 @@
   var REFRESH_MS = 10 * 60 * 1000;
   state.refreshedAt = 0;
   function keepAlive() {
+    if (state.role === "kiosk") return; // a kiosk token has no session to keep alive
     if (Date.now() - state.refreshedAt < REFRESH_MS - 5000) return;
     state.refreshedAt = Date.now(); // one attempt per period, also when it fails for lack of network
     fp.refresh().then(function (status) {
@@ -451,6 +494,55 @@
     state.socket.emit("subscribe", {warehouses: state.selected ? Array.from(state.selected) : null});
   }
 
+  // ---- a wall screen's reconnect loop: back-off 1, 2, 4 … 30 s, cut short by a cheap /health probe ----
+  // While the server does not answer at all, /health is asked every PROBE_MS (a tiny anonymous GET); the
+  // moment it answers, the socket tries at once, so a restarted server has its screens back within seconds
+  // while a server that answers but refuses keeps the full back-off.
+  var BACKOFF_S = [1, 2, 4, 8, 16, 30];
+  var PROBE_MS = 3000;
+  var kc = (fp.conn = {attempt: 0, timer: null, nextAt: 0, down: false, downSince: 0, lastError: "", watchdog: 0, probing: false});
+
+  function kioskRetry() {
+    if (state.revoked || state.connected || kc.timer) return;
+    var delay = BACKOFF_S[Math.min(kc.attempt, BACKOFF_S.length - 1)] * 1000 * (0.9 + Math.random() * 0.2);
+    kc.attempt++;
+    kc.nextAt = Date.now() + delay;
+    kc.timer = setTimeout(kioskAttempt, delay);
+  }
+
+  function kioskAttempt() {
+    clearTimeout(kc.timer);
+    kc.timer = null;
+    kc.nextAt = 0;
+    if (state.connected || state.revoked || !state.socket) return;
+    state.socket.connect();
+  }
+
+  function kioskProbe() {
+    if (!kc.timer || !kc.down || kc.probing || kc.nextAt - Date.now() < 1000) return;
+    kc.probing = true;
+    fetch("/health", {cache: "no-store"}).then(
+      function (r) {
+        kc.probing = false;
+        if (r.status === 200 || r.status === 503) kioskAttempt();
+      },
+      function () {
+        kc.probing = false;
+      }
+    );
+  }
+
+  function revoked() {
+    if (state.revoked) return;
+    state.revoked = true;
+    state.connected = false;
+    clearTimeout(kc.timer);
+    kc.timer = null;
+    if (state.socket) state.socket.disconnect();
+    // the TV's own page says so in words, and offers to type a new activation code
+    fp.safeReload("kiosk token revoked");
+  }
+
   var retry = 0;
   function connect() {
     if (typeof window.io !== "function") {
@@ -459,6 +551,7 @@
     }
     var socket = (state.socket = window.io("/live", {
       transports: ["websocket", "polling"], // the session cookie travels with the handshake
+      reconnection: !KIOSK, // a wall screen runs its own loop (kioskRetry below)
       reconnectionDelay: 500,
       reconnectionDelayMax: 10000,
     }));
@@ -469,14 +562,36 @@
       state.connected = true;
       state.everConnected = true;
       retry = 0;
+      kc.attempt = 0;
+      kc.down = false;
+      kc.downSince = 0;
       seen();
       subscribe();
     });
-    socket.on("disconnect", function () {
+    socket.on("disconnect", function (reason) {
       state.connected = false;
+      if (KIOSK) {
+        kc.lastError = reason || "disconnected";
+        kc.down = reason !== "io server disconnect";
+        if (!kc.downSince) kc.downSince = Date.now();
+        kioskRetry();
+      }
+    });
+    socket.on("kiosk:revoked", function () {
+      revoked();
     });
     socket.on("connect_error", function (err) {
       state.connected = false;
+      var message = (err && err.message) || "";
+      if (/revoked/i.test(message)) return revoked();
+      if (KIOSK) {
+        kc.lastError = message || "connection failed";
+        // no answer at all, as opposed to a server that answered and refused
+        kc.down = !err || err.type === "TransportError" || /websocket error|poll error|timeout/i.test(message);
+        if (!kc.downSince) kc.downSince = Date.now();
+        if (/unauthori[sz]ed/i.test(message) && isKioskScreen()) return fp.safeReload("no kiosk sign-in"); // /tv says what to do
+        if (!/unauthori[sz]ed/i.test(message) || isKioskScreen()) return kioskRetry();
+      }
       if (socket.active) return; // a transport problem: socket.io retries by itself
       // refused by the server: socket.io does not retry those by itself
       retry = Math.min(retry + 1, 6);
@@ -515,7 +630,8 @@
       state.connected = false;
     });
     socket.on("reload", function () {
-      window.location.reload();
+      if (KIOSK) fp.safeReload("server asked");
+      else window.location.reload();
     });
     Object.keys(listeners).forEach(function (name) {
       listeners[name].forEach(function (fn) {
@@ -559,10 +675,12 @@
       fp.set("fp-badge", {className: "fp-badge fp-badge-" + cls, title: state.lastMsgAt ? "Last message " + fp.age(age) + " ago" : "Live data connection"});
       fp.set("fp-badge-text", {children: text});
     }
-    // a socket that is open but silent for too long is replaced
-    if (state.connected && age > 6 * hb * 1000 && state.socket) {
+    // a socket that is open but silent for too long is replaced (a wall screen: 3 heartbeats)
+    if (state.connected && age > (KIOSK ? 3 : 6) * hb * 1000 && state.socket) {
       state.lastMsgAt = now;
-      state.socket.disconnect().connect();
+      kc.watchdog++;
+      if (KIOSK) state.socket.disconnect(); // → "disconnect" → kioskRetry
+      else state.socket.disconnect().connect();
     }
     if (state.snapshot && document.getElementById("fp-clock")) {
       var d = new Date(fp.serverNow());
@@ -700,7 +818,7 @@
   }
 
   // The server disconnects clients that stop pinging (SOCKET_IDLE_S, 10 min); a ping a minute also measures the round trip.
-  var PING_MS = 60 * 1000;
+  var PING_MS = KIOSK ? 15 * 1000 : 60 * 1000; // a wall screen's heartbeat is also its liveness check
   function ping() {
     var t = Date.now();
     fp.emit("ping", {t: t});
@@ -712,4 +830,5 @@
   connect();
   setInterval(flush, FLUSH_MS);
   setInterval(ping, PING_MS);
+  if (KIOSK) setInterval(kioskProbe, PROBE_MS);
 })();

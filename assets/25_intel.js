@@ -317,6 +317,8 @@
     return {traces: traces, missing: missing, start: start, count: Object.keys(seen).length};
   }
 
+  intel.forecastTraces = forecastTraces; // the TV's throughput chart (40_tv.js) draws the same band
+
   function rgba(hex, a) {
     var n = parseInt(hex.slice(1), 16);
     return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + a + ")";

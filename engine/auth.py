@@ -31,16 +31,18 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 
 from .keys import load_or_create
+from .kiosk import TOKEN_PREFIX as KIOSK_PREFIX
 
 if TYPE_CHECKING:
     from .accounts import Accounts, Audit
+    from .kiosk import KioskTokens
     from .config import Config
 
 ROLE_RANK = {"kiosk": 0, "viewer": 0, "operator": 1, "admin": 2}
 EXTENSION = "floorpulse_auth"
 
 # reachable without a token: the login page and its API, static files, and /health (status only)
-PUBLIC_PATHS = {"/login", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/health", "/_favicon.ico", "/favicon.ico"}
+PUBLIC_PATHS = {"/login", "/tv/activate", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/health", "/_favicon.ico", "/favicon.ico"}
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 
 
@@ -50,7 +52,8 @@ class Identity:
     role: str
     jti: str | None = None
     expires_at: int | None = None  # epoch s
-    via: str = "local"  # bearer | cookie | socket | local
+    via: str = "local"  # bearer | cookie | socket | local | kiosk
+    kiosk_id: int | None = None  # set for a wall screen signed in with a kiosk token (engine/kiosk.py)
 
 
 class LoginThrottle:
@@ -97,9 +100,10 @@ class AuthState:
     accounts: "Accounts"
     audit: "Audit"
     throttle: LoginThrottle
+    kiosks: "KioskTokens"
 
 
-def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Audit") -> None:
+def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Audit", kiosks: "KioskTokens") -> None:
     """JWT settings, the request gate and the shared state on `server.extensions`."""
     c = server.config
     c["SECRET_KEY"] = load_or_create(config.data_path, "secret_key", config.secret_key)
@@ -120,7 +124,7 @@ def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Aud
     c["JWT_SESSION_COOKIE"] = False  # survive a browser restart for the refresh token's life
     JWTManager(server)
     server.extensions[EXTENSION] = AuthState(
-        accounts, audit, LoginThrottle(config.login_max_failures, config.login_max_failures_address, config.login_window_s)
+        accounts, audit, LoginThrottle(config.login_max_failures, config.login_max_failures_address, config.login_window_s), kiosks
     )
     server.before_request(_gate)
     server.after_request(_set_refreshed_cookie)
@@ -139,8 +143,21 @@ def _identity_from_claims(claims: dict[str, Any], via: str) -> Identity | None:
     return Identity(user.username, user.role, claims.get("jti"), claims.get("exp"), via)
 
 
+KIOSK_COOKIE = "fp_kiosk"
+
+
+def kiosk_identity(token: str | None) -> Identity | None:
+    """A kiosk token (`fpk_…`) → the read-only identity of that wall screen, or None when unknown or revoked."""
+    kiosk = auth_state().kiosks.validate(token)
+    if kiosk is None:
+        return None
+    return Identity(f"kiosk:{kiosk.name}"[:64], "kiosk", None, None, "kiosk", kiosk.id)
+
+
 def identity_from_token(token: str) -> Identity | None:
-    """A raw access token (Socket.IO `auth`, tests) → Identity, or None when invalid, expired or revoked."""
+    """A raw access token or kiosk token (Socket.IO `auth`, tests) → Identity, or None when invalid, expired or revoked."""
+    if token.startswith(KIOSK_PREFIX):
+        return kiosk_identity(token)
     try:
         claims = decode_token(token)
     except (JWTExtendedException, PyJWTError):
@@ -157,6 +174,13 @@ def resolve_identity(auth: dict[str, Any] | None = None) -> Identity | None:
     if "fp_identity" in g:
         return g.fp_identity
     identity = None
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer " + KIOSK_PREFIX):  # a kiosk token used as an API key (read-only)
+        identity = kiosk_identity(bearer[7:].strip())
+        if identity is None:
+            g.fp_auth_problem = "kiosk token revoked or unknown"
+        g.fp_identity = identity
+        return identity
     try:
         verify_jwt_in_request(optional=True)
         claims = get_jwt()
@@ -166,6 +190,9 @@ def resolve_identity(auth: dict[str, Any] | None = None) -> Identity | None:
                 g.fp_auth_problem = "token revoked or account disabled"
     except (JWTExtendedException, PyJWTError) as exc:
         g.fp_auth_problem = _describe(exc)
+    if identity is None and request.cookies.get(KIOSK_COOKIE):  # a wall screen: no session to expire
+        identity = kiosk_identity(request.cookies[KIOSK_COOKIE])
+        g.fp_auth_problem = None if identity else "kiosk token revoked"
     g.fp_identity = identity
     return identity
 

@@ -80,6 +80,9 @@ class Config:
     login_window_s: int = 300
     socket_rate_per_min: int = 100  # client-emitted Socket.IO messages per client
     socket_idle_s: int = 600  # non-kiosk clients without a ping for this long are disconnected
+    kiosk_stale_s: int = 15  # TV: data older than this (3 heartbeats) dims and shows its age
+    kiosk_alert_s: int = 120  # TV: a critical alert's overlay stays this long unless it clears first
+    kiosk_reload_h: float = 6.0  # TV: a full page reload at a quiet moment this often (0 = never)
     stress_max_rate: int = 20_000
     stress_max_duration_s: int = 120
     build: str = ""  # empty: derived from the source tree at start

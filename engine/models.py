@@ -127,3 +127,19 @@ class StressRunRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     started_by: Mapped[str] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(Text)  # the run as JSON (see engine/stress.py)
+
+
+class KioskTokenRow(Base):
+    """A wall screen's long-lived, revocable, read-only credential (engine/kiosk.py). Only hashes are stored."""
+
+    __tablename__ = "kiosk_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64))  # the short activation code, single use
+    code_expires_at: Mapped[int | None] = mapped_column(BigInteger)  # epoch ms
+    settings: Mapped[str] = mapped_column(Text)  # JSON: views, rotate_s, warehouses
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_seen_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import request
 from flask_socketio import Namespace, emit, join_room, leave_room
 
-from .auth import Identity, client_address, has_role, resolve_identity
+from .auth import KIOSK_COOKIE, KIOSK_PREFIX, Identity, client_address, has_role, resolve_identity
 from .push import ALL_ROOM, warehouse_room
 
 if TYPE_CHECKING:
@@ -93,10 +93,16 @@ class LiveNamespace(Namespace):
         return super().trigger_event(event, *args)
 
     def on_connect(self, auth: dict[str, Any] | None = None):
-        identity = resolve_identity(auth if isinstance(auth, dict) else None)
+        auth = auth if isinstance(auth, dict) else None
+        identity = resolve_identity(auth)
         if identity is None:
-            raise ConnectionRefusedError("unauthorized")
+            sent = str((auth or {}).get("token") or "")
+            kiosk_refused = sent.startswith(KIOSK_PREFIX) or (not sent and request.cookies.get(KIOSK_COOKIE))
+            # a wall screen must tell "revoked" (show it, stop trying) from "sign in again" (a desk user)
+            raise ConnectionRefusedError("kiosk token revoked" if kiosk_refused else "unauthorized")
         sid = request.sid
+        if identity.kiosk_id is not None:
+            self.engine.kiosks.seen(identity.kiosk_id)
         with self._lock:
             self._who[sid] = identity
             self._last_ping[sid] = time.monotonic()
@@ -148,6 +154,20 @@ class LiveNamespace(Namespace):
         for sid in sids:
             self.disconnect(sid)
         return len(sids)
+
+    def disconnect_kiosk(self, kiosk_id: int) -> int:
+        """A revoked kiosk token: tell its screens (they show "revoked" and stop reconnecting), then drop them."""
+        with self._lock:
+            sids = [sid for sid, who in self._who.items() if who.kiosk_id == kiosk_id]
+        for sid in sids:
+            self.emit("kiosk:revoked", {"kiosk_id": kiosk_id}, room=sid)
+            self.disconnect(sid)
+        return len(sids)
+
+    def kiosks_online(self) -> dict[int, int]:
+        """kiosk id → screens connected with it now."""
+        with self._lock:
+            return dict(Counter(who.kiosk_id for who in self._who.values() if who.kiosk_id is not None))
 
     def sweep_idle(self) -> int:
         """Disconnect non-kiosk clients that have not pinged for `idle_s` (a job runs this)."""

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .accounts import Accounts, Audit
+from .kiosk import KioskTokens
 from .bus import InProcessBus
 from .config import Config
 from .history import completed_by_hour, minute_series
@@ -74,6 +75,7 @@ class Engine:
         self.jobs = Jobs()
         self.accounts = Accounts(self.db)
         self.audit = Audit(self.db)
+        self.kiosks = KioskTokens(self.db)
         self.pusher: Pusher | None = None
         self.simulator = None  # engine.simulator.Simulator when SIMULATOR is on
         self.claimer = f"{socket.gethostname()}-{os.getpid()}"[:64]
@@ -103,6 +105,7 @@ class Engine:
             return
         self.db.create_schema()
         self.accounts.load()
+        self.kiosks.load()
         generated = self.accounts.ensure_first_admin(self.config.admin_password)
         if generated:  # printed once, never logged; only its hash is stored
             print(

@@ -13,8 +13,10 @@ from flask_jwt_extended import create_access_token
 
 from conftest import ROOT, authed_client, login_tokens, make_config, password
 
-ROLES = ("anon", "kiosk", "viewer", "operator", "admin")
-RANK = {"anon": -1, "kiosk": 0, "viewer": 0, "operator": 1, "admin": 2}
+# "kiosk" is a user account with the kiosk role; "kiosk_token" and "kiosk_cookie" are a wall screen's
+# kiosk token (engine/kiosk.py) sent as a Bearer API key and as the TV's cookie
+ROLES = ("anon", "kiosk", "kiosk_token", "kiosk_cookie", "viewer", "operator", "admin")
+RANK = {"anon": -1, "kiosk": 0, "kiosk_token": 0, "kiosk_cookie": 0, "viewer": 0, "operator": 1, "admin": 2}
 EVENT = {"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}
 
 # (method, path, json body, the least role that may, the status it then gets)
@@ -40,11 +42,14 @@ MATRIX = [
     ("GET", "/api/models", None, "viewer", 200),
     ("GET", "/api/forecast/NOPE", None, "viewer", 404),
     ("POST", "/api/models/NOPE/retrain", None, "admin", 404),
+    ("GET", "/api/kiosk-tokens", None, "admin", 200),
+    ("POST", "/api/kiosk-tokens", {"name": ""}, "admin", 400),
+    ("DELETE", "/api/kiosk-tokens/999", None, "admin", 404),
     ("GET", "/_dash-layout", None, "viewer", 200),
     ("GET", "/_dash-dependencies", None, "viewer", 200),
 ]
 PAGES = ["/", "/throughput", "/workers", "/load", "/control"]
-PUBLIC = {"/login", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/health", "/_favicon.ico",
+PUBLIC = {"/login", "/tv/activate", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/health", "/_favicon.ico",
           "/assets/<path:filename>", "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"}
 
 
@@ -53,8 +58,13 @@ def clients(app):
     engine = app.server.extensions["floorpulse"].engine
     engine.accounts.add("kiosk", password("kiosk"), "kiosk")
     out = {"anon": app.server.test_client()}
-    for role in ROLES[1:]:
+    for role in ("kiosk", "viewer", "operator", "admin"):
         out[role] = authed_client(app.server, role)
+    _kiosk, token, _code = engine.kiosks.create("Matrix TV", {"views": ["load"], "rotate_s": 30, "warehouses": None}, "admin")
+    out["kiosk_token"] = app.server.test_client()
+    out["kiosk_token"].environ_base["HTTP_AUTHORIZATION"] = "Bearer " + token
+    out["kiosk_cookie"] = app.server.test_client()
+    out["kiosk_cookie"].set_cookie("fp_kiosk", token)
     return out
 
 
@@ -68,7 +78,7 @@ def test_role_matrix(clients, method, path, body, least, ok):
         r = call(clients[role], method, path, body)
         if role == "anon":
             expected = 401
-        elif RANK[role] >= RANK[least] and not (role == "kiosk" and least != "viewer"):
+        elif RANK[role] >= RANK[least] and not (role.startswith("kiosk") and least != "viewer"):
             expected = ok
         else:
             expected = 403
@@ -81,7 +91,7 @@ def test_every_route_is_in_the_matrix_or_public(app):
     """A new route must be added to the matrix above (or be deliberately public)."""
     covered = {p for _, p, *_ in MATRIX} | set(PAGES) | PUBLIC
     templated = {"/api/stress/<int:run_id>", "/api/stress/<int:run_id>/cancel", "/api/users/<username>",
-                 "/api/scenarios/<scenario_id>", "/api/forecast/<warehouse_id>", "/api/models/<warehouse_id>/retrain",
+                 "/api/scenarios/<scenario_id>", "/api/forecast/<warehouse_id>", "/api/kiosk-tokens/<int:kiosk_id>", "/api/models/<warehouse_id>/retrain",
                  "/<path:path>", "/api/<path:rest>", "/_dash-update-component", "/_reload-hash", "/static/<path:filename>"}
     missing = [r.rule for r in app.server.url_map.iter_rules() if r.rule not in covered | templated]
     assert not missing, f"routes without an expected role: {missing}"

@@ -1,0 +1,566 @@
+/*
+ * Floorpulse TV (/tv, SPEC 8): rotation, clock, giant KPIs, "updated at" stamps, staleness made
+ * visible, the problem banner and the alert overlay, all from the bridge's state (10_bridge.js).
+ *
+ * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
+ * Every list and chart is rebuilt from bounded buffers (the bridge's event window and samples, a
+ * fixed hour of throughput, at most OVERLAY_MAX overlays), so nothing grows per message.
+ * Reconnecting, the watchdog and reloads live in the bridge; the scheduled reload is asked for here,
+ * at a quiet moment (just after a rotation, connected, no alert on screen).
+ */
+(function () {
+  "use strict";
+
+  var fp = window.floorpulse;
+  if (!fp || !fp.kiosk) return;
+  var state = fp.state;
+  var h = fp.h;
+
+  var TITLES = {timeline: "Live floor", throughput: "Throughput", workers: "Crew", load: "Warehouse load"};
+  var GRAPH_MS = 2000; // charts redraw at most this often
+  var LIST_MS = 1000;
+  var HOUR_MS = 3600 * 1000;
+  var TL_WINDOW_MS = 10 * 60 * 1000;
+  var TL_POINTS_MAX = 1500;
+  var OVERLAY_MAX = 5;
+  var ANOMALY_OVERLAY_MS = 60 * 1000;
+  var CLEARED = {resolved: 1, cleared: 1, ok: 1, closed: 1};
+  var STATES = ["busy", "idle", "break", "offline"];
+
+  var tv = (fp.tv = {
+    configured: false,
+    views: [],
+    active: 0,
+    rotations: 0,
+    rotateS: 30,
+    paused: false,
+    switchedAt: Date.now(),
+    staleS: 15,
+    alertS: 120,
+    reloadH: 6,
+    notes: "",
+    loadedAt: Date.now(),
+    overlays: [], // {id, kind, title, text, wh, key, at, until}
+    overlayRev: 0,
+    stale: false,
+    drawnAt: {},
+    tp: null, // {el, lines: {wh: {x: [], y: []}}, lastT}
+    scale: 1,
+  });
+
+  function names() {
+    var out = {};
+    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
+      out[w.id] = w.name;
+    });
+    return out;
+  }
+
+  function whLabel(id, nm) {
+    return nm[id] && nm[id] !== id ? nm[id] + " (" + id + ")" : id;
+  }
+
+  function hhmmss(ms) {
+    return new Date(ms).toISOString().slice(11, 19);
+  }
+
+  function configure(root) {
+    var d = root.dataset;
+    tv.views = (d.views || "timeline,throughput,workers,load").split(",");
+    tv.rotateS = parseInt(d.rotateS, 10) || 30;
+    tv.paused = d.paused === "1";
+    tv.staleS = parseInt(d.staleS, 10) || 15;
+    tv.alertS = parseInt(d.alertS, 10) || 120;
+    tv.reloadH = parseFloat(d.reloadH);
+    if (isNaN(tv.reloadH)) tv.reloadH = 6;
+    tv.notes = d.notes || "";
+    if (d.role) state.role = state.role || d.role;
+    var whs = (d.warehouses || "").split(",").filter(Boolean);
+    if (whs.length) fp.setWarehouses(whs);
+    tv.configured = true;
+    tv.switchedAt = Date.now();
+    tv.scale = Math.max(0.5, window.innerHeight / 1080);
+    // a critical alert still open when this screen (re)connected is shown at once
+    (state.alerts || []).forEach(onAlert);
+  }
+
+  // ---- rotation ----
+
+  function show(index, now) {
+    tv.active = index;
+    tv.switchedAt = now;
+    tv.drawnAt = {}; // the incoming slide renders at once
+    tv.views.forEach(function (v, i) {
+      fp.set("tv-slide-" + v, {className: "tv-slide" + (i === index ? " is-active" : "")});
+      fp.set("tv-dot-" + v, {className: "tv-dot" + (i === index ? " is-active" : "")});
+    });
+    fp.set("tv-title", {children: TITLES[tv.views[index]] || tv.views[index]});
+  }
+
+  function rotate(now) {
+    var n = tv.views.length;
+    if (!tv.paused && n > 1 && now - tv.switchedAt >= tv.rotateS * 1000) {
+      show((tv.active + 1) % n, now);
+      tv.rotations++;
+      maybeScheduledReload(now);
+    } else if ((tv.paused || n < 2) && tv.reloadH > 0 && now - tv.lastReloadCheck > 60000) {
+      tv.lastReloadCheck = now;
+      maybeScheduledReload(now);
+    }
+    var pct = tv.paused || n < 2 ? 0 : Math.round(Math.min(100, (100 * (now - tv.switchedAt)) / (tv.rotateS * 1000)));
+    if (pct !== tv.pct) fp.set("tv-progress-bar", {style: {width: pct + "%"}});
+    tv.pct = pct;
+  }
+  tv.lastReloadCheck = 0;
+
+  // A last resort against whatever slowly goes wrong in a browser left on for weeks.
+  function maybeScheduledReload(now) {
+    if (!(tv.reloadH > 0) || now - tv.loadedAt < tv.reloadH * HOUR_MS) return;
+    if (!state.connected || tv.stale || tv.overlays.length) return; // not a quiet moment
+    fp.safeReload("scheduled, every " + tv.reloadH + " h");
+  }
+
+  // keyboard, for a desk user watching /tv: ← → change view, space pauses
+  document.addEventListener("keydown", function (ev) {
+    if (!tv.configured || ev.target && /input|textarea/i.test(ev.target.tagName)) return;
+    var n = tv.views.length;
+    if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") show((tv.active + (ev.key === "ArrowRight" ? 1 : n - 1)) % n, Date.now());
+    else if (ev.key === " ") tv.paused = !tv.paused;
+  });
+
+  // the cursor shows for 3 s after the mouse moves, and is otherwise hidden
+  var cursorTimer = null;
+  document.addEventListener("mousemove", function () {
+    document.documentElement.classList.add("tv-cursor-on");
+    clearTimeout(cursorTimer);
+    cursorTimer = setTimeout(function () {
+      document.documentElement.classList.remove("tv-cursor-on");
+    }, 3000);
+  });
+  window.addEventListener("resize", function () {
+    tv.scale = Math.max(0.5, window.innerHeight / 1080);
+    tv.drawnAt = {};
+    tv.tp && (tv.tp.el = null);
+  });
+
+  // ---- freshness: stamps, dimming, banner ----
+
+  function dataTime() {
+    return (state.snapshot && state.snapshot.server_time) || 0;
+  }
+
+  function freshness(now) {
+    var t = dataTime();
+    var age = t ? fp.serverNow() - t : Infinity;
+    var msgAge = state.lastMsgAt ? now - state.lastMsgAt : Infinity;
+    tv.stale = !t || Math.min(age, msgAge) > tv.staleS * 1000 || (!state.connected && msgAge > tv.staleS * 1000);
+    var stamp = !t ? "waiting for data" : tv.stale ? "⚠ " + fp.age(Math.max(age, msgAge)) + " old · " + hhmmss(t) : "updated " + hhmmss(t);
+    document.querySelectorAll(".tv-stamp").forEach(function (el) {
+      fp.set(el.id, {children: stamp});
+    });
+    fp.set("tv-root", {className: "tv-root" + (tv.stale ? " is-stale" : "") + (tv.overlays.some(critical) ? " has-critical" : "")});
+    banner(now, t, Math.max(age, msgAge));
+  }
+
+  function banner(now, t, age) {
+    var text = "";
+    var level = "";
+    var kc = fp.conn || {};
+    if (!state.connected || tv.stale) {
+      var retry = kc.nextAt ? Math.max(0, Math.ceil((kc.nextAt - now) / 1000)) : null;
+      var what = !state.everConnected ? "Connecting to the server…" : !state.connected ? "Server unreachable" : "No data from the server";
+      text = what + (t ? " · showing data from " + hhmmss(t) + " UTC (" + fp.age(age) + " old)" : "") +
+        (retry !== null && !state.connected ? " · retrying in " + retry + " s" : " · reconnecting");
+      level = tv.stale ? "error" : "warn";
+    } else {
+      var nm = names();
+      var silent = ((state.snapshot && state.snapshot.warehouses) || []).filter(function (w) {
+        return w.stale && fp.inFilter(w.id);
+      });
+      if (silent.length) {
+        text = silent
+          .slice(0, 4)
+          .map(function (w) {
+            return "No events from " + whLabel(w.id, nm) + (w.last_event ? " for " + fp.age(fp.serverNow() - w.last_event) : " yet");
+          })
+          .join(" · ") + (silent.length > 4 ? " · and " + (silent.length - 4) + " more sites" : "");
+        level = "warn";
+      } else if (tv.notes) {
+        text = tv.notes;
+        level = "note";
+      }
+    }
+    fp.set("tv-banner", {className: "tv-banner" + (text ? " is-shown is-" + level : "")});
+    fp.set("tv-banner-text", {children: text});
+  }
+
+  function clock() {
+    var d = new Date(fp.serverNow());
+    fp.set("tv-clock", {children: d.toISOString().slice(11, 16)});
+    fp.set("tv-date", {children: d.toLocaleDateString("en-GB", {weekday: "short", day: "numeric", month: "short", timeZone: "UTC"}) + " · UTC"});
+  }
+
+  // ---- alert overlay ----
+
+  function critical(o) {
+    return o.kind === "critical";
+  }
+
+  function alertKey(a) {
+    var p = (a && a.payload) || {};
+    return p.alert || p.code || p.key || "";
+  }
+
+  function onAlert(a) {
+    if (!a || !a.warehouse_id) return;
+    var status = String(a.status || "").toLowerCase();
+    if (CLEARED[status]) {
+      var key = alertKey(a);
+      var before = tv.overlays.length;
+      tv.overlays = tv.overlays.filter(function (o) {
+        return !(o.wh === a.warehouse_id && (!key || !o.key || o.key === key));
+      });
+      if (tv.overlays.length !== before) tv.overlayRev++;
+      return;
+    }
+    // a critical system alert takes over; a rule's suggestion (ai.action) belongs in the recommendations
+    if (a.severity !== "critical" || a.type !== "system.alert") return;
+    var at = Date.parse(a.timestamp) || fp.serverNow();
+    var until = at + tv.alertS * 1000;
+    if (until <= fp.serverNow() || tv.overlays.some(function (o) { return o.id === a.event_id; })) return;
+    var p = a.payload || {};
+    push({id: a.event_id, kind: "critical", title: p.title || "Critical alert", text: p.message || p.suggestion || a.status || a.type, wh: a.warehouse_id, key: alertKey(a), at: at, until: until});
+  }
+
+  function onAnomaly(a) {
+    if (!a || !a.warehouse_id || !fp.inFilter(a.warehouse_id)) return;
+    var nm = names();
+    var size = a.size_pct !== undefined && a.size_pct !== null ? " (" + (a.size_pct > 0 ? "+" : "") + fp.fmt(a.size_pct, 0) + " %)" : "";
+    var now = fp.serverNow();
+    push({
+      id: "anomaly-" + a.id, kind: "anomaly",
+      title: (a.direction === "down" ? "▼ Throughput drop" : "▲ Throughput surge") + " · " + whLabel(a.warehouse_id, nm),
+      text: fp.fmt(a.observed, 1) + " tasks/min against " + fp.fmt(a.baseline, 1) + " in the hour before" + size,
+      wh: a.warehouse_id, key: "anomaly", at: now, until: now + ANOMALY_OVERLAY_MS,
+    });
+  }
+
+  function push(o) {
+    if (tv.overlays.some(function (x) { return x.id === o.id; })) return;
+    tv.overlays.push(o);
+    tv.overlays.sort(function (a, b) {
+      return (critical(b) ? 1 : 0) - (critical(a) ? 1 : 0) || b.at - a.at;
+    });
+    if (tv.overlays.length > OVERLAY_MAX) tv.overlays.length = OVERLAY_MAX;
+    tv.overlayRev++;
+  }
+
+  fp.on("alert", onAlert);
+  fp.on("anomaly:alert", onAnomaly);
+
+  var overlayKey = "";
+  function renderOverlay() {
+    var now = fp.serverNow();
+    var kept = tv.overlays.filter(function (o) {
+      return o.until > now;
+    });
+    if (kept.length !== tv.overlays.length) {
+      tv.overlays = kept;
+      tv.overlayRev++;
+    }
+    var nm = names();
+    var key = tv.overlayRev + "/" + Math.floor(now / 5000);
+    if (key === overlayKey) return;
+    overlayKey = key;
+    var cards = kept.map(function (o) {
+      return h("Div", {className: "tv-alert tv-alert-" + o.kind}, [
+        h("Div", {className: "tv-alert-title"}, (critical(o) ? "CRITICAL · " + whLabel(o.wh, nm) + " · " : "") + o.title),
+        h("Div", {className: "tv-alert-text"}, o.text),
+        h("Div", {className: "tv-alert-age"}, hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago"),
+      ]);
+    });
+    fp.set("tv-overlay", {className: "tv-overlay" + (kept.length ? " is-shown" : "") + (kept.some(critical) ? " is-critical" : ""), children: cards});
+  }
+
+  // ---- shared numbers ----
+
+  function byWh() {
+    return (state.snapshot && state.snapshot.throughput && state.snapshot.throughput.by_warehouse) || {};
+  }
+
+  function sum(key) {
+    var b = byWh();
+    var total = 0;
+    Object.keys(b).forEach(function (wh) {
+      if (fp.inFilter(wh)) total += b[wh][key] || 0;
+    });
+    return total;
+  }
+
+  function workerCounts() {
+    var c = {busy: 0, idle: 0, break: 0, offline: 0};
+    var per = {};
+    state.workers.forEach(function (w) {
+      if (!fp.inFilter(w.warehouse_id)) return;
+      c[w.state] = (c[w.state] || 0) + 1;
+      var p = (per[w.warehouse_id] = per[w.warehouse_id] || {busy: 0, idle: 0, break: 0, offline: 0});
+      p[w.state] = (p[w.state] || 0) + 1;
+    });
+    return {all: c, per: per};
+  }
+
+  function loads() {
+    return ((state.snapshot && state.snapshot.warehouses) || []).filter(function (w) {
+      return fp.inFilter(w.id);
+    });
+  }
+
+  function kpi(id, value, sub) {
+    fp.set(id + "-value", {children: value});
+    if (sub !== undefined) fp.set(id + "-sub", {children: sub});
+  }
+
+  function due(name, now, every) {
+    if (now - (tv.drawnAt[name] || 0) < every) return false;
+    tv.drawnAt[name] = now;
+    return true;
+  }
+
+  // Fonts of a figure, scaled from its 1080p sizes to this screen.
+  function scaled(gd) {
+    var s = tv.scale;
+    var ax = function (a) {
+      return Object.assign({}, a, {tickfont: Object.assign({}, a && a.tickfont, {size: Math.round(16 * s)})});
+    };
+    return {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}), xaxis: ax(gd.layout.xaxis), yaxis: ax(gd.layout.yaxis),
+            legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
+  }
+
+  // ---- slides ----
+
+  function timeline(now) {
+    var tpm = sum("tasks_per_min");
+    kpi("tv-tl-eps", fp.fmt(sum("eps_10s"), 1), "10 s average");
+    kpi("tv-tl-tpm", fp.fmt(tpm), "last 60 s");
+    var since = fp.serverNow() - TL_WINDOW_MS;
+    var recentAlerts = (state.alerts || []).filter(function (a) {
+      return fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= since;
+    });
+    var last = recentAlerts[recentAlerts.length - 1];
+    kpi("tv-tl-alerts", fp.fmt(recentAlerts.length), last ? "latest " + hhmmss(Date.parse(last.timestamp)) + " · " + last.warehouse_id : "none in 10 min");
+    var wc = workerCounts().all;
+    kpi("tv-tl-active", fp.fmt(wc.busy + wc.idle), fp.fmt(wc.busy) + " busy · " + fp.fmt(wc.idle) + " idle");
+    if (due("tl-list", now, LIST_MS)) {
+      var nm = names();
+      var rows = [];
+      for (var i = state.events.length - 1; i >= 0 && rows.length < 8; i--) {
+        var c = state.events[i];
+        if (!fp.inFilter(c[4])) continue;
+        rows.push(h("Div", {className: "tv-ev tv-sev-" + c[3]}, [
+          h("Span", {className: "tv-ev-time"}, hhmmss(c[1])),
+          h("Span", {className: "tv-ev-type"}, c[2]),
+          h("Span", {className: "tv-ev-wh"}, nm[c[4]] || c[4]),
+          h("Span", {className: "tv-ev-detail"}, c[8] || c[5] || c[6] || ""),
+        ]));
+      }
+      fp.set("tv-tl-list", {children: rows.length ? rows : [h("Div", {className: "tv-empty"}, "No events in the last 10 minutes.")]});
+    }
+    if (!due("tl-graph", now, GRAPH_MS)) return;
+    var gd = fp.graph("tv-tl-graph");
+    if (!gd) return (tv.drawnAt["tl-graph"] = 0);
+    var snow = fp.serverNow();
+    var by = {info: {x: [], y: []}, warning: {x: [], y: []}, critical: {x: [], y: []}};
+    var n = 0;
+    for (var j = state.events.length - 1; j >= 0 && n < TL_POINTS_MAX; j--) {
+      var e = state.events[j];
+      if (e[1] < snow - TL_WINDOW_MS) break;
+      if (!fp.inFilter(e[4]) || !by[e[3]]) continue;
+      by[e[3]].x.push(e[1]);
+      by[e[3]].y.push(e[2]);
+      n++;
+    }
+    var traces = gd.data.map(function (t) {
+      return by[t.meta] ? {x: by[t.meta].x, y: by[t.meta].y, customdata: []} : {};
+    });
+    var layout = scaled(gd);
+    layout.xaxis = Object.assign(layout.xaxis, {range: [snow - TL_WINDOW_MS, snow], autorange: false});
+    fp.replaceTraces("tv-tl-graph", gd, traces, layout);
+  }
+
+  function throughput(now) {
+    var tp = (state.snapshot && state.snapshot.throughput) || {};
+    var nm = names();
+    kpi("tv-tp-tpm", fp.fmt(sum("tasks_per_min")), "last 60 s, all shown sites");
+    kpi("tv-tp-uph", fp.fmt(sum("units_per_hour")), "at the last minute's pace");
+    kpi("tv-tp-eps", fp.fmt(sum("eps_10s"), 1), "10 s average" + (tp.eps_1s !== undefined ? " · now " + fp.fmt(tp.eps_1s, 0) : ""));
+    var b = byWh();
+    var best = null;
+    Object.keys(b).forEach(function (wh) {
+      if (fp.inFilter(wh) && (best === null || b[wh].tasks_per_min > b[best].tasks_per_min)) best = wh;
+    });
+    kpi("tv-tp-best", best ? nm[best] || best : "—", best ? fp.fmt(b[best].tasks_per_min) + " tasks/min" : "");
+    if (!due("tp-graph", now, GRAPH_MS)) return;
+    var gd = fp.graph("tv-tp-graph");
+    if (!gd) return (tv.drawnAt["tp-graph"] = 0);
+    var snow = fp.serverNow();
+    var t = tv.tp;
+    if (!t || t.el !== gd) {
+      // history as the server drew it (per minute), then the bridge's live samples
+      t = tv.tp = {el: gd, lines: {}, lastT: 0};
+      gd.data.forEach(function (tr) {
+        if (typeof tr.meta === "string") t.lines[tr.meta] = {x: (tr.x || []).slice(), y: (tr.y || []).slice()};
+      });
+      var hx = gd.data.length && gd.data[0].x && gd.data[0].x.length ? gd.data[0].x[gd.data[0].x.length - 1] : 0;
+      t.lastT = hx;
+    }
+    state.series.forEach(function (s) {
+      if (s.t <= t.lastT) return;
+      Object.keys(t.lines).forEach(function (wh) {
+        var v = s.tpm[wh];
+        t.lines[wh].x.push(s.t);
+        t.lines[wh].y.push(v === undefined ? null : v);
+      });
+      t.lastT = s.t;
+    });
+    Object.keys(t.lines).forEach(function (wh) {
+      var l = t.lines[wh];
+      var drop = 0;
+      while (drop < l.x.length && l.x[drop] < snow - HOUR_MS) drop++;
+      if (drop) {
+        l.x.splice(0, drop);
+        l.y.splice(0, drop);
+      }
+    });
+    var fc = fp.intel && fp.intel.forecastTraces ? fp.intel.forecastTraces(gd, "completed", snow) : null;
+    var traces = gd.data.map(function (tr, i) {
+      if (typeof tr.meta === "string") return {x: t.lines[tr.meta].x, y: t.lines[tr.meta].y, visible: fp.inFilter(tr.meta)};
+      return (fc && fc.traces[i]) || {};
+    });
+    var layout = scaled(gd);
+    layout.xaxis = Object.assign(layout.xaxis, {range: [snow - HOUR_MS, snow + HOUR_MS], autorange: false});
+    fp.replaceTraces("tv-tp-graph", gd, traces, layout);
+  }
+
+  function workers(now) {
+    var wc = workerCounts();
+    var c = wc.all;
+    var onShift = c.busy + c.idle + c.break;
+    kpi("tv-wk-busy", fp.fmt(c.busy), "of " + fp.fmt(onShift) + " on shift");
+    kpi("tv-wk-idle", fp.fmt(c.idle), "waiting for work");
+    kpi("tv-wk-break", fp.fmt(c.break), fp.fmt(c.offline) + " offline");
+    kpi("tv-wk-util", c.busy + c.idle ? fp.fmt((100 * c.busy) / (c.busy + c.idle)) : "—", "busy ÷ (busy + idle), now");
+    if (due("wk-list", now, LIST_MS * 5)) {
+      var nm = names();
+      var top = [];
+      state.workers.forEach(function (w) {
+        if (fp.inFilter(w.warehouse_id) && w.done_shift > 0) top.push(w);
+      });
+      top.sort(function (a, b) {
+        return b.done_shift - a.done_shift;
+      });
+      fp.set("tv-wk-list", {
+        children: top.length
+          ? top.slice(0, 8).map(function (w, i) {
+              return h("Div", {className: "tv-top-row"}, [
+                h("Span", {className: "tv-top-rank"}, String(i + 1)),
+                h("Span", {className: "tv-top-name"}, w.name || w.id),
+                h("Span", {className: "tv-top-wh"}, nm[w.warehouse_id] || w.warehouse_id),
+                h("Span", {className: "tv-top-n"}, fp.fmt(w.done_shift)),
+              ]);
+            })
+          : [h("Div", {className: "tv-empty"}, "No completed tasks this shift yet.")],
+      });
+    }
+    if (!due("wk-graph", now, GRAPH_MS)) return;
+    var gd = fp.graph("tv-wk-graph");
+    if (!gd) return (tv.drawnAt["wk-graph"] = 0);
+    var whs = ((gd.layout.meta && gd.layout.meta.warehouses) || []).filter(fp.inFilter);
+    var nm2 = names();
+    var labels = whs.map(function (w) {
+      return nm2[w] || w;
+    });
+    var traces = gd.data.map(function (tr) {
+      var xs = whs.map(function (w) {
+        return (wc.per[w] && wc.per[w][tr.meta]) || 0;
+      });
+      return {y: labels, x: xs, text: xs.map(function (v) {
+        return v ? String(v) : "";
+      }), textfont: Object.assign({}, tr.textfont, {size: Math.round(18 * tv.scale)})};
+    });
+    var layout = scaled(gd);
+    layout.yaxis.tickfont.size = Math.round(18 * tv.scale);
+    fp.replaceTraces("tv-wk-graph", gd, traces, layout);
+  }
+
+  function load(now) {
+    var ws = loads();
+    var open = 0, cap = 0, risk = 0, stale = 0;
+    ws.forEach(function (w) {
+      open += w.open_tasks;
+      cap += w.capacity || 0;
+      risk += w.at_risk;
+      if (w.stale) stale++;
+    });
+    kpi("tv-ld-open", fp.fmt(open), "capacity " + fp.fmt(cap));
+    kpi("tv-ld-used", cap ? fp.fmt((100 * open) / cap) : "—", "open tasks ÷ capacity");
+    kpi("tv-ld-risk", fp.fmt(risk), "SLA due soon or overdue");
+    kpi("tv-ld-stale", fp.fmt(stale), stale ? "no events for a while" : "all feeds live");
+    if (due("ld-cards", now, LIST_MS)) {
+      var snow = fp.serverNow();
+      fp.set("tv-ld-cards", {
+        children: ws.length
+          ? ws.map(function (w) {
+              var pct = w.load === null || w.load === undefined ? null : 100 * w.load;
+              var level = pct === null ? "ok" : pct > 90 ? "hot" : pct >= 70 ? "warn" : "ok";
+              return h("Div", {className: "tv-card tv-load-" + level + (w.stale ? " is-silent" : "")}, [
+                h("Div", {className: "tv-card-name"}, w.name),
+                h("Div", {className: "tv-card-pct"}, [h("Span", {}, pct === null ? "—" : fp.fmt(pct)), h("Small", {}, "%")]),
+                h("Div", {className: "tv-card-bar"}, h("Div", {className: "tv-card-fill", style: {width: Math.min(100, pct || 0) + "%"}})),
+                h("Div", {className: "tv-card-facts"}, fp.fmt(w.open_tasks) + " / " + fp.fmt(w.capacity) + " open · " + fp.fmt(w.at_risk) + " at risk · " + fp.fmt(w.active_workers) + " crew"),
+                h("Div", {className: "tv-card-feed"}, w.stale ? "⚠ silent " + (w.last_event ? fp.age(snow - w.last_event) : "— no events yet") : "feed live"),
+              ]);
+            })
+          : [h("Div", {className: "tv-empty"}, "No warehouse has reported yet.")],
+      });
+    }
+    if (due("ld-list", now, LIST_MS * 2)) {
+      var acts = ((fp.intel && fp.intel.actions) || []).filter(function (e) {
+        var p = e.payload || {};
+        var whs = p.warehouse_ids || [e.warehouse_id];
+        return whs.some(fp.inFilter);
+      });
+      fp.set("tv-ld-list", {
+        children: acts.length
+          ? acts.slice(-4).reverse().map(function (e) {
+              var p = e.payload || {};
+              return h("Div", {className: "tv-rec"}, [
+                h("Div", {className: "tv-rec-score"}, fp.fmt(p.score, 2)),
+                h("Div", {className: "tv-rec-text"}, [h("Div", {className: "tv-rec-title"}, p.suggestion || e.status || "Recommendation"), h("Div", {className: "tv-rec-why"}, p.reason || "")]),
+              ]);
+            })
+          : [h("Div", {className: "tv-empty"}, "No recommendation right now.")],
+      });
+    }
+  }
+
+  var SLIDES = {timeline: timeline, throughput: throughput, workers: workers, load: load};
+
+  fp.registerView({
+    root: "tv-root",
+    mount: function () {
+      configure(document.getElementById("tv-root"));
+      tv.tp = null;
+      tv.drawnAt = {};
+      show(0, Date.now());
+    },
+    update: function (now) {
+      rotate(now);
+      clock();
+      freshness(now);
+      renderOverlay();
+      if (!state.snapshot) return;
+      var view = tv.views[tv.active];
+      if (SLIDES[view]) SLIDES[view](now);
+    },
+  });
+})();
