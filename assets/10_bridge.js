@@ -452,7 +452,8 @@
   var REFRESH_MS = 10 * 60 * 1000;
   state.refreshedAt = 0;
   function keepAlive() {
-    if (state.role === "kiosk") return; // a kiosk token has no session to keep alive
+    // a kiosk token has no session to keep alive; on /tv wait for hello to say who this is
+    if (state.role === "kiosk" || (KIOSK && state.role === null)) return;
     if (Date.now() - state.refreshedAt < REFRESH_MS - 5000) return;
     state.refreshedAt = Date.now(); // one attempt per period, also when it fails for lack of network
     fp.refresh().then(function (status) {

@@ -99,6 +99,20 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def resolve_settings(token_settings: dict[str, Any] | None, query: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The kiosk token's settings, then the URL's; a bad URL value is ignored and reported, never fatal on a wall."""
+    s = {"views": list(VIEWS), "rotate_s": DEFAULT_ROTATE_S, "warehouses": None, **(token_settings or {})}
+    notes: list[str] = []
+    for key, param, parse in (("views", "views", parse_views), ("rotate_s", "rotate", parse_rotate), ("warehouses", "warehouses", parse_warehouses)):
+        if query.get(param) not in (None, ""):
+            try:
+                s[key] = parse(query[param])
+            except KioskError as exc:
+                notes.append(f"?{param}= ignored: {exc}")
+    s["paused"] = str(query.get("pause", "")).lower() in ("1", "true", "yes") or s["rotate_s"] == 0 or len(s["views"]) == 1
+    return s, notes
+
+
 @dataclass(frozen=True)
 class Kiosk:
     id: int
@@ -132,7 +146,7 @@ class KioskTokens:
 
     def load(self) -> None:
         with self.db.engine.connect() as conn:
-            rows = conn.execute(select(KioskTokenRow)).scalars().all()
+            rows = conn.execute(select(KioskTokenRow.__table__)).all()
         now = epoch_ms()
         with self._lock:
             self._all, self._by_hash, self._codes = {}, {}, {}

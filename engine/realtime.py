@@ -14,7 +14,7 @@ from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from flask import request
-from flask_socketio import Namespace, emit, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, leave_room
 
 from .auth import KIOSK_COOKIE, KIOSK_PREFIX, Identity, client_address, has_role, resolve_identity
 from .push import ALL_ROOM, warehouse_room

@@ -34,3 +34,20 @@ def forecast_min_history() -> int | None:
     except Exception:  # an engine without forecasts
         log.debug("no forecast module", exc_info=True)
         return None
+
+
+HISTORY_MIN = 60
+
+
+def throughput_history(engine, now: int) -> tuple[list[int], dict, dict, list[str], dict]:
+    """Complete minutes of the last hour: x at each minute's middle, events/s and tasks/min per warehouse."""
+    if engine is None:
+        return [], {}, {}, [], {}
+    h = engine.history(HISTORY_MIN)
+    names = dict(h.get("names", {}))
+    warehouses = sorted(set(h["warehouses"]) | set(names))
+    keep = [i for i, m in enumerate(h["minutes"]) if m + 60_000 <= now]
+    x = [h["minutes"][i] + 30_000 for i in keep]
+    eps = {w: [round(h["events_per_min"].get(w, [0] * len(h["minutes"]))[i] / 60, 2) for i in keep] for w in warehouses}
+    tpm = {w: [h["tasks_per_min"].get(w, [0] * len(h["minutes"]))[i] for i in keep] for w in warehouses}
+    return x, eps, tpm, warehouses, names

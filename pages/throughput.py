@@ -11,31 +11,14 @@ from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head
 from engine.config import DEFAULT_EVENT_TYPES
 
-from pages._common import engine_or_none, fmt, forecast_min_history
+from pages._common import HISTORY_MIN, engine_or_none, fmt, forecast_min_history, throughput_history
 
 dash.register_page(__name__, path="/throughput", name="Throughput", title="Throughput · Floorpulse", order=1)
-
-HISTORY_MIN = 60
-
-
-def _history(engine, now: int) -> tuple[list[int], dict, dict, list[str], dict]:
-    """Complete minutes of the last hour: x at each minute's middle, events/s and tasks/min per warehouse."""
-    if engine is None:
-        return [], {}, {}, [], {}
-    h = engine.history(HISTORY_MIN)
-    names = dict(h.get("names", {}))
-    warehouses = sorted(set(h["warehouses"]) | set(names))
-    keep = [i for i, m in enumerate(h["minutes"]) if m + 60_000 <= now]
-    x = [h["minutes"][i] + 30_000 for i in keep]
-    eps = {w: [round(h["events_per_min"].get(w, [0] * len(h["minutes"]))[i] / 60, 2) for i in keep] for w in warehouses}
-    tpm = {w: [h["tasks_per_min"].get(w, [0] * len(h["minutes"]))[i] for i in keep] for w in warehouses}
-    return x, eps, tpm, warehouses, names
-
 
 def layout(**_):
     engine = engine_or_none()
     now = int(time.time() * 1000)
-    x, eps, tpm, warehouses, names = _history(engine, now)
+    x, eps, tpm, warehouses, names = throughput_history(engine, now)
     span = (now - HISTORY_MIN * 60_000, now)
     tp = engine.live.throughput(now) if engine else {}
     lat = engine.live.latency() if engine else {}

@@ -14,7 +14,6 @@ import dash
 from dash import html
 
 from components.tv import (
-    VIEW_TITLES,
     tv_crew_figure,
     tv_frame,
     tv_graph,
@@ -25,9 +24,8 @@ from components.tv import (
     tv_timeline_figure,
 )
 from engine.config import DEFAULT_EVENT_TYPES
-from engine.kiosk import DEFAULT_ROTATE_S, VIEWS, KioskError, parse_rotate, parse_views, parse_warehouses
-from pages._common import engine_or_none
-from pages.throughput import HISTORY_MIN, _history
+from engine.kiosk import resolve_settings
+from pages._common import HISTORY_MIN, engine_or_none, throughput_history
 
 dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", nav=False)
 
@@ -41,23 +39,9 @@ def _identity():
         return None
 
 
-def resolve_settings(token_settings: dict[str, Any] | None, query: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The kiosk token's settings, then the URL's; a bad URL value is ignored and reported, never fatal on a wall."""
-    s = {"views": list(VIEWS), "rotate_s": DEFAULT_ROTATE_S, "warehouses": None, **(token_settings or {})}
-    notes: list[str] = []
-    for key, param, parse in (("views", "views", parse_views), ("rotate_s", "rotate", parse_rotate), ("warehouses", "warehouses", parse_warehouses)):
-        if query.get(param) not in (None, ""):
-            try:
-                s[key] = parse(query[param])
-            except KioskError as exc:
-                notes.append(f"?{param}= ignored: {exc}")
-    s["paused"] = str(query.get("pause", "")).lower() in ("1", "true", "yes") or s["rotate_s"] == 0 or len(s["views"]) == 1
-    return s, notes
-
-
 def _slides(views: list[str], engine, now: int) -> list[html.Section]:
     types = list(engine.config.event_types) if engine else list(DEFAULT_EVENT_TYPES)
-    x, _eps, tpm, warehouses, names = _history(engine, now)
+    x, _eps, tpm, warehouses, names = throughput_history(engine, now)
     build = {
         "timeline": lambda: [
             html.Div([tv_kpi("tv-tl-eps", "Events / s"), tv_kpi("tv-tl-tpm", "Tasks done / min"),
@@ -112,5 +96,3 @@ def layout(**query):
     who = f"{kiosk.name} · kiosk" if kiosk else (f"{identity.name} · {identity.role}" if identity else "")
     return tv_frame(_slides(settings["views"], engine, now), settings["views"], settings=frame_settings, who=who)
 
-
-__all__ = ["layout", "resolve_settings", "VIEW_TITLES"]
