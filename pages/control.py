@@ -176,7 +176,12 @@ def layout(**_):
             subtitle="sign-ins, failed sign-ins, injections, stress runs and user changes · newest first",
             extra=html.Button("Refresh", id="ct-audit-refresh", className="fp-button fp-button-sm", type="button"),
         )
-        sections += [html.H2("People", className="fp-ct-section"), html.Div([users, audit], className="fp-grid fp-grid-2")]
+        kiosks = create_panel(
+            "Kiosk screens",
+            _owned("ct-kiosks"),
+            subtitle="a wall TV signs in once with a read-only kiosk link or code, never logs out, and stops at once when revoked",
+        )
+        sections += [html.H2("People and screens", className="fp-ct-section"), html.Div([users, audit], className="fp-grid fp-grid-2"), kiosks]
     else:
         sections.append(html.Div(_models_panel(admin=False), className="fp-ct-models"))
     return html.Div(sections, className="fp-page fp-ct-page" + (" is-admin" if admin else ""), id="ct-page", **{"data-role": identity.role, "data-user": identity.name})

@@ -123,9 +123,9 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start_server(data_dir: Path, **env) -> ServerProcess:
-    """Run `python app.py` for real on a free port and wait until /health answers."""
-    port = free_port()
+def start_server(data_dir: Path, port: int | None = None, **env) -> ServerProcess:
+    """Run `python app.py` for real (on a free port unless given) and wait until /health answers."""
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
         **os.environ,
@@ -137,7 +137,7 @@ def start_server(data_dir: Path, **env) -> ServerProcess:
         "PYTHONUNBUFFERED": "1",
     }
     full_env.update({k.upper(): str(v) for k, v in env.items()})
-    log_path = data_dir / f"server-{port}.log"
+    log_path = data_dir / f"server-{port}-{int(time.time() * 1000)}.log"  # a restart on the same port keeps the old log
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env, stdout=log_path.open("w"), stderr=subprocess.STDOUT
     )

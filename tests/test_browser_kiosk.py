@@ -1,0 +1,215 @@
+"""The TV in headless Chromium with a kiosk token: fills 1080p and 4K, rotates, goes "revoked", survives the server.
+
+Fault drills: the server is stopped for 30 s (the screen shows stale data with its age), started again on the
+same port (the screen recovers by itself, without a reload, within 10 s), then restarted with a new build id
+(the screen reloads itself). Screenshots land in tests/artifacts/ for a person to look at.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from conftest import ARTIFACTS, browser_login, free_port, start_floor, start_server
+
+pytestmark = pytest.mark.browser
+
+READY = "() => { const s = window.floorpulse && window.floorpulse.state; const t = window.floorpulse && window.floorpulse.tv;" \
+        " const v = document.querySelector('.tv-slide.is-active .tv-kpi-value');" \
+        " return !!(s && s.connected && s.snapshot && t && t.configured && !t.stale && v && v.textContent !== '—'); }"
+TV_STATE = "() => { const s = window.floorpulse.state, t = window.floorpulse.tv; return {connected: s.connected, stale: t.stale," \
+           " rotations: t.rotations, active: t.active, build: s.build, banner: document.getElementById('tv-banner-text').textContent," \
+           " bannerClass: document.getElementById('tv-banner').className, root: document.getElementById('tv-root').className," \
+           " stamp: document.querySelector('.tv-slide.is-active .tv-stamp').textContent, title: document.getElementById('tv-title').textContent}; }"
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory):
+    srv = start_floor(tmp_path_factory.mktemp("kiosk") / "srv")
+    yield srv
+    srv.stop()
+
+
+def kiosk_url(srv, **settings) -> dict:
+    r = srv.session("admin").post(srv.url + "/api/kiosk-tokens", json={"name": settings.pop("name", "Test TV"), **settings}, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def open_tv(browser, url: str, width: int = 1920, height: int = 1080):
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(READY, timeout=30_000)
+    return ctx, page, errors
+
+
+@pytest.mark.parametrize("width,height,name", [(1920, 1080, "1080p"), (3840, 2160, "4k")])
+def test_tv_fills_the_screen_without_scrollbars_or_console_errors(playwright_browser, floor, width, height, name):
+    made = kiosk_url(floor, rotate_s=0)
+    ctx, page, errors = open_tv(playwright_browser, made["url"], width, height)
+    try:
+        assert page.url.endswith("/tv"), "the token left the address bar"
+        for view in ("timeline", "throughput", "workers", "load"):
+            page.keyboard.press("ArrowRight") if view != "timeline" else None
+            page.wait_for_timeout(2500)
+            dims = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerWidth, innerHeight]")
+            assert dims[0] <= dims[2] and dims[1] <= dims[3], f"{view} at {name} scrolls: {dims}"
+            panel = page.evaluate("() => { const r = document.querySelector('.tv-slide.is-active .tv-panel').getBoundingClientRect(); return [r.bottom, r.height]; }")
+            assert panel[0] <= height and panel[1] > height * 0.4, f"{view}: the panel fills the screen below the KPIs ({panel})"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"tv-{name}-{view}.png"))
+        big = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.tv-slide.is-active .tv-kpi-value')).fontSize)")
+        assert big >= 0.08 * height, f"KPI digits are {big}px: too small to read from 5 m"
+        assert page.evaluate("() => getComputedStyle(document.body).cursor") == "none"
+        assert not page.query_selector(".fp-header:visible"), "no navigation chrome on the TV"
+        stamp = page.evaluate("() => document.querySelector('.tv-slide.is-active .tv-stamp').textContent")
+        assert stamp.startswith("updated "), stamp
+        assert errors == [], errors
+    finally:
+        ctx.close()
+
+
+def test_tv_rotates_through_the_views_in_the_configured_order(playwright_browser, floor):
+    made = kiosk_url(floor, views=["load", "workers", "throughput"], rotate_s=5)
+    ctx, page, errors = open_tv(playwright_browser, made["url"])
+    try:
+        titles = [page.evaluate(TV_STATE)["title"]]
+        deadline = time.time() + 20
+        while time.time() < deadline and len(titles) < 4:
+            page.wait_for_timeout(500)
+            t = page.evaluate(TV_STATE)["title"]
+            if t != titles[-1]:
+                titles.append(t)
+        assert titles == ["Warehouse load", "Crew", "Throughput", "Warehouse load"], titles
+        paused = ctx.new_page()
+        paused.goto(floor.url + "/tv?pause=1&rotate=5")
+        paused.wait_for_function(READY, timeout=30_000)
+        paused.wait_for_timeout(6500)
+        assert paused.evaluate(TV_STATE)["rotations"] == 0, "?pause=1 holds the view"
+        assert errors == [], errors
+    finally:
+        ctx.close()
+
+
+def test_a_kiosk_screen_cannot_write(playwright_browser, floor):
+    made = kiosk_url(floor)
+    ctx, page, _errors = open_tv(playwright_browser, made["url"])
+    try:
+        statuses = page.evaluate("""async () => {
+            const calls = [["POST", "/api/events", {type: "scan", warehouse_id: "W1", worker_id: "K1"}], ["POST", "/api/scenarios/critical"],
+                           ["POST", "/api/kiosk-tokens", {name: "x"}], ["POST", "/api/stress", {rate: 10, duration_s: 1}]];
+            const out = [];
+            for (const [m, u, b] of calls) out.push((await window.floorpulse.api(m, u, b)).status);
+            out.push(await new Promise(r => window.floorpulse.state.socket.emit("inject", {event: {type: "scan", warehouse_id: "W1", worker_id: "K1"}}, a => r(a.code))));
+            return out;
+        }""")
+        assert statuses == [403, 403, 403, 403, "forbidden"], statuses
+        assert page.url.endswith("/tv"), "refusals never send a wall screen to the login page"
+    finally:
+        ctx.close()
+
+
+def test_revoking_a_token_puts_its_screen_in_a_clear_revoked_state(playwright_browser, floor):
+    made = kiosk_url(floor, name="Doomed TV")
+    ctx, page, _errors = open_tv(playwright_browser, made["url"])
+    try:
+        t0 = time.time()
+        assert floor.session("admin").delete(floor.url + f"/api/kiosk-tokens/{made['id']}").json()["disconnected"] == 1
+        page.wait_for_selector("#tv-landing[data-state=revoked]", timeout=10_000)
+        took = time.time() - t0
+        assert "revoked" in page.inner_text("h1")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tv-revoked.png"))
+        print(f"revoked screen shown {took:.2f} s after DELETE")
+        assert took < 5
+    finally:
+        ctx.close()
+
+
+def test_admin_puts_a_tv_on_the_wall_from_the_control_page(playwright_browser, floor):
+    desk = playwright_browser.new_context(viewport={"width": 1600, "height": 1000})
+    try:
+        browser_login(desk, floor, "admin")
+        page = desk.new_page()
+        page.goto(floor.url + "/control")
+        page.wait_for_selector("#ct-k-name", timeout=30_000)
+        t0 = time.time()
+        page.fill("#ct-k-name", "")
+        page.click("#ct-kiosk-add button[type=submit]")
+        page.wait_for_selector("#ct-kiosk-add .fp-field-error:not(:empty)", timeout=5000)  # the name is required, said inline
+        page.fill("#ct-k-name", "Dock 7 TV")
+        page.fill("#ct-k-rotate", "10")
+        page.click("#ct-kiosk-add button[type=submit]")
+        page.wait_for_selector("#ct-kiosk-url", timeout=5000)
+        url = page.input_value("#ct-kiosk-url")
+        code = page.inner_text("#ct-kiosk-code")
+        assert "/tv?k=fpk_" in url and len(code) == 9
+        tv_ctx, tv, errors = open_tv(playwright_browser, url)
+        took = time.time() - t0
+        try:
+            page.wait_for_function("() => /on the wall now/.test(document.getElementById('ct-kiosk-table').textContent)", timeout=15_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.locator("#ct-kiosks").screenshot(path=str(ARTIFACTS / "control-kiosks.png"))
+            assert errors == [], errors
+            print(f"control page → live TV in {took:.1f} s")
+        finally:
+            tv_ctx.close()
+        # the other way in: a fresh screen's /tv asks for the code (this kiosk's was spent when its link was opened)
+        fresh = kiosk_url(floor, name="Code TV")
+        other = playwright_browser.new_context(viewport={"width": 1920, "height": 1080})
+        try:
+            p2 = other.new_page()
+            p2.goto(floor.url + "/tv")
+            p2.fill("#tv-code", fresh["code"])
+            p2.click("button[type=submit]")
+            p2.wait_for_function(READY, timeout=30_000)
+        finally:
+            other.close()
+    finally:
+        desk.close()
+
+
+def test_fault_drills_stale_while_down_recover_without_reload_then_reload_on_a_new_build(playwright_browser, tmp_path):
+    port = free_port()
+    data = tmp_path / "drill"
+    srv = start_server(data, port=port, simulator=1, build="build-1")
+    try:
+        made = kiosk_url(srv, rotate_s=0)
+        ctx, page, _errors = open_tv(playwright_browser, made["url"])
+        page.evaluate("() => { window.__sameDocument = true; }")
+        # 1. the server goes away for 30 s
+        srv.stop()
+        time.sleep(30)
+        down = page.evaluate(TV_STATE)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tv-drill-down.png"))
+        assert not down["connected"] and down["stale"] and "is-stale" in down["root"], down
+        assert "Server unreachable" in down["banner"] and " old" in down["banner"], down["banner"]
+        assert "is-error" in down["bannerClass"] and "old" in down["stamp"], down
+        # 2. it comes back on the same port: the screen recovers by itself, in the same document
+        srv = start_server(data, port=port, simulator=1, build="build-1")
+        t_up = time.time()
+        page.wait_for_function("() => window.floorpulse.state.connected && !window.floorpulse.tv.stale", timeout=10_000)
+        recovered = time.time() - t_up
+        up = page.evaluate(TV_STATE)
+        assert page.evaluate("() => window.__sameDocument === true"), "recovered without a reload"
+        assert up["banner"] == "" and up["stamp"].startswith("updated"), up
+        print(f"recovered {recovered:.2f} s after the server answered again")
+        # 3. a new build: the screen reloads itself into it
+        srv.stop()
+        srv = start_server(data, port=port, simulator=1, build="build-2")
+        page.wait_for_function("() => !window.__sameDocument && window.floorpulse && window.floorpulse.state.build === 'build-2'", timeout=40_000)
+        page.wait_for_function(READY, timeout=30_000)
+        ctx.close()
+    finally:
+        srv.stop()
+
+
+def test_health_probe_stays_cheap_and_anonymous(floor):
+    r = requests.get(floor.url + "/health", timeout=5)
+    assert r.status_code == 200 and set(r.json()) == {"status"}, "what a TV probes while the socket is down"
