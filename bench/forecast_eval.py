@@ -13,9 +13,14 @@
    given the model's own mean, and the coverage of the 95 % band. The short-history fallbacks are checked the
    same way against "the last hour's mean".
 3. Drift: the live drift check replayed minute by minute with the product's own functions (one-step forecasts,
-   trailing pairs, rolling error, state machine, retrain with re-levelling): false alarms per warehouse-day on
-   the untouched data; detection delay after a 30 % level shift (down: 30 % of completions thinned away; up:
-   30 % more) injected at several times of day. A small sweep shows the trade-off of the two knobs.
+   Poisson CUSUM with burst credit from the arrivals, trailing pairs, rolling error, state machine, retrain with
+   re-levelling), with the DRIFT_* settings of the environment: false alarms per warehouse-day on the untouched
+   data; detection delay after a 30 % level shift injected at several times of day. The shift changes the
+   completions only (down: 30 % of them thinned away; up: 30 % more), not arrivals or scans: a detector on
+   another signal would not see it, and a real warehouse's completions can shift without its arrivals doing so.
+   `--sweep` adds the trade-off of the knobs (alarm level, pending, burst credit; the error detector's volume and
+   pending) without retraining, and the bound: the same CUSUM on counts that are exactly Poisson around a rate
+   known to be true, which no detector on completions can beat.
 4. Anomalies: alerts per warehouse-day on the untouched data; minutes to detect an injected stoppage and surge.
 5. Speed: fit time per warehouse; forecast latency from the cache and on a miss (service call and through
    Flask); push latency (probe POST → Socket.IO receipt) on a real server with the simulator, quiet and
@@ -41,8 +46,11 @@ from engine.drift import (
     MAX_SPAN,
     AnomalyDetector,
     DriftState,
+    cusum_run,
+    cusum_step,
     drift_step,
     level_adjustment,
+    minute_burst_excess,
     retrained,
     rolling_error,
     trailing_pairs,
@@ -67,8 +75,9 @@ def simulate(days: int, seed: int, fresh: bool) -> dict[str, Any]:
     start = 1_767_225_600_000  # 2026-01-01 00:00 UTC: a fixed midnight, so the run is the same every time
     sim = Simulator(seed=seed, start_ms=start)
     n = days * DAY_MIN
-    out = {f"{k}_{w}": np.zeros(n) for k in ("done", "created", "failed", "cancelled") for w in WHS}
-    key = {"task.completed": "done", "task.created": "created", "task.failed": "failed", "task.cancelled": "cancelled"}
+    out = {f"{k}_{w}": np.zeros(n) for k in ("done", "created", "failed", "cancelled", "assigned", "started", "scans") for w in WHS}
+    key = {"task.completed": "done", "task.created": "created", "task.failed": "failed", "task.cancelled": "cancelled",
+           "task.assigned": "assigned", "task.started": "started", "scan": "scans"}
     t0 = time.perf_counter()
     for i in range(n):
         for e in sim.step(start + (i + 1) * MINUTE - 1):
@@ -169,11 +178,16 @@ class Replay:
     """The live drift check of one warehouse, minute by minute, with the product's functions."""
 
     def __init__(self, data, wh: str, y: np.ndarray, *, volume: float, pending_s: float, window: int, threshold: float,
-                 cooldown_s: float, retrain: bool):
+                 cooldown_s: float, retrain: bool, detector: str = "cusum", shift: float = 0.3, h: float = 8.0,
+                 excess: np.ndarray | None = None, forecast: np.ndarray | None = None, report_error: bool = True, relevel: bool = False):
         self.data, self.wh, self.y = data, wh, y
         self.start = int(data["start"])
         self.kw = dict(threshold=threshold, pending_s=pending_s, cooldown_s=cooldown_s)
         self.volume, self.window, self.retrain, self.cooldown_s = volume, window, retrain, cooldown_s
+        self.detector, self.shift, self.h, self.relevel = detector, shift, h, relevel
+        self.excess = excess if excess is not None else np.zeros(len(y))
+        self.given = forecast  # precomputed one-step forecasts (the sweep: no retrain, so they never change)
+        self.report_error = report_error or detector == "error"
         self.forecast = np.full(len(y), NAN)
         self.detections: list[tuple[int, float]] = []
         self.retrains: list[dict] = []
@@ -183,6 +197,9 @@ class Replay:
 
     def fill(self, model: dict, from_i: int, to_i: int) -> None:
         """One-step forecasts (from the last 15-minute boundary) for minutes [from_i, to_i), as the job records them."""
+        if self.given is not None:
+            self.forecast[from_i:to_i] = self.given[from_i:to_i]
+            return
         end = -(-to_i // 15) * 15
         h = self.hist(min(end, len(self.y)))
         one = fc.backtest(model, h, origins=(end - (from_i // 15 * 15)) // 15 + 1, every=15, n=15)["one_step"]
@@ -196,15 +213,20 @@ class Replay:
         self.fill(model, t_from, t_to)
         pairs: list = []
         blocked_until = -1
+        use_score = self.detector == "cusum"
+        err, n = None, 0
         for i in range(t_from, t_to):
-            a = max(0, i - MAX_SPAN)
-            pair = trailing_pairs(self.forecast[a : i + 1], self.y[a : i + 1], min_volume=self.volume, last=1)[0]
-            pairs.append(pair)
-            err, n = rolling_error(pairs[-4 * self.window :], window=self.window)
+            if self.report_error:
+                a = max(0, i - MAX_SPAN)
+                pair = trailing_pairs(self.forecast[a : i + 1], self.y[a : i + 1], min_volume=self.volume, last=1)[0]
+                pairs.append(pair)
+                err, n = rolling_error(pairs[-4 * self.window :], window=self.window)
+            cusum_step(st.cusum, self.forecast[i], self.y[i], shift=self.shift, excess=self.excess[i])
+            score = st.cusum.score(self.h) if st.cusum.minutes else None
             now = self.start + (i + 1) * MINUTE + 10_000
             if not self.retrain and i < blocked_until:
                 continue
-            for action in drift_step(st, err, n, now, **self.kw):
+            for action in drift_step(st, err, n, now, score=score, use_score=use_score, **self.kw):
                 if action == "detected":
                     self.detections.append((i, err))
                 elif action == "retrain":
@@ -214,7 +236,7 @@ class Replay:
                         continue
                     lo = max(0, i - MAX_SPAN - 4 * self.window)
                     mins = [self.start + k * MINUTE for k in range(lo, i + 1)]
-                    adj = level_adjustment(mins, list(self.forecast[lo : i + 1]), list(self.y[lo : i + 1]))
+                    adj = level_adjustment(mins, list(self.forecast[lo : i + 1]), list(self.y[lo : i + 1])) if self.relevel else None
                     kept = [x for x in model.get("adjustments", []) if x["before_ms"] > self.start + (i - 7 * DAY_MIN) * MINUTE]
                     model = fc.fit_model(self.wh, "ets", self.hist(i + 1), now_ms=now, adjustments=kept + ([adj] if adj else []))
                     self.retrains.append({"minute": i, "adjustment": adj})
@@ -222,6 +244,20 @@ class Replay:
                     self.forecast[:] = NAN
                     pairs = []
                     self.fill(model, i + 1, t_to)
+
+
+def arrivals(data, wh: str) -> np.ndarray:
+    """Tasks that arrived to be done, per minute: created − failed − cancelled (what the live history has: its
+    net flow plus completions)."""
+    return data[f"created_{wh}"] - data[f"failed_{wh}"] - data[f"cancelled_{wh}"]
+
+
+def excess_series(data, wh: str, burst_z: float, t_from: int, t_to: int) -> np.ndarray:
+    arr = arrivals(data, wh)
+    out = np.zeros(len(arr))
+    for i in range(t_from, t_to):
+        out[i] = minute_burst_excess(arr, i, z=burst_z)
+    return out
 
 
 def injections(data, train_days: int, days: int) -> list[dict[str, Any]]:
@@ -240,14 +276,52 @@ def injections(data, train_days: int, days: int) -> list[dict[str, Any]]:
     return out
 
 
+def shift_delays(detections: list, tau: int) -> int | None:
+    after = [i for i, _ in detections if i >= tau]
+    return (after[0] - tau) if after else None
+
+
+def summary(delays: list[int | None]) -> dict[str, Any]:
+    got = [d for d in delays if d is not None]
+    q = lambda p: float(np.percentile(got, p)) if got else None  # noqa: E731
+    return {"median": q(50), "p25": q(25), "p75": q(75), "min": min(got, default=None), "detected": f"{len(got)}/{len(delays)}"}
+
+
+def oracle(data, train_days: int, days: int, base: dict, shift: float, reps: int = 5) -> dict[str, Any]:
+    """The bound no detector on this signal can beat: completions that are exactly Poisson around a forecast known
+    to be the true rate (no bursts, no model error), the same CUSUM, its alarm level swept. Seeded, deterministic."""
+    rng = np.random.default_rng(2)
+    t_from, t_to = train_days * DAY_MIN, days * DAY_MIN
+    rates = {}
+    for wh in WHS:
+        r = Replay(data, wh, data[f"done_{wh}"], volume=1, pending_s=0, window=1, threshold=1, cooldown_s=0, retrain=False)
+        r.fill(base[wh], t_from, t_to)
+        rates[wh] = np.nan_to_num(np.maximum(r.forecast, 0.0))
+    rows = []
+    for h in (4.0, 5.0, 6.0, 7.0):
+        fa = sum(len(cusum_run(rates[wh][t_from:t_to], rng.poisson(rates[wh][t_from:t_to]), shift=shift, h=h)) for _ in range(reps) for wh in WHS)
+        ds = []
+        for inj in injections(data, train_days, days):
+            a, b, tau = inj["tau"] - 6 * 60, min(t_to, inj["tau"] + 6 * 60), inj["tau"]
+            lam = rates[inj["warehouse"]][a:b].copy()
+            lam[tau - a :] *= inj["factor"]
+            hits = [i + a for i in cusum_run(rates[inj["warehouse"]][a:b], rng.poisson(lam), shift=shift, h=h)]
+            ds.append(shift_delays([(i, None) for i in hits], tau))
+        rows.append({"h": h, "false_alarms_per_warehouse_day": round(fa / (reps * len(WHS) * (days - train_days)), 2), **summary(ds)})
+        c.log(f"oracle {rows[-1]}")
+    return {"rows": rows}
+
+
 def drift(data, train_days: int, days: int, cfg: dict, sweep: bool) -> dict[str, Any]:
     base = {wh: fc.fit_model(wh, "ets", history(data, wh, train_days * DAY_MIN), now_ms=0) for wh in WHS}
     t_from, t_to = train_days * DAY_MIN, days * DAY_MIN
     test_days = days - train_days
+    knobs = {k: v for k, v in cfg.items() if k != "burst_z"}
+    excess = {wh: excess_series(data, wh, cfg["burst_z"], t_from - 6 * 60, t_to) for wh in WHS}
     out: dict[str, Any] = {"config": cfg, "false_alarms": {}, "shifts": []}
     t0 = time.perf_counter()
     for wh in WHS:
-        r = Replay(data, wh, data[f"done_{wh}"], retrain=True, **cfg)
+        r = Replay(data, wh, data[f"done_{wh}"], retrain=True, excess=excess[wh], **knobs)
         r.run(base[wh], t_from, t_to)
         out["false_alarms"][wh] = {"detections": len(r.detections), "per_day": round(len(r.detections) / test_days, 2),
                                    "at_hours": [round((i % DAY_MIN) / 60, 1) for i, _ in r.detections]}
@@ -255,39 +329,46 @@ def drift(data, train_days: int, days: int, cfg: dict, sweep: bool) -> dict[str,
     out["false_alarms_per_warehouse_day"] = round(total / (len(WHS) * test_days), 2)
     c.log(f"drift false alarms: {out['false_alarms_per_warehouse_day']} per warehouse-day ({time.perf_counter() - t0:.0f} s)")
     for inj in injections(data, train_days, days):
-        r = Replay(data, inj["warehouse"], inj["y"], retrain=True, **cfg)
+        r = Replay(data, inj["warehouse"], inj["y"], retrain=True, excess=excess[inj["warehouse"]], **knobs)
         r.run(base[inj["warehouse"]], inj["tau"] - 6 * 60, min(len(inj["y"]), inj["tau"] + 6 * 60))
-        after = [i for i, _ in r.detections if i >= inj["tau"]]
         out["shifts"].append({"warehouse": inj["warehouse"], "hour": inj["hour"], "factor": inj["factor"],
-                              "delay_min": (after[0] - inj["tau"]) if after else None,
+                              "delay_min": shift_delays(r.detections, inj["tau"]),
                               "retrained": bool(r.retrains and r.retrains[-1]["minute"] >= inj["tau"]),
                               "adjustment": r.retrains[-1]["adjustment"] if r.retrains else None})
-    delays = [s["delay_min"] for s in out["shifts"] if s["delay_min"] is not None]
-    out["detected"] = f"{len(delays)}/{len(out['shifts'])} within 6 h"
-    out["delay_min"] = {"median": float(np.median(delays)) if delays else None, "p25": float(np.percentile(delays, 25)) if delays else None,
-                        "p75": float(np.percentile(delays, 75)) if delays else None, "min": min(delays, default=None)}
+    s = summary([x["delay_min"] for x in out["shifts"]])
+    out["detected"] = f"{s.pop('detected')} within 6 h"
+    out["delay_min"] = s
     c.log(f"drift delays: {out['delay_min']} ({out['detected']}, {time.perf_counter() - t0:.0f} s)")
     if sweep:
+        out["oracle"] = oracle(data, train_days, days, base, cfg["shift"])
         out["sweep"] = []
-        for volume in (100, 200, 400):
-            for pending in (300, 1200):
-                k = {**cfg, "volume": volume, "pending_s": pending}
-                fa = 0
-                for wh in WHS:
-                    r = Replay(data, wh, data[f"done_{wh}"], retrain=False, **k)
-                    r.run(base[wh], t_from, t_to)
+        # no retrain in the sweep, so each series' one-step forecasts are computed once and shared by every setting
+        series = [(wh, data[f"done_{wh}"], t_from, t_to, None) for wh in WHS]
+        series += [(inj["warehouse"], inj["y"], inj["tau"] - 6 * 60, min(len(inj["y"]), inj["tau"] + 6 * 60), inj["tau"]) for inj in injections(data, train_days, days)]
+        fcs = []
+        for wh, y, a, b, _tau in series:
+            r = Replay(data, wh, y, retrain=False, **knobs)
+            r.fill(base[wh], a, b)
+            fcs.append(r.forecast)
+        ex = {z: {wh: excess_series(data, wh, z, t_from - 6 * 60, t_to) for wh in WHS} for z in (0.0, cfg["burst_z"])}
+        grid = [("error", 0.0, cfg["h"], p, v) for v in (100, 400) for p in (300, 1800)]
+        grid += [("cusum", z, h, p, cfg["volume"]) for z in (0.0, cfg["burst_z"]) for h in (6.0, 7.0, 8.0, 9.0, 10.0, 12.0) for p in (0, 300, 600)]
+        for det, z, h, pending, volume in grid:
+            k = {**knobs, "detector": det, "h": h, "pending_s": pending, "volume": volume}
+            fa, ds = 0, []
+            for (wh, y, a, b, tau), f in zip(series, fcs):
+                r = Replay(data, wh, y, retrain=False, excess=ex[z][wh], forecast=f, report_error=False, **k)
+                r.run(base[wh], a, b)
+                if tau is None:
                     fa += len(r.detections)
-                ds = []
-                for inj in injections(data, train_days, days):
-                    r = Replay(data, inj["warehouse"], inj["y"], retrain=False, **k)
-                    r.run(base[inj["warehouse"]], inj["tau"] - 6 * 60, min(len(inj["y"]), inj["tau"] + 6 * 60))
-                    after = [i for i, _ in r.detections if i >= inj["tau"]]
-                    ds.append(after[0] - inj["tau"] if after else None)
-                got = [d for d in ds if d is not None]
-                row = {"volume": volume, "pending_min": pending // 60, "false_alarms_per_warehouse_day": round(fa / (len(WHS) * test_days), 2),
-                       "delay_median_min": float(np.median(got)) if got else None, "detected": f"{len(got)}/{len(ds)}"}
-                out["sweep"].append(row)
-                c.log(f"sweep {row}")
+                else:
+                    ds.append(shift_delays(r.detections, tau))
+            sm = summary(ds)
+            row = {"detector": det, "burst_z": z, "h": h, "volume": volume, "pending_min": pending // 60,
+                   "false_alarms_per_warehouse_day": round(fa / (len(WHS) * test_days), 2), "delay_median_min": sm["median"],
+                   "delay_p25_min": sm["p25"], "delay_p75_min": sm["p75"], "detected": sm["detected"]}
+            out["sweep"].append(row)
+            c.log(f"sweep {row}")
     return out
 
 
@@ -537,7 +618,12 @@ def table(res: dict[str, Any]) -> str:
                  f"({per_wh}); 30 % shift detected {d['detected']}, "
                  f"delay median {d['delay_min']['median']} min (p25 {d['delay_min']['p25']}, p75 {d['delay_min']['p75']}, min {d['delay_min']['min']})")
     for s in d.get("sweep", []):
-        lines.append(f"  sweep volume {s['volume']:>3} pending {s['pending_min']:>2} min: false alarms {s['false_alarms_per_warehouse_day']}/wh-day, delay median {s['delay_median_min']} min, detected {s['detected']}")
+        what = (f"error volume {s['volume']:>3}" if s["detector"] == "error" else f"cusum h {s['h']:>4} burst_z {s['burst_z']}")
+        lines.append(f"  sweep {what} pending {s['pending_min']:>2} min: false alarms {s['false_alarms_per_warehouse_day']}/wh-day, "
+                     f"delay median {s['delay_median_min']} (p25 {s['delay_p25_min']}, p75 {s['delay_p75_min']}) min, detected {s['detected']}")
+    for o in (d.get("oracle") or {}).get("rows", []):
+        lines.append(f"  bound (exact Poisson around a known rate, same CUSUM) h {o['h']}: false alarms {o['false_alarms_per_warehouse_day']}/wh-day, "
+                     f"delay median {o['median']} (p25 {o['p25']}, p75 {o['p75']}) min, detected {o['detected']}")
     an = res.get("anomalies", {"z": None, "window_min": None, "alerts_per_warehouse_day": None, "injected": []})
     lines.append(f"Anomalies (z > {an['z']}, {an['window_min']}-min window): {an['alerts_per_warehouse_day']} alerts per warehouse-day; injected: "
                  + ", ".join(f"{i['warehouse']} {i['kind']} {i['detected_after_min']}" for i in an["injected"]))
@@ -570,7 +656,7 @@ def main() -> None:
     args = ap.parse_args()
     from engine.config import Config
 
-    cfg = Config()
+    cfg = Config.from_env()  # DRIFT_* variables change what is measured, as they change the app
     t0 = time.perf_counter()
     data = simulate(args.days, args.seed, args.fresh)
     res: dict[str, Any] = {"machine": c.machine(), "args": vars(args)}
@@ -579,7 +665,8 @@ def main() -> None:
         res["accuracy"] = accuracy(data, args.train_days, args.days)
         res["fallbacks"] = fallbacks(data, args.train_days, args.days)
     if want("drift"):
-        drift_cfg = dict(volume=cfg.drift_min_volume, pending_s=cfg.drift_pending_s, window=cfg.drift_window, threshold=cfg.drift_threshold,
+        drift_cfg = dict(detector=cfg.drift_detector, relevel=cfg.drift_relevel, shift=cfg.drift_shift, h=cfg.drift_cusum_h, burst_z=cfg.drift_burst_z,
+                         volume=cfg.drift_min_volume, pending_s=cfg.drift_pending_s, window=cfg.drift_window, threshold=cfg.drift_threshold,
                          cooldown_s=cfg.retrain_cooldown_s)
         res["drift"] = drift(data, args.train_days, args.days, drift_cfg, sweep=args.sweep)
     if want("anomalies"):

@@ -1,5 +1,10 @@
 """Forecast error, drift and throughput anomalies. Pure: numbers in, numbers out, no clock, no I/O.
 
+Two drift detectors feed one state machine (`drift_step`): the default, a two-sided Poisson CUSUM of
+each minute's actual against its forecast (`Cusum`, `cusum_step`; why below, at its definition), and the
+rolling error over trailing pairs, which is always computed and reported (the error the status panel
+shows) and which `DRIFT_DETECTOR=error` makes the trigger again.
+
 Why pairs are not single minutes: a minute holds a handful of completed tasks, so even a perfect
 forecast of a Poisson count of 4 misses by ~40 % (WAPE ≈ sqrt(2 / (π λ))). Judged minute by minute,
 every model would be "drifting" all the time. So each complete minute makes one pair of *totals*:
@@ -138,6 +143,106 @@ def level_adjustment(minutes: Sequence[int], forecast: Sequence[float], actual: 
     return {"before_ms": int(minutes[change[0]]), "factor": round(change[1], 4)}
 
 
+# ---- the sequential detector: a two-sided Poisson CUSUM ----
+#
+# A level shift by a factor ρ turns a minute's count from Poisson(f) into Poisson(ρ f), f the forecast.
+# The log-likelihood ratio of one minute is x ln ρ − (ρ − 1) f, and Page's CUSUM, S = max(0, S + LLR),
+# alarming at S ≥ h, is the detector with the least worst-case delay for a given false-alarm rate
+# (Lorden 1971, Moustakides 1986). Two of them run, one for ρ = 1 + shift, one for ρ = 1 − shift.
+# Its delay is about h / KL minutes, KL = f (ρ ln ρ − ρ + 1) ≈ 0.045 f for a 30 % shift: with a few tasks
+# a minute that is tens of minutes, and no detector on this signal can do much better (docs/intelligence.md).
+#
+# Bursts: a wave of orders (arrivals several times the usual for a few minutes) is worked off by completing
+# more than usual for a while, which looks like an upward shift. The arrivals explain it: while arrivals are an
+# upward anomaly, their excess over the baseline goes into `credit`, and completions above the forecast are
+# first paid out of that credit before they count as evidence for the upward CUSUM. The credit decays (what a
+# burst left undone is not still being drained hours later), so it can hide at most a burst's worth of tasks.
+
+CUSUM_MIN_RATE = 0.05  # tasks/min: a forecast of zero would make any task infinitely unlikely
+CREDIT_TAU_MIN = 60.0  # burst credit decays with this time constant (minutes)
+
+
+@dataclass
+class Cusum:
+    """One warehouse's CUSUM statistics (in nats of evidence) and its burst credit (tasks)."""
+
+    up: float = 0.0
+    down: float = 0.0
+    credit: float = 0.0
+    minutes: int = 0  # minutes judged since the last reset
+    last_minute: int | None = None  # ms of the last minute judged (the job judges each minute once)
+
+    @property
+    def stat(self) -> float:
+        return max(self.up, self.down)
+
+    @property
+    def direction(self) -> str:
+        return "up" if self.up >= self.down else "down"
+
+    def score(self, h: float) -> float:
+        """The statistic relative to the alarm level: ≥ 1 is an alarm."""
+        return self.stat / h if h > 0 else 0.0
+
+    def reset(self) -> None:
+        self.up = self.down = self.credit = 0.0
+        self.minutes = 0
+
+
+def poisson_llr(forecast: float, actual: float, rho: float, *, min_rate: float = CUSUM_MIN_RATE) -> float:
+    """ln P(actual | Poisson(ρ f)) − ln P(actual | Poisson(f)), f = max(forecast, min_rate)."""
+    f = max(forecast, min_rate)
+    return actual * math.log(rho) - (rho - 1.0) * f
+
+
+def burst_excess(arrivals: float, window_value: float, baseline: Sequence[float], *, window: int, z: float) -> float:
+    """Arrivals of this minute beyond the usual, when the last `window` minutes' arrivals are an upward anomaly
+    (robust z > `z` against the `window`-minute sums of the baseline); 0 otherwise, or when z ≤ 0 (disabled)."""
+    if z <= 0 or not _finite(arrivals):
+        return 0.0
+    zs = robust_z(window_value, baseline)
+    if zs is None or zs.z <= z:
+        return 0.0
+    return max(0.0, arrivals - zs.center / window)
+
+
+def minute_burst_excess(arrivals: Sequence[float], i: int, *, z: float, window: int = 5, baseline: int = 60) -> float:
+    """`burst_excess` of minute i of a per-minute arrivals series (0 without an hour of history before it)."""
+    if z <= 0:
+        return 0.0
+    wb = window_and_baseline(arrivals, i, window=window, baseline=baseline)
+    if wb is None:
+        return 0.0
+    return burst_excess(float(arrivals[i]), wb[0], wb[1], window=window, z=z)
+
+
+def cusum_step(c: Cusum, forecast: float, actual: float, *, shift: float, excess: float = 0.0,
+               min_rate: float = CUSUM_MIN_RATE) -> bool:
+    """Add one minute (forecast, actual; `excess` = the minute's burst arrivals, see `burst_excess`).
+    A minute with a missing or non-finite side changes nothing. Returns whether the minute was used."""
+    if not (_finite(forecast) and _finite(actual)) or actual < 0 or not 0 < shift < 1:
+        return False
+    f = max(forecast, 0.0)
+    c.credit = c.credit * math.exp(-1.0 / CREDIT_TAU_MIN) + max(0.0, excess if _finite(excess) else 0.0)
+    paid = min(max(actual - max(f, min_rate), 0.0), c.credit)
+    c.credit -= paid
+    c.up = max(0.0, c.up + poisson_llr(f, actual - paid, 1.0 + shift, min_rate=min_rate))
+    c.down = max(0.0, c.down + poisson_llr(f, actual, 1.0 - shift, min_rate=min_rate))
+    c.minutes += 1
+    return True
+
+
+def cusum_run(forecast: Sequence[float], actual: Sequence[float], *, shift: float, h: float,
+              excess: Sequence[float] | None = None) -> list[int]:
+    """The minutes (indices) at which a CUSUM over aligned arrays alarms, restarting after each alarm."""
+    c, out = Cusum(), []
+    for i, (f, a) in enumerate(zip(forecast, actual)):
+        if cusum_step(c, f, a, shift=shift, excess=excess[i] if excess is not None else 0.0) and c.stat >= h:
+            out.append(i)
+            c.reset()
+    return out
+
+
 # ---- the drift state machine ----
 
 
@@ -152,6 +257,8 @@ class DriftState:
     retrain_requested: bool = False
     error: float | None = None
     samples: int = 0
+    score: float | None = None  # the CUSUM statistic / alarm level, when that detector is on
+    cusum: Cusum = field(default_factory=Cusum)  # restarts with every new model: its evidence is against that model
 
     def next_retrain_at(self, cooldown_s: float) -> int | None:
         return None if self.last_retrain is None else self.last_retrain + int(cooldown_s * 1000)
@@ -166,8 +273,14 @@ def drift_step(
     threshold: float,
     pending_s: float,
     cooldown_s: float,
+    score: float | None = None,
+    use_score: bool = False,
 ) -> list[str]:
     """Advance the state machine with the latest rolling error (None: not enough pairs to judge).
+
+    With `use_score`, the judgement is on `score` instead (the CUSUM statistic over its alarm level: above 1
+    is "above the threshold", below CLEAR_RATIO clears; None: nothing judged yet); `error` is then only
+    recorded, for the status panel and the messages.
 
     Returns the actions due: "detected" (entered drift) and/or "retrain" (drift, and the cooldown since
     the last retrain has passed; asked once until `retrained()` or `retrain_failed()`).
@@ -176,6 +289,9 @@ def drift_step(
       pending ──error ≤ threshold──► ok;  drift ──error < threshold × CLEAR_RATIO──► ok (no retrain needed)
     """
     st.error, st.samples = error, samples
+    if use_score:
+        st.score = score
+        error, threshold = score, 1.0
     actions: list[str] = []
     if error is not None:
         if st.in_drift_since is not None:
@@ -217,7 +333,8 @@ def retrained(st: DriftState, now_ms: int, cooldown_s: float) -> None:
     st.last_retrain = now_ms
     st.in_drift_since = st.pending_since = None
     st.retrain_requested = False
-    st.error, st.samples = None, 0
+    st.error, st.samples, st.score = None, 0, None
+    st.cusum.reset()
     st.state = drift_label(st, now_ms, cooldown_s)
 
 

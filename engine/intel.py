@@ -55,6 +55,10 @@ class Intel(ForecastsMixin, WatchMixin, RulesMixin):
         self.preferences = fc.parse_preferences(c.forecast_models)
         if c.drift_metric not in ("wape", "mape"):
             raise ValueError(f"DRIFT_METRIC must be wape or mape, is {c.drift_metric!r}")
+        if c.drift_detector not in ("cusum", "error"):
+            raise ValueError(f"DRIFT_DETECTOR must be cusum or error, is {c.drift_detector!r}")
+        if not 0 < c.drift_shift < 1 or c.drift_cusum_h <= 0:
+            raise ValueError("DRIFT_SHIFT must be between 0 and 1 and DRIFT_CUSUM_H above 0")
         self.store = fc.ModelStore(c.models_path, keep=c.models_keep)
         self.rules_path = Path(c.rules_file) if c.rules_file else DEFAULT_RULES
         self.cache: fc.MemoryCache | fc.RedisCache = (

@@ -119,7 +119,7 @@ class ForecastsMixin:
         st = self._state(wh)
         store = self._pairs(wh)
         adjustments = [a for a in (model or {}).get("adjustments", []) if a["before_ms"] > hist.start_ms]
-        if reason == "drift":
+        if reason == "drift" and self.config.drift_relevel:
             adj = level_adjustment(*store.arrays(hist.end_ms))
             if adj is not None:
                 adjustments.append(adj)
@@ -265,7 +265,8 @@ class ForecastsMixin:
         self.latest.pop(wh, None)
         self._pairs(wh).forecast.clear()  # the rolling error is this model's error
         st = self._state(wh)
-        st.error, st.samples = None, 0
+        st.error, st.samples, st.score = None, 0, None
+        st.cusum.reset()  # and so is the CUSUM's evidence
 
     def _reject(self, path: Path, exc: Exception, digest: str | None = None) -> None:
         """A model file that does not validate: the running model stays; one alert per bad version of the file."""

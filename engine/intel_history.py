@@ -82,6 +82,14 @@ class MinuteHistory:
         n = self.net.setdefault(wh, {})
         n[minute] = n.get(minute, 0) + (count if etype == "task.created" else -count)
 
+    def arrivals(self, wh: str, start_ms: int, end_ms: int) -> list[float]:
+        """Tasks that arrived to be done per minute in [start_ms, end_ms): created − failed − cancelled, i.e. the net
+        flow plus the completions (the drift check uses it to recognise bursts)."""
+        with self.lock:
+            done = self.done.get(wh, {})
+            net = self.net.get(wh, {})
+            return [float(net.get(m, 0) + done.get(m, 0)) for m in range(start_ms, end_ms, MINUTE)]
+
     def get(self, wh: str, now_ms: int, open_now: int | None) -> fc.History:
         """The history up to the last complete minute; open tasks anchored at the live count `open_now`."""
         end = now_ms - now_ms % MINUTE  # the minute in progress: not part of the history

@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .drift import AnomalyDetector, drift_step, rolling_error, trailing_pairs, window_and_baseline
+from .drift import AnomalyDetector, cusum_step, drift_step, minute_burst_excess, rolling_error, trailing_pairs, window_and_baseline
 from .intel_history import MINUTE, MinuteHistory, round_or_none
 from .schema import iso_ms
 from .schema import epoch_ms as now_ms
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
 ACTUALS_GRACE_MS = 10_000  # a minute's actuals count as complete this long after it ended
 ANOMALY_BASELINE_MIN = 60
+BURST_WINDOW_MIN = 5  # arrivals are judged for bursts over this many minutes against the hour before
 
 
 class WatchMixin:
@@ -52,24 +53,38 @@ class WatchMixin:
             det = self.detectors.setdefault(wh, AnomalyDetector(c.anomaly_z, c.anomaly_min_sigma))
             start = self.judged_until.get(wh, complete_until - MINUTE)
             first = hist.since_ms if hist.since_ms is not None else hist.end_ms
-            for m in range(max(start, hist.start_ms), min(complete_until, hist.end_ms), MINUTE):
+            lo, hi = max(start, hist.start_ms), min(complete_until, hist.end_ms)
+            st = self._state(wh)
+            burst_from = lo - (ANOMALY_BASELINE_MIN + BURST_WINDOW_MIN) * MINUTE
+            arrivals = self.history.arrivals(wh, burst_from, hi) if c.drift_burst_z > 0 and hi > lo else []
+            for m in range(lo, hi, MINUTE):
                 i = (m - hist.start_ms) // MINUTE
-                store.record_actual(m, float(hist.completed[i]))
+                actual = float(hist.completed[i])
+                store.record_actual(m, actual)
                 k = c.anomaly_window_min
                 if m - first >= (ANOMALY_BASELINE_MIN + k) * MINUTE:
                     wb = window_and_baseline(hist.completed, i, window=k, baseline=ANOMALY_BASELINE_MIN)
                     found = det.check(m, *wb) if wb else None
                     if found:
                         self._anomaly(wh, found, now)
+                if wh in self.models and (st.cusum.last_minute is None or m > st.cusum.last_minute):
+                    # each complete minute once, against the forecast frozen for it (none yet: the minute is skipped)
+                    excess = 0.0
+                    if arrivals and m - first >= (ANOMALY_BASELINE_MIN + BURST_WINDOW_MIN) * MINUTE:
+                        excess = minute_burst_excess(arrivals, (m - burst_from) // MINUTE, z=c.drift_burst_z,
+                                                     window=BURST_WINDOW_MIN, baseline=ANOMALY_BASELINE_MIN)
+                    cusum_step(st.cusum, store.forecast.get(m, float("nan")), actual, shift=c.drift_shift, excess=excess)
+                    st.cusum.last_minute = m
                 self.judged_until[wh] = m + MINUTE
             store.trim(now)
             minutes, f, a = store.arrays(complete_until)
             pairs = trailing_pairs(f, a, min_volume=c.drift_min_volume, last=c.drift_window * 4)
             err, n = rolling_error(pairs, window=c.drift_window, metric=c.drift_metric)
-            st = self._state(wh)
             if wh not in self.models:
                 continue
-            for action in drift_step(st, err, n, now, threshold=c.drift_threshold, pending_s=c.drift_pending_s, cooldown_s=c.retrain_cooldown_s):
+            score = st.cusum.score(c.drift_cusum_h) if st.cusum.minutes else None
+            for action in drift_step(st, err, n, now, threshold=c.drift_threshold, pending_s=c.drift_pending_s, cooldown_s=c.retrain_cooldown_s,
+                                     score=score, use_score=c.drift_detector == "cusum"):
                 if action == "detected":
                     self._drift_detected(wh, err, now)
                 elif action == "retrain":
@@ -98,11 +113,20 @@ class WatchMixin:
 
     def _drift_detected(self, wh: str, err: float | None, now: int) -> None:
         c = self.config
+        st = self._state(wh)
         self.stats["drifts"] += 1
-        msg = {"warehouse_id": wh, "error": round_or_none(err), "metric": c.drift_metric, "threshold": c.drift_threshold, "window": c.drift_window, "ts": now}
+        msg = {"warehouse_id": wh, "error": round_or_none(err), "metric": c.drift_metric, "threshold": c.drift_threshold, "window": c.drift_window,
+               "detector": c.drift_detector, "ts": now}
+        shown = f"{c.drift_metric.upper()} {err:.0%}" if err is not None else f"{c.drift_metric.upper()} not yet measurable"
+        if c.drift_detector == "cusum":
+            cu = st.cusum
+            msg.update(direction=cu.direction, cusum=round(cu.stat, 2), cusum_h=c.drift_cusum_h, shift=c.drift_shift)
+            text = (f"Forecast drift: completions {'above' if cu.direction == 'up' else 'below'} the forecast, evidence of a "
+                    f"{c.drift_shift:.0%} shift {cu.stat:.1f} ≥ {c.drift_cusum_h:g} over {cu.minutes} min; {shown} over the last {c.drift_window} pairs")
+        else:
+            text = f"Forecast drift: {shown} above {c.drift_threshold:.0%} over the last {c.drift_window} pairs"
         self.engine.emit("drift:detected", msg)
         self._store_event({
             "type": "system.alert", "warehouse_id": wh, "severity": "warning", "status": "drift",
-            "payload": {"source": "drift", **msg,
-                        "message": f"Forecast drift: {c.drift_metric.upper()} {err:.0%} above {c.drift_threshold:.0%} over the last {c.drift_window} pairs"},
+            "payload": {"source": "drift", **msg, "message": text},
         })

@@ -1,15 +1,23 @@
-"""Pure tests: error metrics, trailing pairs, the drift state machine, level-change estimate, z-score detector."""
+"""Pure tests: error metrics, trailing pairs, the Poisson CUSUM, the drift state machine, level-change estimate, z-score detector."""
 from __future__ import annotations
 
 import math
 import random
 
+import numpy as np
 import pytest
 
 from engine.drift import (
+    CUSUM_MIN_RATE,
     AnomalyDetector,
+    Cusum,
     DriftState,
+    burst_excess,
+    cusum_run,
+    cusum_step,
     drift_step,
+    minute_burst_excess,
+    poisson_llr,
     estimate_level_change,
     retrained,
     robust_z,
@@ -86,6 +94,141 @@ def test_rolling_error_waits_for_a_full_window():
     err, n = rolling_error(pairs + [(100.0, 80.0)] * 5, window=10)
     assert n == 10 and err == pytest.approx(200 / 1000)
     assert rolling_error([(100.0, 50.0)] * 3, window=3, metric="mape")[0] == pytest.approx(1.0)
+
+
+# ---- the Poisson CUSUM ----
+
+
+@pytest.mark.parametrize(
+    "forecast, actual, rho, expected",
+    [
+        (4.0, 4.0, 1.3, 4 * math.log(1.3) - 0.3 * 4),
+        (4.0, 0.0, 0.7, 0.3 * 4),  # an empty minute is evidence for a drop
+        (0.0, 0.0, 1.3, -0.3 * CUSUM_MIN_RATE),  # a zero forecast counts as the minimum rate, not as "impossible"
+        (-2.0, 1.0, 1.3, math.log(1.3) - 0.3 * CUSUM_MIN_RATE),  # a negative forecast too
+    ],
+)
+def test_poisson_llr(forecast, actual, rho, expected):
+    assert poisson_llr(forecast, actual, rho) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "forecast, actual, shift, used",
+    [
+        (NAN, 3.0, 0.3, False),  # no forecast for the minute: nothing judged
+        (3.0, NAN, 0.3, False),
+        (float("inf"), 3.0, 0.3, False),
+        (3.0, -1.0, 0.3, False),  # a negative count is not a count
+        (3.0, 3.0, 0.0, False),  # no shift to look for
+        (3.0, 3.0, 1.0, False),
+        (0.0, 0.0, 0.3, True),  # zeros are ordinary (a quiet night)
+        (3.0, 3.0, 0.3, True),
+    ],
+)
+def test_cusum_step_skips_what_it_cannot_judge(forecast, actual, shift, used):
+    c = Cusum(up=1.0, down=1.0)
+    assert cusum_step(c, forecast, actual, shift=shift) is used
+    if not used:
+        assert (c.up, c.down, c.minutes) == (1.0, 1.0, 0)
+    else:
+        assert c.minutes == 1 and c.up >= 0 and c.down >= 0
+
+
+def test_cusum_never_goes_negative_and_points_the_direction():
+    c = Cusum()
+    for _ in range(30):
+        cusum_step(c, 4.0, 4.0, shift=0.3)  # exactly on forecast: both statistics stay at 0
+    assert c.up == 0 and c.down == 0 and c.stat == 0
+    for _ in range(10):
+        cusum_step(c, 4.0, 1.0, shift=0.3)
+    assert c.direction == "down" and c.down == pytest.approx(10 * (math.log(0.7) + 1.2)) and c.up == 0
+    assert c.score(8.0) == pytest.approx(c.down / 8.0)
+    c.reset()
+    assert (c.up, c.down, c.credit, c.minutes) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("rate", [0.5, 2.0, 4.0])
+def test_a_stationary_poisson_series_does_not_alarm(rate):
+    y = np.random.default_rng(7).poisson(rate, 4 * 1440)  # four days exactly on forecast
+    assert len(cusum_run([rate] * len(y), y, shift=0.3, h=8.0)) <= 1  # fewer than one false alarm a day
+
+
+@pytest.mark.parametrize("factor", [0.7, 1.3])
+def test_a_30_percent_shift_is_detected(factor):
+    rng = np.random.default_rng(11)
+    lam = np.full(600, 4.0)
+    lam[300:] *= factor
+    alarms = cusum_run(lam[:300].tolist() * 2, rng.poisson(lam), shift=0.3, h=8.0)
+    assert alarms and 300 <= alarms[0] <= 300 + 150  # h / KL ≈ 8 / 0.18 ≈ 45 minutes expected at 4 tasks a minute
+
+
+def test_short_and_empty_input():
+    assert cusum_run([], [], shift=0.3, h=8.0) == []
+    assert cusum_run([4.0] * 5, [0.0] * 5, shift=0.3, h=8.0) == []  # five empty minutes are 6 nats, not yet 8
+    assert cusum_run([NAN] * 50, [0.0] * 50, shift=0.3, h=8.0) == []
+
+
+@pytest.mark.parametrize(
+    "arrivals, window_value, baseline, z, expected",
+    [
+        (15.0, 60.0, [20.0] * 60, 3.0, 15 - 4.0),  # 60 in 5 min against 20: a burst; 11 more than usual this minute
+        (5.0, 24.0, [20.0] * 60, 3.0, 0.0),  # 24 against 20: z = 0.9, ordinary
+        (15.0, 60.0, [20.0] * 60, 0.0, 0.0),  # disabled
+        (NAN, 60.0, [20.0] * 60, 3.0, 0.0),
+        (15.0, 60.0, [20.0] * 5, 3.0, 0.0),  # too short a baseline to tell
+        (2.0, 60.0, [20.0] * 60, 3.0, 0.0),  # the burst's quieter minute adds nothing
+    ],
+)
+def test_burst_excess(arrivals, window_value, baseline, z, expected):
+    assert burst_excess(arrivals, window_value, baseline, window=5, z=z) == pytest.approx(expected)
+
+
+def test_minute_burst_excess_needs_an_hour_before():
+    arr = [4.0] * 70 + [16.0] * 3
+    assert minute_burst_excess(arr, 72, z=3.0) == pytest.approx(12.0)
+    assert minute_burst_excess(arr, 30, z=3.0) == 0.0  # no hour of baseline yet
+    assert minute_burst_excess(arr, 72, z=0.0) == 0.0
+
+
+def test_the_drain_of_a_burst_is_not_an_upward_shift():
+    # a wave of orders (arrivals ×4.75 for 5 minutes) worked off over the next half hour: completions +50 % for 30 minutes
+    f = [4.0] * 200
+    y = [4.0] * 72 + [6.0] * 30 + [4.0] * 98
+    arrivals = [4.0] * 70 + [19.0] * 5 + [4.0] * 125
+    excess = [minute_burst_excess(arrivals, i, z=3.0) for i in range(200)]
+    assert sum(excess) == pytest.approx(75.0)  # 5 × 15 tasks beyond the usual
+    assert cusum_run(f, y, shift=0.3, h=8.0) != []  # without the arrivals it looks like a shift
+    assert cusum_run(f, y, shift=0.3, h=8.0, excess=excess) == []  # with them it is explained
+    # a shift that persists is still found, a burst's worth of tasks later
+    y2 = [4.0] * 72 + [5.2] * 600
+    assert cusum_run([4.0] * 672, y2, shift=0.3, h=8.0, excess=excess + [0.0] * 472) != []
+
+
+def test_the_machine_judges_the_cusum_score_and_keeps_the_error_for_show():
+    st = DriftState()
+    kw = dict(threshold=0.15, pending_s=120, cooldown_s=3600, use_score=True)
+    assert drift_step(st, 0.50, 20, 0, score=0.5, **kw) == []  # the error is high, the evidence is not: no drift
+    assert st.state == "ok" and st.error == 0.50
+    assert drift_step(st, 0.05, 20, 60_000, score=1.1, **kw) == [] and st.state == "pending"
+    assert drift_step(st, None, 0, 120_000, score=None, **kw) == [] and st.state == "pending"  # nothing judged: holds
+    assert drift_step(st, 0.05, 20, 180_000, score=1.3, **kw) == ["detected", "retrain"] and st.state == "drift"
+    drift_step(st, 0.05, 20, 240_000, score=0.9, **kw)
+    assert st.state == "drift"  # below the alarm level but not below CLEAR_RATIO of it
+    drift_step(st, 0.05, 20, 300_000, score=0.5, **kw)
+    assert st.state == "ok"
+    st.cusum.up = 5.0
+    retrained(st, 400_000, 3600)
+    assert st.cusum.stat == 0 and st.score is None and st.state == "cooldown"
+
+
+def test_one_burst_minute_above_the_level_does_not_flap():
+    st = DriftState()
+    kw = dict(threshold=0.15, pending_s=300, cooldown_s=3600, use_score=True)
+    states = []
+    for t, score in [(0, 0.5), (60, 1.05), (120, 0.9), (180, 0.7)]:
+        drift_step(st, None, 0, t * 1000, score=score, **kw)
+        states.append(st.state)
+    assert states == ["ok", "pending", "ok", "ok"]
 
 
 # ---- the state machine ----

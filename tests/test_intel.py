@@ -248,7 +248,7 @@ def test_forecast_endpoint_with_redis(tmp_path):
             r.delete(*keys)
 
 
-@pytest.mark.parametrize("built", [dict(drift_window=5, drift_min_volume=40, drift_pending_s=0, retrain_cooldown_s=3600)], indirect=True)
+@pytest.mark.parametrize("built", [dict(drift_window=5, drift_min_volume=40, drift_pending_s=0, retrain_cooldown_s=3600, drift_relevel=True)], indirect=True)
 def test_drift_detection_retrains_through_the_jobs_and_anomalies_are_stored(built):
     app, engine, sent = built
     client = authed_client(app.server)
@@ -279,6 +279,7 @@ def test_drift_detection_retrains_through_the_jobs_and_anomalies_are_stored(buil
     engine.intel.drift_job()
     detected = messages(sent, "drift:detected")
     assert detected and detected[0]["warehouse_id"] == "W1" and detected[0]["error"] > 0.15 and detected[0]["threshold"] == 0.15
+    assert detected[0]["detector"] == "cusum" and detected[0]["direction"] == "down" and detected[0]["cusum"] >= detected[0]["cusum_h"]
     assert wait_until(lambda: stored(engine, "system.alert", source="drift"), what="a stored drift alert")[0]["warehouse_id"] == "W1"
     anomaly = messages(sent, "anomaly:alert")
     # judged over the last 5 minutes: 4 × 5 + 40 = 60 tasks, 12 a minute, against 5 a minute before
