@@ -77,6 +77,20 @@
     return Math.floor(s / 3600) + " h " + (m < 10 ? "0" : "") + m;
   };
 
+  // warehouse id → name, from the latest snapshot; "Name (ID)" when the two differ
+  fp.names = function () {
+    var out = {};
+    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
+      out[w.id] = w.name;
+    });
+    return out;
+  };
+
+  fp.whLabel = function (id, nm) {
+    var n = (nm || fp.names())[id];
+    return n && n !== id ? n + " (" + id + ")" : id;
+  };
+
   fp.inFilter = function (warehouseId) {
     return state.selected === null || state.selected.has(warehouseId);
   };

@@ -17,13 +17,7 @@
   var TILE_LABELS = {busy: "Busy", idle: "Idle", break: "Break", offline: "Offline"};
   var LOAD_COLORS = {ok: "#2e9d62", warn: "#e3a21a", hot: "#d64541"};
 
-  function names() {
-    var out = {};
-    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
-      out[w.id] = w.name;
-    });
-    return out;
-  }
+  var names = fp.names;
 
   // Newest x (epoch ms: the factories only use numbers for time) across a graph's live traces
   // (meta = warehouse id; forecast traces carry a dict and reach into the future).

@@ -51,18 +51,9 @@
 
   // ---- helpers ----
 
-  function names() {
-    var out = {};
-    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
-      out[w.id] = w.name;
-    });
-    return out;
-  }
+  var names = fp.names;
 
-  function whLabel(id, nm) {
-    var n = (nm || names())[id];
-    return n && n !== id ? n + " (" + id + ")" : id;
-  }
+  var whLabel = fp.whLabel;
 
   function clock(ms) {
     return ms ? new Date(ms).toISOString().slice(11, 19) : "—";

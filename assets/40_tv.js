@@ -48,17 +48,9 @@
     scale: 1,
   });
 
-  function names() {
-    var out = {};
-    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
-      out[w.id] = w.name;
-    });
-    return out;
-  }
+  var names = fp.names;
 
-  function whLabel(id, nm) {
-    return nm[id] && nm[id] !== id ? nm[id] + " (" + id + ")" : id;
-  }
+  var whLabel = fp.whLabel;
 
   function hhmmss(ms) {
     return new Date(ms).toISOString().slice(11, 19);
@@ -150,16 +142,16 @@
   }
 
   function freshness(now) {
+    // the data's age is that of the newest tick (a quiet floor still gets one every heartbeat)
     var t = dataTime();
     var age = t ? fp.serverNow() - t : Infinity;
-    var msgAge = state.lastMsgAt ? now - state.lastMsgAt : Infinity;
-    tv.stale = !t || Math.min(age, msgAge) > tv.staleS * 1000 || (!state.connected && msgAge > tv.staleS * 1000);
-    var stamp = !t ? "waiting for data" : tv.stale ? "⚠ " + fp.age(Math.max(age, msgAge)) + " old · " + hhmmss(t) : "updated " + hhmmss(t);
+    tv.stale = age > tv.staleS * 1000;
+    var stamp = !t ? "waiting for data" : tv.stale ? "⚠ " + fp.age(age) + " old · " + hhmmss(t) : "updated " + hhmmss(t);
     document.querySelectorAll(".tv-stamp").forEach(function (el) {
       fp.set(el.id, {children: stamp});
     });
     fp.set("tv-root", {className: "tv-root" + (tv.stale ? " is-stale" : "") + (tv.overlays.some(critical) ? " has-critical" : "")});
-    banner(now, t, Math.max(age, msgAge));
+    banner(now, t, age);
   }
 
   function banner(now, t, age) {
@@ -507,7 +499,10 @@
     kpi("tv-ld-stale", fp.fmt(stale), stale ? "no events for a while" : "all feeds live");
     if (due("ld-cards", now, LIST_MS)) {
       var snow = fp.serverNow();
+      // as square a grid as the sites allow: 5 sites are 3 + 2, not 4 + 1
+      var cols = ws.length <= 3 ? Math.max(1, ws.length) : ws.length === 4 ? 2 : ws.length <= 6 ? 3 : ws.length <= 8 ? 4 : 5;
       fp.set("tv-ld-cards", {
+        style: {gridTemplateColumns: "repeat(" + cols + ", minmax(0, 1fr))"},
         children: ws.length
           ? ws.map(function (w) {
               var pct = w.load === null || w.load === undefined ? null : 100 * w.load;

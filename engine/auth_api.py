@@ -19,6 +19,7 @@ from jwt import PyJWTError
 from .accounts import AccountError
 from .api import error
 from .auth import (
+    KIOSK_COOKIE,
     auth_state,
     client_address,
     issue_tokens,
@@ -133,6 +134,8 @@ def create_auth_api(engine: "Engine") -> Blueprint:
             st.audit.write(str(who), "logout", str(who), None, client_address())
         resp = jsonify(ok=True)
         unset_jwt_cookies(resp)
+        if who:  # a person signing out of a browser that once opened a kiosk link: it stops being a wall screen too
+            resp.delete_cookie(KIOSK_COOKIE, path="/")
         return resp
 
     @bp.get("/api/auth/me")

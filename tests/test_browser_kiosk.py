@@ -213,3 +213,74 @@ def test_fault_drills_stale_while_down_recover_without_reload_then_reload_on_a_n
 def test_health_probe_stays_cheap_and_anonymous(floor):
     r = requests.get(floor.url + "/health", timeout=5)
     assert r.status_code == 200 and set(r.json()) == {"status"}, "what a TV probes while the socket is down"
+
+
+OVERLAY = "() => { const o = document.getElementById('tv-overlay'); return {cls: o.className, text: o.textContent}; }"
+
+
+def test_a_critical_alert_takes_over_until_it_clears_and_anomalies_show_as_cards(playwright_browser, floor):
+    made = kiosk_url(floor, rotate_s=0)
+    ctx, page, errors = open_tv(playwright_browser, made["url"])
+    try:
+        ops = floor.session("operator")
+        alert = {"type": "system.alert", "warehouse_id": "W2", "severity": "critical", "status": "open",
+                 "payload": {"message": "Sprinkler alarm in zone C", "alert": "fire-C"}}
+        assert ops.post(floor.url + "/api/events", json=alert, timeout=10).status_code == 202
+        page.wait_for_function("() => /Sprinkler alarm in zone C/.test(document.getElementById('tv-overlay').textContent)", timeout=5000)
+        shown = page.evaluate(OVERLAY)
+        assert "is-shown" in shown["cls"] and "is-critical" in shown["cls"] and "CRITICAL" in shown["text"], shown
+        box = page.evaluate("() => document.querySelector('.tv-alert-critical').getBoundingClientRect().height / innerHeight")
+        assert box >= 0.3, f"a critical alert takes over part of the screen ({box:.2f} of its height)"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tv-critical-alert.png"))
+        other = {**alert, "warehouse_id": "W3", "status": "resolved"}
+        assert ops.post(floor.url + "/api/events", json=other, timeout=10).status_code == 202
+        page.wait_for_timeout(1500)
+        assert "Sprinkler" in page.evaluate(OVERLAY)["text"], "another warehouse's all-clear does not clear it"
+        resolved = {**alert, "status": "resolved", "severity": "info", "payload": {"message": "all clear", "alert": "fire-C"}}
+        assert ops.post(floor.url + "/api/events", json=resolved, timeout=10).status_code == 202
+        page.wait_for_function("() => !/Sprinkler/.test(document.getElementById('tv-overlay').textContent)", timeout=5000)
+        # an anomaly, as the engine pushes it, shows as a card (fed through the bridge's own listener)
+        page.evaluate("""() => window.floorpulse.state.socket.listeners('anomaly:alert').forEach(fn => fn({id: 'x1', warehouse_id: 'W1',
+            direction: 'down', observed: 0.4, baseline: 3.2, size_pct: -88, z: -4.2, ts: Date.now()}))""")
+        page.wait_for_function("() => /Throughput drop/.test(document.getElementById('tv-overlay').textContent)", timeout=3000)
+        assert "is-critical" not in page.evaluate(OVERLAY)["cls"]
+        assert errors == [], errors
+    finally:
+        ctx.close()
+
+
+def test_watchdog_replaces_an_open_but_silent_socket(playwright_browser, tmp_path):
+    """SIGSTOP freezes the server: its sockets stay open but say nothing. The screen must not wait for TCP."""
+    import os
+    import signal
+
+    srv = start_server(tmp_path / "frozen", simulator=1)
+    try:
+        made = kiosk_url(srv, rotate_s=0)
+        ctx, page, _errors = open_tv(playwright_browser, made["url"])
+        os.kill(srv.proc.pid, signal.SIGSTOP)
+        try:
+            page.wait_for_function("() => window.floorpulse.conn.watchdog >= 1", timeout=25_000)
+            st = page.evaluate(TV_STATE)
+            assert st["stale"] and not st["connected"], st
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        page.wait_for_function("() => window.floorpulse.state.connected && !window.floorpulse.tv.stale", timeout=40_000)
+        ctx.close()
+    finally:
+        srv.stop()
+
+
+def test_scheduled_reload_happens_at_a_quiet_moment(playwright_browser, tmp_path):
+    srv = start_server(tmp_path / "reload", simulator=1, kiosk_reload_h=0.004)  # every 14.4 s
+    try:
+        made = kiosk_url(srv, rotate_s=5)
+        ctx, page, errors = open_tv(playwright_browser, made["url"])
+        page.evaluate("() => { window.__sameDocument = true; }")
+        page.wait_for_function("() => !window.__sameDocument && window.floorpulse && window.floorpulse.tv", timeout=40_000)
+        page.wait_for_function(READY, timeout=30_000)
+        assert errors == [], errors
+        ctx.close()
+    finally:
+        srv.stop()

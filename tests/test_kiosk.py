@@ -238,3 +238,15 @@ def test_viewers_cannot_manage_kiosk_tokens(app):
     viewer = authed_client(app.server, "viewer")
     assert viewer.get("/api/kiosk-tokens").status_code == 403
     assert viewer.post("/api/kiosk-tokens", json={"name": "x"}).status_code == 403
+
+
+def test_signing_out_of_a_desk_browser_also_forgets_a_kiosk_cookie(app, client):
+    made = create(client)
+    browser = tv_client(app, made["token"])
+    r = browser.post("/api/auth/login", json={"username": "admin", "password": "pw-admin-test", "session": True})
+    assert r.status_code == 200 and browser.get("/api/auth/me").get_json()["role"] == "admin", "a person's session wins over the kiosk cookie"
+    csrf = browser.get_cookie("_csrf_token").value
+    out = browser.post("/api/auth/logout", headers={"X-CSRFToken": csrf})
+    assert out.status_code == 200
+    assert any(h.startswith("fp_kiosk=;") for h in out.headers.getlist("Set-Cookie")), out.headers.getlist("Set-Cookie")
+    assert browser.get("/api/auth/me").status_code == 401
