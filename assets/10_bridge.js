@@ -369,7 +369,6 @@
     var root = document.getElementById("tv-root");
     return state.role === "kiosk" || (KIOSK && !!root && root.getAttribute("data-role") === "kiosk");
   }
-  fp.isKioskScreen = isKioskScreen;
 
   // Reload only into a server that answers (a reload into a dead server leaves the browser's error
   // page on the wall for good); otherwise try again in 10 s.
@@ -515,7 +514,7 @@
   // while a server that answers but refuses keeps the full back-off.
   var BACKOFF_S = [1, 2, 4, 8, 16, 30];
   var PROBE_MS = 3000;
-  var kc = (fp.conn = {attempt: 0, timer: null, nextAt: 0, down: false, downSince: 0, lastError: "", watchdog: 0, probing: false});
+  var kc = (fp.conn = {attempt: 0, timer: null, nextAt: 0, down: false, watchdog: 0, probing: false});
 
   function kioskRetry() {
     if (state.revoked || state.connected || kc.timer) return;
@@ -579,16 +578,13 @@
       retry = 0;
       kc.attempt = 0;
       kc.down = false;
-      kc.downSince = 0;
       seen();
       subscribe();
     });
     socket.on("disconnect", function (reason) {
       state.connected = false;
       if (KIOSK) {
-        kc.lastError = reason || "disconnected";
         kc.down = reason !== "io server disconnect";
-        if (!kc.downSince) kc.downSince = Date.now();
         kioskRetry();
       }
     });
@@ -600,12 +596,10 @@
       var message = (err && err.message) || "";
       if (/revoked/i.test(message)) return revoked();
       if (KIOSK) {
-        kc.lastError = message || "connection failed";
         // no answer at all, as opposed to a server that answered and refused
         kc.down = !err || err.type === "TransportError" || /websocket error|poll error|timeout/i.test(message);
-        if (!kc.downSince) kc.downSince = Date.now();
-        if (/unauthori[sz]ed/i.test(message) && isKioskScreen()) return fp.safeReload("no kiosk sign-in"); // /tv says what to do
-        if (!/unauthori[sz]ed/i.test(message) || isKioskScreen()) return kioskRetry();
+        if (!/unauthori[sz]ed/i.test(message)) return kioskRetry();
+        if (isKioskScreen()) return fp.safeReload("no kiosk sign-in"); // /tv says what to do
       }
       if (socket.active) return; // a transport problem: socket.io retries by itself
       // refused by the server: socket.io does not retry those by itself

@@ -8,8 +8,6 @@ from the bridge's state; rotation only changes which slide is visible, so nothin
 from __future__ import annotations
 
 import time
-from typing import Any
-
 import dash
 from dash import html
 
@@ -23,20 +21,12 @@ from components.tv import (
     tv_throughput_figure,
     tv_timeline_figure,
 )
+from engine.auth import resolve_identity
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.kiosk import resolve_settings
 from pages._common import HISTORY_MIN, engine_or_none, throughput_history
 
 dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", nav=False)
-
-
-def _identity():
-    try:
-        from engine.auth import resolve_identity
-
-        return resolve_identity()
-    except Exception:  # layout validation runs outside a request
-        return None
 
 
 def _slides(views: list[str], engine, now: int) -> list[html.Section]:
@@ -77,7 +67,7 @@ def _slides(views: list[str], engine, now: int) -> list[html.Section]:
 
 def layout(**query):
     engine = engine_or_none()
-    identity = _identity()
+    identity = resolve_identity()  # None outside a request (layout validation)
     kiosk = engine.kiosks.get(identity.kiosk_id) if engine and identity and identity.kiosk_id is not None else None
     settings, notes = resolve_settings(kiosk.settings if kiosk else None, query)
     now = int(time.time() * 1000)
