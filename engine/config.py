@@ -53,7 +53,7 @@ class Config:
     drift_interval_s: float = 20.0
     drift_detector: str = "cusum"  # cusum (Poisson CUSUM of actual vs forecast per minute) | error (rolling error > DRIFT_THRESHOLD)
     drift_shift: float = 0.3  # the level shift the CUSUM is tuned to find (relative, both directions)
-    drift_cusum_h: float = 7.0  # CUSUM alarm level (nats of evidence); chosen on a held-out simulated week (bench/forecast_eval.py --seed 12 --sweep)
+    drift_cusum_h: float = 7.0  # CUSUM alarm level (nats of evidence); chosen on a held-out simulated week (bench/forecast_eval.py --seed 12 --sweep); a busier floor needs more (--scale)
     drift_relevel: bool = False  # a drift retrain re-levels the history before the estimated change (measured: with the CUSUM a false alarm's re-levelling set off more alarms)
     drift_burst_z: float = 3.0  # arrivals above this robust z are a burst whose drain is not a shift; 0: off
     anomaly_min_sigma: float = 1.0
