@@ -23,6 +23,7 @@
   var LOAD_SAMPLES_MAX = 360; // one hour
   var HISTORY_MS = 60 * 60 * 1000; // anomalies drawn on the throughput chart (its history window)
   var LIST_MS = 5000; // lists and the model table refresh their ages this often
+  var LOAD_KINDS = {"seasonal-change": "daily rhythm", "ets-damped": "damped trend"};
   var DRIFT_LABELS = {ok: "OK", pending: "Pending", drift: "Drift", cooldown: "Cooldown"};
   var ANOMALY_COLORS = {up: "#d64541", down: "#e3a21a"};
 
@@ -570,12 +571,17 @@
     var sub = function (text) {
       return h("Div", {className: "fp-ms-sub"}, text);
     };
+    var loadTip = function (row) {
+      var bt = row.load_backtest;
+      return "load forecast: " + row.load_kind + (bt ? " · last day's hour-ahead error: daily rhythm " + pct(bt["seasonal-change"]) + ", damped trend " + pct(bt["ets-damped"]) : " · not enough days to compare");
+    };
     var trainedTip = win.from ? "trained on " + new Date(win.from).toISOString().slice(0, 16).replace("T", " ") + " – " + new Date(win.to).toISOString().slice(11, 16) + " UTC" + (m.samples ? " · " + m.samples + " samples" : "") + (m.file ? " · " + m.file : "") : "";
     var cells = [
       h("Td", {}, [h("Div", {className: "fp-ms-wh"}, nm[m.warehouse_id] || m.warehouse_id), sub(m.warehouse_id)]),
       h("Td", {title: m.last_error ? "last fit failed: " + m.last_error : ""}, m.kind ? [
         h("Div", {}, [h("Span", {className: "fp-ms-kind"}, String(m.kind)), h("Span", {className: "fp-ms-version"}, m.version !== undefined && m.version !== null ? "v" + m.version : "")]),
         m.last_error ? h("Div", {className: "fp-ms-sub fp-ms-hot"}, "last fit failed") : sub("backtest " + (m.backtest_wape === null || m.backtest_wape === undefined ? "—" : pct(m.backtest_wape))),
+        m.load_kind ? h("Div", {className: "fp-ms-sub", title: loadTip(m)}, "load: " + (LOAD_KINDS[m.load_kind] || m.load_kind)) : null,
       ] : [
         h("Div", {className: "fp-ms-learning"}, "learning"),
         m.last_error ? h("Div", {className: "fp-ms-sub fp-ms-hot"}, "fit failed") : sub(learning ? "first model after " + learning + " min of history" : "no model yet"),

@@ -164,6 +164,42 @@ def accuracy(data, train_days: int, days: int) -> dict[str, Any]:
     return out
 
 
+def open_tasks(data, wh: str) -> np.ndarray:
+    """Open tasks at each minute's end: the net task flow summed (the simulator's opening state creates every task
+    that is open at its start, so the sum is exact)."""
+    return np.cumsum(data[f"created_{wh}"] - data[f"done_{wh}"] - data[f"failed_{wh}"] - data[f"cancelled_{wh}"])
+
+
+def load_accuracy(data, train_days: int, days: int) -> dict[str, Any]:
+    """The load forecast (open tasks, the next 60 minutes) against the last value held and against "yesterday's
+    change from this minute on", rolling origin every 30 minutes, its parameters refitted each test day."""
+    out = {}
+    start = int(data["start"])
+    for wh in WHS:
+        y, done = open_tasks(data, wh), data[f"done_{wh}"]
+        rows: dict[str, list] = {k: [] for k in ("y", "ets", "last", "yesterday", "lo", "hi")}
+        for d in range(train_days, days):
+            load = fc.fit_load(fc.History(start, done[: d * DAY_MIN], y[: d * DAY_MIN], start))
+            for o in range(d * DAY_MIN, min((d + 1) * DAY_MIN, len(y) - 60 + 1), 30):
+                mean, lo, hi = fc.load_forecast(load, fc.History(start, done[:o], y[:o], start))
+                rows["ets"].append(mean)
+                rows["lo"].append(lo)
+                rows["hi"].append(hi)
+                rows["last"].append(np.full(60, y[o - 1]))
+                rows["yesterday"].append(y[o - 1] + y[o - DAY_MIN : o - DAY_MIN + 60] - y[o - DAY_MIN - 1])
+                rows["y"].append(y[o : o + 60])
+        a = {k: np.array(v, dtype=float) for k, v in rows.items()}
+        res: dict[str, Any] = {"origins": len(a["y"]), "mean_open": round(float(a["y"].mean()), 1)}
+        for k in ("ets", "last", "yesterday"):
+            res[f"wape_{k}"] = round(wape(a["y"], a[k]), 4)
+            res[f"wape_{k}_at_60"] = round(wape(a["y"][:, -1], a[k][:, -1]), 4)  # the hour-ahead point alone
+        res["coverage95"] = round(float(((a["y"] >= a["lo"]) & (a["y"] <= a["hi"])).mean()), 4)
+        res["beats_baselines"] = res["wape_ets"] < min(res["wape_last"], res["wape_yesterday"])
+        out[wh] = res
+        c.log(f"load {wh}: {res}")
+    return out
+
+
 def fallbacks(data, train_days: int, days: int) -> dict[str, Any]:
     """A fresh start: only the last hour (ets-level) or 6 hours (ets-damped) of history."""
     out: dict[str, Any] = {}
@@ -639,6 +675,11 @@ def table(res: dict[str, Any]) -> str:
         lines.append(f"{wh:4} {cell('ets'):>16} {cell('arima'):>16} {cell('snaive'):>16} {cell('snaive15'):>16} {a['poisson_floor']:>13.3f} {a['coverage95']:>9.3f} {'yes' if a['beats_baselines'] else 'NO'}")
     for kind, f in res.get("fallbacks", {}).items():
         lines.append(f"fallback {kind} on {f['history_min']} min of history: WAPE {f['wape']:.3f} vs last-hour mean {f['wape_last_hour_mean']:.3f} ({f['origins']} origins)")
+    if res.get("load"):
+        lines.append("Load (open tasks, next 60 min): WAPE over the hour (at 60 min) — the product's (damped trend or daily rhythm, by backtest) / last value held / yesterday's change; 95 % cover")
+        for wh, a in res["load"].items():
+            lines.append(f"{wh:4} mean open {a['mean_open']:>6}: {a['wape_ets']:.3f} ({a['wape_ets_at_60']:.3f}) / {a['wape_last']:.3f} ({a['wape_last_at_60']:.3f}) / "
+                         f"{a['wape_yesterday']:.3f} ({a['wape_yesterday_at_60']:.3f}); cover {a['coverage95']:.3f} {'beats' if a['beats_baselines'] else 'does NOT beat'}")
     d = res.get("drift") or {}
     if d:
         per_wh = ", ".join(f"{k} {v['per_day']}" for k, v in d["false_alarms"].items())
@@ -699,6 +740,7 @@ def main() -> None:
     if want("accuracy"):
         res["accuracy"] = accuracy(data, args.train_days, args.days)
         res["fallbacks"] = fallbacks(data, args.train_days, args.days)
+        res["load"] = load_accuracy(data, args.train_days, args.days)
     if want("drift"):
         drift_cfg = dict(detector=cfg.drift_detector, relevel=cfg.drift_relevel, shift=cfg.drift_shift, h=cfg.drift_cusum_h, burst_z=cfg.drift_burst_z,
                          volume=cfg.drift_min_volume, pending_s=cfg.drift_pending_s, window=cfg.drift_window, threshold=cfg.drift_threshold,

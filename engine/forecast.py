@@ -51,6 +51,9 @@ WINDOW_DAYS = 7  # history the seasonal model filters
 ARIMA_DAYS = 3
 FOURIER_K = 4
 LOAD_WINDOW = 360  # minutes of open-task history for the load model
+LOAD_SEASON_DAYS = 3  # the seasonal-change load model: the mean change of this many past days
+LOAD_BACKTEST_EVERY = 60  # minutes between the load backtest's origins
+LOAD_SWITCH = 0.85  # the seasonal change replaces the ETS only with a backtest error this much lower (a day is noisy)
 MIN_HISTORY = 30  # minutes before any model is fitted
 DAMPED_AFTER = 360  # minutes of history before the damped-trend fallback
 SEASONAL_AFTER = 2 * DAY_MIN
@@ -375,26 +378,88 @@ def _load_model(y: np.ndarray):
                     initial_level=float(y[0]), initial_trend=0.0)
 
 
+def _seasonal_change(open_tasks: np.ndarray, n: int, days: int = LOAD_SEASON_DAYS) -> np.ndarray | None:
+    """The open tasks now plus the mean change over the next n minutes from this minute of each of the last
+    `days` days: a floor whose load climbs and drains on a daily rhythm (a saturated warehouse) repeats it."""
+    y = open_tasks
+    if y is None or len(y) < days * DAY_MIN + 1:
+        return None
+    end = len(y)
+    change = np.mean([y[end - k * DAY_MIN : end - k * DAY_MIN + n] - y[end - k * DAY_MIN - 1] for k in range(1, days + 1)], axis=0)
+    return y[-1] + change
+
+
+def _load_backtest(params: dict, hist: History, origins: list[int]) -> dict[str, np.ndarray]:
+    """Both load models' forecasts from each origin (an index into the history) against what followed."""
+    out: dict[str, list] = {"y": [], "ets-damped": [], "seasonal-change": []}
+    for o in origins:
+        past = hist.until(hist.start_ms + o * MINUTE)
+        ets = _ets_load(params, past, HORIZON)
+        season = _seasonal_change(past.open_tasks, HORIZON)
+        if ets is None or season is None:
+            continue
+        out["ets-damped"].append(ets[0])
+        out["seasonal-change"].append(season)
+        out["y"].append(hist.open_tasks[o : o + HORIZON])
+    return {k: np.array(v, dtype=float).reshape(-1, HORIZON) for k, v in out.items()}
+
+
 def fit_load(hist: History) -> dict | None:
+    """The damped-trend ETS of the last LOAD_WINDOW minutes; with LOAD_SEASON_DAYS + 1 days of history, the
+    seasonal change instead where it did clearly better over the last day (LOAD_SWITCH; rolling origin every
+    LOAD_BACKTEST_EVERY minutes), with a band from that backtest's residuals."""
     y = _load_series(hist)
     if y is None:
         return None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         res = _load_model(y).fit(disp=False)
-    return {"kind": "ets-damped", "params": {n: float(v) for n, v in zip(res.model.param_names, res.params)}, "window_min": LOAD_WINDOW}
+    load: dict[str, Any] = {"kind": "ets-damped", "params": {n: float(v) for n, v in zip(res.model.param_names, res.params)}, "window_min": LOAD_WINDOW}
+    n = len(hist.open_tasks)
+    first = (LOAD_SEASON_DAYS * DAY_MIN + 1) + max(0, ((hist.since_ms or hist.start_ms) - hist.start_ms) // MINUTE)
+    origins = list(range(max(first, n - DAY_MIN), n - HORIZON + 1, LOAD_BACKTEST_EVERY))
+    bt = _load_backtest(load["params"], hist, origins) if origins else None
+    if bt is None or len(bt["y"]) * HORIZON < MIN_BAND_RESIDUALS * len(BAND_GROUPS):
+        return load
+    errors = {k: float(np.abs(bt["y"] - bt[k]).sum() / max(bt["y"].sum(), 1e-9)) for k in ("ets-damped", "seasonal-change")}
+    load["backtest"] = {k: round(v, 4) for k, v in errors.items()} | {"origins": int(len(bt["y"]))}
+    if errors["seasonal-change"] < LOAD_SWITCH * errors["ets-damped"]:
+        r, h = (bt["y"] - bt["seasonal-change"]).ravel(), np.tile(np.arange(1, HORIZON + 1), len(bt["y"]))
+        alpha = (1 - INTERVAL) / 2
+        band = {"groups": [list(g) for g in BAND_GROUPS], "lo": [], "hi": []}
+        for a, b in BAND_GROUPS:
+            sel = r[(h >= a) & (h <= b)]
+            band["lo"].append(round(float(np.quantile(sel, alpha)), 3))
+            band["hi"].append(round(float(np.quantile(sel, 1 - alpha)), 3))
+        load.update(kind="seasonal-change", days=LOAD_SEASON_DAYS, band=band)
+    return load
 
 
-def load_forecast(load: dict, hist: History, n: int = HORIZON) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Open tasks for the next n minutes: (mean, lower, upper) at 95 %, or None without enough history."""
+def _ets_load(params: dict, hist: History, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     y = _load_series(hist)
     if y is None:
         return None
     model = _load_model(y)
-    res = model.smooth(np.array([load["params"][p] for p in model.param_names]))
+    res = model.smooth(np.array([params[p] for p in model.param_names]))
     sf = res.get_prediction(start=len(y), end=len(y) + n - 1).summary_frame(alpha=1 - INTERVAL)
     mean = np.maximum(sf["mean"].to_numpy(dtype=float), 0.0)
     return mean, np.maximum(sf["pi_lower"].to_numpy(dtype=float), 0.0), np.maximum(sf["pi_upper"].to_numpy(dtype=float), 0.0)
+
+
+def load_forecast(load: dict, hist: History, n: int = HORIZON) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Open tasks for the next n minutes: (mean, lower, upper) at 95 %, or None without enough history. A
+    seasonal-change model without the days it needs (a gap in history) falls back to its ETS parameters."""
+    if load.get("kind") == "seasonal-change":
+        mean = _seasonal_change(hist.open_tasks, n, int(load.get("days", LOAD_SEASON_DAYS)))
+        if mean is not None:
+            h = np.arange(1, n + 1)
+            lo, hi = np.zeros(n), np.zeros(n)
+            for (a, b), l, u in zip(load["band"]["groups"], load["band"]["lo"], load["band"]["hi"]):
+                sel = (h >= a) & (h <= b)
+                lo[sel], hi[sel] = l, u
+            mean = np.maximum(mean, 0.0)
+            return mean, np.maximum(mean + lo, 0.0), np.maximum(mean + hi, 0.0)
+    return _ets_load(load["params"], hist, n)
 
 
 # ---- fitting (the forecast job, possibly in a worker process) ----
@@ -525,6 +590,13 @@ def validate_model(doc: Any, warehouse_id: str) -> dict:
     load = doc.get("load")
     if load is not None and (not isinstance(load, dict) or not isinstance(load.get("params"), dict) or not all(_num(v) for v in load["params"].values())):
         raise ModelError("load must be null or {kind, params}")
+    if load is not None and load.get("kind", "ets-damped") not in ("ets-damped", "seasonal-change"):
+        raise ModelError("load.kind must be ets-damped or seasonal-change")
+    if load is not None and load.get("kind") == "seasonal-change":
+        lb = load.get("band")
+        if not (isinstance(load.get("days"), int) and 1 <= load["days"] <= 6) or not isinstance(lb, dict) or lb.get("groups") != [list(g) for g in BAND_GROUPS] \
+                or not all(isinstance(lb.get(k), list) and len(lb[k]) == len(BAND_GROUPS) and all(_num(v) for v in lb[k]) for k in ("lo", "hi")):
+            raise ModelError(f"a seasonal-change load needs days (1–6) and a band of {len(BAND_GROUPS)} groups")
     return doc
 
 

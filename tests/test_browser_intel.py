@@ -220,6 +220,11 @@ def test_load_view_shows_load_forecast_recommendations_anomalies_and_models(inte
     tab.page.wait_for_function(f"document.querySelectorAll('#ms-body tbody tr').length === {len(api['models'])}", timeout=10_000)
     row = tab.page.inner_text("#ms-body tbody tr")
     assert api["models"] and any(s in row for s in ("OK", "Pending", "Drift", "Cooldown")), row
+    # the load model: a fresh start has hours, not the days a daily rhythm needs, so every row says damped trend
+    kinds = {m["warehouse_id"]: m["load_kind"] for m in api["models"] if m.get("kind")}
+    assert kinds and set(kinds.values()) <= {"ets-damped", None}, kinds
+    if any(kinds.values()):
+        assert "load: damped trend" in tab.page.inner_text("#ms-body"), tab.page.inner_text("#ms-body")
     assert tab.page.query_selector("#ms-body [data-retrain]") is None, "the load view is read-only"
     # recommendations: a stored ai.action arrives in an events batch and tops the list
     suggestion = post_action(intel_server, "Move 7 pick tasks from W1 to W4 · " + uuid.uuid4().hex[:6])

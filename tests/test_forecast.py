@@ -181,6 +181,61 @@ def test_a_level_adjustment_scales_the_forecast():
     assert b == pytest.approx(truth, rel=0.1) and abs(b - truth) < abs(a - truth)
 
 
+SEASON_BAND = {"groups": [[1, 15], [16, 30], [31, 60]], "lo": [-3, -5, -8], "hi": [3, 5, 8]}
+
+
+def load_history(days: int, *, seasonal: bool, seed: int = 4) -> fc.History:
+    """Open tasks per minute: a saturated floor whose backlog climbs from 08:00 to 18:00 and drains overnight
+    (seasonal), or one whose backlog wanders around 20 with no daily rhythm."""
+    rng = np.random.default_rng(seed)
+    n = days * DAY
+    tod = np.arange(n) % DAY
+    if seasonal:
+        shape = np.where((tod >= 480) & (tod < 1080), (tod - 480) * 0.2, np.maximum(0, 120 - (tod - 1080) % DAY * 0.25))
+        shape = np.where(tod < 480, np.maximum(0, 120 - (tod + 360) * 0.25), shape)
+        y = np.maximum(0, shape + rng.normal(0, 2, n).cumsum() * 0.05 + rng.normal(0, 2, n))
+    else:
+        y = np.empty(n)
+        y[0] = 20
+        for i in range(1, n):  # mean-reverting: a day ago says nothing about the next hour
+            y[i] = max(0.0, y[i - 1] + 0.05 * (20 - y[i - 1]) + rng.normal(0, 1.5))
+    return fc.History(T0, rng.poisson(3.0, n).astype(float), np.round(y), T0)
+
+
+def test_a_daily_backlog_rhythm_gets_the_seasonal_load_model_and_a_calibrated_band():
+    hist = load_history(5, seasonal=True)
+    load = fc.fit_load(hist)
+    assert load["kind"] == "seasonal-change" and load["days"] == fc.LOAD_SEASON_DAYS
+    assert load["backtest"]["seasonal-change"] < fc.LOAD_SWITCH * load["backtest"]["ets-damped"]
+    fc.validate_model(valid_doc(load=json.loads(json.dumps(load))), "W1")
+    # 10:00 on day 5: the backlog is climbing, and keeps climbing for the hour (the damped trend would flatten it)
+    origin = hist.until(T0 + (4 * DAY + 600) * 60_000)
+    mean, lo, hi = fc.load_forecast(load, origin)
+    truth = hist.open_tasks[4 * DAY + 600 : 4 * DAY + 660]
+    assert mean[-1] - origin.open_tasks[-1] == pytest.approx(12, abs=4)  # 0.2 tasks a minute for 60 minutes
+    assert np.all(lo <= mean) and np.all(mean <= hi) and lo[-1] < truth[-1] < hi[-1]
+    inside = []  # over the whole of day 5 (the band comes from day 4's backtest): close to 95 %
+    for o in range(4 * DAY + 30, 5 * DAY - 60, 30):
+        m, a, b = fc.load_forecast(load, hist.until(T0 + o * 60_000))
+        inside.append(np.mean((hist.open_tasks[o : o + 60] >= a) & (hist.open_tasks[o : o + 60] <= b)))
+    assert 0.85 <= np.mean(inside) <= 1.0
+    # a gap that leaves fewer days than it needs: the ETS parameters answer instead
+    short = fc.History(T0, origin.completed[-DAY:], origin.open_tasks[-DAY:], T0)
+    assert fc.load_forecast(load, short) is not None and fc._seasonal_change(short.open_tasks, 60) is None
+
+
+@pytest.mark.parametrize("days", [2, 3])
+def test_too_few_days_keep_the_damped_trend_load_model(days):
+    load = fc.fit_load(load_history(days, seasonal=True))
+    assert load["kind"] == "ets-damped" and "backtest" not in load
+
+
+def test_a_backlog_without_a_daily_rhythm_keeps_the_damped_trend():
+    load = fc.fit_load(load_history(5, seasonal=False))
+    assert load["kind"] == "ets-damped" and load["backtest"]["origins"] == 24
+    assert load["backtest"]["seasonal-change"] > load["backtest"]["ets-damped"]
+
+
 def valid_doc(**changes) -> dict:
     doc = {"format": 1, "warehouse_id": "W1", "kind": "ets-level", "params": {"smoothing_level": 0.2}, "trained_at": 1,
            "band": {"groups": [[1, 15], [16, 30], [31, 60]], "lo": [-2, -2, -2], "hi": [2, 2, 2]}, "adjustments": [], "load": None}
@@ -203,6 +258,11 @@ def valid_doc(**changes) -> dict:
         ({"band": {"lo": [1], "hi": [2]}}, "band"),
         ({"adjustments": [{"before_ms": 5, "factor": 50}]}, "adjustments"),
         ({"load": {"params": {"smoothing_level": "x"}}}, "load"),
+        ({"load": {"kind": "prophet", "params": {}}}, "load.kind"),
+        ({"load": {"kind": "seasonal-change", "params": {}, "days": 3}}, "seasonal-change load"),
+        ({"load": {"kind": "seasonal-change", "params": {}, "days": 9, "band": SEASON_BAND}}, "seasonal-change load"),
+        ({"load": {"kind": "seasonal-change", "params": {}, "days": 3, "band": {**SEASON_BAND, "hi": [1, 2]}}}, "seasonal-change load"),
+        ({"load": {"kind": "seasonal-change", "params": {}, "days": 3, "band": SEASON_BAND}}, None),
     ],
 )
 def test_validate_model(changes, message):
