@@ -320,20 +320,23 @@ def backtest(model: dict, hist: History, *, origins: int, every: int, n: int = H
     return {"h": np.concatenate(hs), "y": np.concatenate(ys), "f": np.concatenate(fs), "one_step": step_fc}
 
 
-def _band_from(bt: dict) -> dict | None:
-    h, y, f = bt["h"], bt["y"], bt["f"]
-    if len(h) == 0:
-        return None
-    r = (y - f) / _scale(f)
+def _quantile_band(r: np.ndarray, h: np.ndarray, digits: int = 4) -> dict | None:
+    """The 95 % band of residuals r at horizons h (minutes), per horizon group; None with too few in a group."""
     lo, hi = [], []
+    alpha = (1 - INTERVAL) / 2
     for a, b in BAND_GROUPS:
         sel = r[(h >= a) & (h <= b)]
         if len(sel) < MIN_BAND_RESIDUALS:
             return None
-        alpha = (1 - INTERVAL) / 2
-        lo.append(round(float(np.quantile(sel, alpha)), 4))
-        hi.append(round(float(np.quantile(sel, 1 - alpha)), 4))
-    return {"groups": [list(g) for g in BAND_GROUPS], "lo": lo, "hi": hi, "source": "backtest", "residuals": int(len(h))}
+        lo.append(round(float(np.quantile(sel, alpha)), digits))
+        hi.append(round(float(np.quantile(sel, 1 - alpha)), digits))
+    return {"groups": [list(g) for g in BAND_GROUPS], "lo": lo, "hi": hi}
+
+
+def _band_from(bt: dict) -> dict | None:
+    h, y, f = bt["h"], bt["y"], bt["f"]
+    band = _quantile_band((y - f) / _scale(f), h) if len(h) else None
+    return None if band is None else {**band, "source": "backtest", "residuals": int(len(h))}
 
 
 def pair_error(one_step: dict[int, float], hist: History, *, min_volume: float, window: int, metric: str) -> float | None:
@@ -419,18 +422,12 @@ def fit_load(hist: History) -> dict | None:
     first = (LOAD_SEASON_DAYS * DAY_MIN + 1) + max(0, ((hist.since_ms or hist.start_ms) - hist.start_ms) // MINUTE)
     origins = list(range(max(first, n - DAY_MIN), n - HORIZON + 1, LOAD_BACKTEST_EVERY))
     bt = _load_backtest(load["params"], hist, origins) if origins else None
-    if bt is None or len(bt["y"]) * HORIZON < MIN_BAND_RESIDUALS * len(BAND_GROUPS):
+    if bt is None or not len(bt["y"]):
         return load
     errors = {k: float(np.abs(bt["y"] - bt[k]).sum() / max(bt["y"].sum(), 1e-9)) for k in ("ets-damped", "seasonal-change")}
     load["backtest"] = {k: round(v, 4) for k, v in errors.items()} | {"origins": int(len(bt["y"]))}
-    if errors["seasonal-change"] < LOAD_SWITCH * errors["ets-damped"]:
-        r, h = (bt["y"] - bt["seasonal-change"]).ravel(), np.tile(np.arange(1, HORIZON + 1), len(bt["y"]))
-        alpha = (1 - INTERVAL) / 2
-        band = {"groups": [list(g) for g in BAND_GROUPS], "lo": [], "hi": []}
-        for a, b in BAND_GROUPS:
-            sel = r[(h >= a) & (h <= b)]
-            band["lo"].append(round(float(np.quantile(sel, alpha)), 3))
-            band["hi"].append(round(float(np.quantile(sel, 1 - alpha)), 3))
+    band = _quantile_band((bt["y"] - bt["seasonal-change"]).ravel(), np.tile(np.arange(1, HORIZON + 1), len(bt["y"])), digits=3)
+    if band is not None and errors["seasonal-change"] < LOAD_SWITCH * errors["ets-damped"]:
         load.update(kind="seasonal-change", days=LOAD_SEASON_DAYS, band=band)
     return load
 

@@ -140,7 +140,7 @@ class Intel(ForecastsMixin, WatchMixin, RulesMixin):
                 "trained_at": m.get("trained_at"),
                 "training_window": m.get("training_window"),
                 "backtest_wape": (m.get("backtest") or {}).get("error"),
-                "load_kind": (m.get("load") or {}).get("kind", "ets-damped" if m.get("load") else None),
+                "load_kind": load.get("kind", "ets-damped") if (load := m.get("load")) else None,  # files before the choice: ETS
                 "load_backtest": (m.get("load") or {}).get("backtest"),
                 "metric": c.drift_metric,
                 "error": round_or_none(st.error),
