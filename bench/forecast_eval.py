@@ -177,24 +177,24 @@ def load_accuracy(data, train_days: int, days: int) -> dict[str, Any]:
     start = int(data["start"])
     for wh in WHS:
         y, done = open_tasks(data, wh), data[f"done_{wh}"]
-        rows: dict[str, list] = {k: [] for k in ("y", "ets", "last", "yesterday", "lo", "hi")}
+        rows: dict[str, list] = {k: [] for k in ("y", "model", "last", "yesterday", "lo", "hi")}
         for d in range(train_days, days):
             load = fc.fit_load(fc.History(start, done[: d * DAY_MIN], y[: d * DAY_MIN], start))
             for o in range(d * DAY_MIN, min((d + 1) * DAY_MIN, len(y) - 60 + 1), 30):
                 mean, lo, hi = fc.load_forecast(load, fc.History(start, done[:o], y[:o], start))
-                rows["ets"].append(mean)
+                rows["model"].append(mean)
                 rows["lo"].append(lo)
                 rows["hi"].append(hi)
                 rows["last"].append(np.full(60, y[o - 1]))
-                rows["yesterday"].append(y[o - 1] + y[o - DAY_MIN : o - DAY_MIN + 60] - y[o - DAY_MIN - 1])
+                rows["yesterday"].append(fc._seasonal_change(y[:o], 60, days=1))  # the daily-rhythm model on one day
                 rows["y"].append(y[o : o + 60])
         a = {k: np.array(v, dtype=float) for k, v in rows.items()}
         res: dict[str, Any] = {"origins": len(a["y"]), "mean_open": round(float(a["y"].mean()), 1)}
-        for k in ("ets", "last", "yesterday"):
+        for k in ("model", "last", "yesterday"):
             res[f"wape_{k}"] = round(wape(a["y"], a[k]), 4)
             res[f"wape_{k}_at_60"] = round(wape(a["y"][:, -1], a[k][:, -1]), 4)  # the hour-ahead point alone
         res["coverage95"] = round(float(((a["y"] >= a["lo"]) & (a["y"] <= a["hi"])).mean()), 4)
-        res["beats_baselines"] = res["wape_ets"] < min(res["wape_last"], res["wape_yesterday"])
+        res["beats_baselines"] = res["wape_model"] < min(res["wape_last"], res["wape_yesterday"])
         out[wh] = res
         c.log(f"load {wh}: {res}")
     return out
@@ -678,7 +678,7 @@ def table(res: dict[str, Any]) -> str:
     if res.get("load"):
         lines.append("Load (open tasks, next 60 min): WAPE over the hour (at 60 min) — the product's (damped trend or daily rhythm, by backtest) / last value held / yesterday's change; 95 % cover")
         for wh, a in res["load"].items():
-            lines.append(f"{wh:4} mean open {a['mean_open']:>6}: {a['wape_ets']:.3f} ({a['wape_ets_at_60']:.3f}) / {a['wape_last']:.3f} ({a['wape_last_at_60']:.3f}) / "
+            lines.append(f"{wh:4} mean open {a['mean_open']:>6}: {a['wape_model']:.3f} ({a['wape_model_at_60']:.3f}) / {a['wape_last']:.3f} ({a['wape_last_at_60']:.3f}) / "
                          f"{a['wape_yesterday']:.3f} ({a['wape_yesterday_at_60']:.3f}); cover {a['coverage95']:.3f} {'beats' if a['beats_baselines'] else 'does NOT beat'}")
     d = res.get("drift") or {}
     if d:

@@ -131,6 +131,7 @@ class Intel(ForecastsMixin, WatchMixin, RulesMixin):
         out = []
         for wh in self._warehouses():
             m = self.models.get(wh) or {}
+            load = m.get("load") or {}
             st = self._state(wh)
             nxt = st.next_retrain_at(c.retrain_cooldown_s)
             out.append({
@@ -140,8 +141,8 @@ class Intel(ForecastsMixin, WatchMixin, RulesMixin):
                 "trained_at": m.get("trained_at"),
                 "training_window": m.get("training_window"),
                 "backtest_wape": (m.get("backtest") or {}).get("error"),
-                "load_kind": load.get("kind", "ets-damped") if (load := m.get("load")) else None,  # files before the choice: ETS
-                "load_backtest": (m.get("load") or {}).get("backtest"),
+                "load_kind": load.get("kind", "ets-damped") if load else None,  # files from before the choice: ETS
+                "load_backtest": load.get("backtest"),
                 "metric": c.drift_metric,
                 "error": round_or_none(st.error),
                 "samples": st.samples,
