@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 disable_created_metrics()  # no `_created` series next to every counter and histogram (process-wide; Floorpulse is the only user)
 
 EXTENSION = "floorpulse_metrics"
-METRICS_PATH = "/metrics"
 # seconds: a push is ~50 ms by design (the coalescing window); a commit of 5,000 events ~0.1-0.3 s
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # the ingest route's refusals, by status; 429 is not here: a full queue is counted where it refuses (Ingest.submit)

@@ -181,3 +181,13 @@ def test_a_short_scrapers_token_is_refused_at_start(tmp_path):
 
     with pytest.raises(ValueError, match="METRICS_TOKEN"):
         create_app(make_config(tmp_path, metrics_token="short"), start=False)
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(mapp):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+    client = authed_client(mapp.server, "viewer")
+    resp = client.get("/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"})
+    assert resp.status_code == 200 and resp.content_type.startswith("application/openmetrics-text")
+    names = {f.name for f in parse_openmetrics(resp.get_data(as_text=True))}  # raises on anything malformed
+    assert {"floorpulse_push_latency_seconds", "floorpulse_http_requests"} <= names
