@@ -28,6 +28,7 @@ from engine.config import Config
 from engine.intel_api import create_intel_api
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
+from engine.metrics import init_metrics
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
 from engine.runtime import Engine
 from engine.stress import StressRunner
@@ -77,6 +78,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     engine.jobs.add("sockets", live.sweep_idle, min(30.0, max(1.0, config.socket_idle_s / 4)))
     engine.jobs.add("audit", engine.audit.flush_counts, 60)
     server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
+    init_metrics(server, engine)  # last: its request timer goes in front of every other hook
 
     app = Dash(
         __name__,

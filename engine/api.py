@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from .auth import client_address, require_role, resolve_identity
 from .ingest import IngestClosed, QueueFull, submit_and_wait
+from .metrics import exposition
 from .schema import ID_RE, FieldError, parse_timestamp, validate_batch
 
 if TYPE_CHECKING:
@@ -126,7 +127,8 @@ def create_api(engine: "Engine") -> Blueprint:
     @api.get("/metrics")
     @require_role("viewer")
     def metrics():
-        return Response(prometheus_text(engine), mimetype="text/plain; version=0.0.4")
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
 
     @api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def no_such_route(rest: str):
@@ -135,32 +137,3 @@ def create_api(engine: "Engine") -> Blueprint:
 
     return api
 
-
-def prometheus_text(engine: "Engine") -> str:
-    """A few gauges and counters in the Prometheus text format."""
-    tp = engine.live.throughput()
-    lat = engine.live.latency()
-    lines = [
-        "# TYPE floorpulse_events_per_second gauge",
-        f"floorpulse_events_per_second {tp['eps_10s']}",
-        "# TYPE floorpulse_events_stored_total counter",
-        f"floorpulse_events_stored_total {engine.ingest.stats['stored']}",
-        "# TYPE floorpulse_events_duplicate_total counter",
-        f"floorpulse_events_duplicate_total {engine.ingest.stats['duplicates']}",
-        "# TYPE floorpulse_ingest_rejected_total counter",
-        f"floorpulse_ingest_rejected_total {engine.ingest.stats['rejected_full']}",
-        "# TYPE floorpulse_ingest_queue_depth gauge",
-        f"floorpulse_ingest_queue_depth {engine.ingest.depth}",
-        "# TYPE floorpulse_push_latency_ms gauge",
-    ]
-    for q in ("p50", "p95", "p99"):
-        if lat[q] is not None:
-            lines.append(f'floorpulse_push_latency_ms{{quantile="0.{q[1:]}"}} {lat[q]}')
-    lines.append("# TYPE floorpulse_job_errors_total counter")
-    for name, st in engine.jobs.status.items():
-        lines.append(f'floorpulse_job_errors_total{{job="{name}"}} {st.errors}')
-    lines.append("# TYPE floorpulse_warehouse_load gauge")
-    for w in engine.live.warehouse_load():
-        if w["load"] is not None:
-            lines.append(f'floorpulse_warehouse_load{{warehouse="{w["id"]}"}} {w["load"]}')
-    return "\n".join(lines) + "\n"

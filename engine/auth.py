@@ -8,6 +8,7 @@ effect at once; revoked token ids and `valid_after` end sessions early.
 """
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import defaultdict, deque
@@ -101,6 +102,12 @@ class AuthState:
     audit: "Audit"
     throttle: LoginThrottle
     kiosks: "KioskTokens"
+    metrics_token: str = ""
+
+
+METRICS_PATH = "/metrics"
+METRICS_TOKEN_MIN_LEN = 32
+SCRAPER = Identity("metrics-scraper", "kiosk", None, None, "metrics")  # read-only, and resolved on METRICS_PATH only
 
 
 def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Audit", kiosks: "KioskTokens") -> None:
@@ -123,8 +130,11 @@ def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Aud
     c["JWT_COOKIE_SECURE"] = config.cookie_secure
     c["JWT_SESSION_COOKIE"] = False  # survive a browser restart for the refresh token's life
     JWTManager(server)
+    if config.metrics_token and len(config.metrics_token) < METRICS_TOKEN_MIN_LEN:
+        raise ValueError(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LEN} characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     server.extensions[EXTENSION] = AuthState(
-        accounts, audit, LoginThrottle(config.login_max_failures, config.login_max_failures_address, config.login_window_s), kiosks
+        accounts, audit, LoginThrottle(config.login_max_failures, config.login_max_failures_address, config.login_window_s), kiosks,
+        config.metrics_token,
     )
     server.before_request(_gate)
     server.after_request(_set_refreshed_cookie)
@@ -175,6 +185,12 @@ def resolve_identity(auth: dict[str, Any] | None = None) -> Identity | None:
         return g.fp_identity
     identity = None
     bearer = request.headers.get("Authorization", "")
+    if _is_metrics_token(bearer):  # the scrapers' token: /metrics and nothing else, not even a socket
+        identity = SCRAPER if request.path == METRICS_PATH else None
+        if identity is None:
+            g.fp_auth_problem = "this token opens /metrics only"
+        g.fp_identity = identity
+        return identity
     if bearer.startswith("Bearer " + KIOSK_PREFIX):  # a kiosk token used as an API key (read-only)
         identity = kiosk_identity(bearer[7:].strip())
         if identity is None:
@@ -195,6 +211,11 @@ def resolve_identity(auth: dict[str, Any] | None = None) -> Identity | None:
         g.fp_auth_problem = None if identity else "kiosk token revoked"
     g.fp_identity = identity
     return identity
+
+
+def _is_metrics_token(authorization: str) -> bool:
+    token = auth_state().metrics_token
+    return bool(token) and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())
 
 
 def _describe(exc: Exception) -> str:

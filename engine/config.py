@@ -88,6 +88,7 @@ class Config:
     kiosk_stale_s: int = 15  # TV: data older than this (3 heartbeats) dims and shows its age
     kiosk_alert_s: int = 120  # TV: a critical alert's overlay stays this long unless it clears first
     kiosk_reload_h: float = 6.0  # TV: a full page reload at a quiet moment this often (0 = never)
+    metrics_token: str = ""  # a long-lived bearer token that opens GET /metrics and nothing else (scrapers); empty = none
     stress_max_rate: int = 20_000
     stress_max_duration_s: int = 120
     build: str = ""  # empty: derived from the source tree at start

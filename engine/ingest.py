@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .bus import InProcessBus
 from .live import LiveModel
@@ -78,6 +79,8 @@ class Ingest:
         self._fan_thread: threading.Thread | None = None
         self._fanout: queue.Queue = queue.Queue(maxsize=2)  # bounded: a slow fan-out slows the writer, never drops
         self._closing = False
+        self.commit_hooks: list[Callable[[float], None]] = []  # told each stored batch's commit time, s (engine/metrics.py)
+        self.refused_hooks: list[Callable[[int], None]] = []  # told of each submission a full queue refused (its event count)
         self.stats = {"batches": 0, "stored": 0, "duplicates": 0, "rejected_full": 0, "errors": 0, "last_batch": 0, "last_commit_ms": 0.0}
 
     @property
@@ -99,6 +102,8 @@ class Ingest:
                 raise IngestClosed("server is shutting down")
             if self._queued + len(events) > self.max_queue:
                 self.stats["rejected_full"] += len(events)
+                for hook in self.refused_hooks:
+                    hook(len(events))
                 # rough drain time at the last batch's pace, at least a second
                 raise QueueFull(max(1, min(30, round(self._queued / max(self.stats["last_batch"], 1000)))))
             self._queue.append(ticket)
@@ -157,7 +162,10 @@ class Ingest:
             for t in tickets:
                 t._resolve(None, exc)
             return
-        self.stats["last_commit_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        seconds = time.perf_counter() - t0
+        self.stats["last_commit_ms"] = round(seconds * 1000, 2)
+        for hook in self.commit_hooks:
+            hook(seconds)
         self._fanout.put((tickets, len(events), fresh))
 
     def _fan(self) -> None:

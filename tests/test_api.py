@@ -191,7 +191,7 @@ def test_health_and_metrics(client):
     job = body["scheduler"]["jobs"]["retention"]
     assert job["runs"] >= 1 and job["errors"] == 0 and job["last_duration_ms"] is not None
     m = client.get("/metrics").get_data(as_text=True)
-    assert "floorpulse_events_stored_total 1" in m
+    assert "\nfloorpulse_events_stored_total 1.0\n" in m
 
 
 def test_a_failing_job_is_counted_and_others_keep_running(engine):
