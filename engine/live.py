@@ -12,11 +12,20 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, is_alert, task_details
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
+# Sums of units (windows, rollups, rates) saturate here instead of overflowing: `"units": 1e308` is valid
+# input, and two of them made units_per_hour Infinity, which no screen's JSON.parse accepts. Far above any
+# floor's figures, and below 2**53, where a float stops counting whole units.
+MAX_UNITS = 1e15
+
+
+def saturate(x: float) -> float:
+    """Clamp a derived sum or rate of units to ±MAX_UNITS: always finite."""
+    return max(-MAX_UNITS, min(MAX_UNITS, x))
 
 
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
@@ -43,7 +52,7 @@ def rollup(events: Iterable[Event]) -> dict[tuple[int, str, str], list[float]]:
         if e.metrics:
             u = e.metrics.get("units")
             if u is not None:
-                acc[1] += u
+                acc[1] = saturate(acc[1] + u)
     return out
 
 
@@ -54,7 +63,7 @@ def merge_rollups(into: dict[tuple[int, str, str], list[float]], more: dict[tupl
             into[key] = [c, u]
         else:
             acc[0] += c
-            acc[1] += u
+            acc[1] = saturate(acc[1] + u)
 
 
 @dataclass
@@ -210,7 +219,8 @@ class LiveModel:
             if e.type == "task.completed":
                 bucket["done:" + e.warehouse_id] += 1
                 if e.metrics and "units" in e.metrics:
-                    bucket["units:" + e.warehouse_id] += e.metrics["units"]
+                    key = "units:" + e.warehouse_id
+                    bucket[key] = saturate(bucket[key] + e.metrics["units"])
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_json())
@@ -327,7 +337,7 @@ class LiveModel:
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
                     "tasks_per_min": w60["done:" + wid],
-                    "units_per_hour": round(w60["units:" + wid] * 60, 1),
+                    "units_per_hour": round(saturate(w60["units:" + wid] * 60), 1),
                 }
                 for wid in self.warehouses
             }
@@ -337,7 +347,7 @@ class LiveModel:
                 "eps_10s": round(w10["*"] / 10, 2),
                 "eps_60s": round(w60["*"] / 60, 2),
                 "tasks_per_min": sum(v["tasks_per_min"] for v in by_wh.values()),
-                "units_per_hour": round(sum(v["units_per_hour"] for v in by_wh.values()), 1),
+                "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
                 "by_warehouse": by_wh,
                 "by_type": by_type,
                 "events_total": self.events_total,
