@@ -125,8 +125,17 @@ class OpenTask:
 class LiveModel:
     """Thread-safe: the batch writer applies, the push job and HTTP handlers read."""
 
-    def __init__(self, *, default_capacity: int = 200, stale_after_s: int = 300, sla_risk_min: int = 15):
+    def __init__(
+        self,
+        *,
+        default_capacity: int = 200,
+        stale_after_s: int = 300,
+        sla_risk_min: int = 15,
+        max_warehouses: int = 200,
+        max_workers: int = 5000,
+    ):
         self.default_capacity = default_capacity
+        self.max_warehouses, self.max_workers = max_warehouses, max_workers
         self.stale_after_ms = stale_after_s * 1000
         self.sla_risk_ms = sla_risk_min * 60_000
         self.lock = threading.RLock()
@@ -140,6 +149,9 @@ class LiveModel:
         self.recent: deque[Event] = deque(maxlen=200)
         self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
         self.changed_workers: set[str] = set()
+        # ids admitted from outside but not applied yet: they count toward the maxima (see `admit`)
+        self.reserved_warehouses: set[str] = set()
+        self.reserved_workers: set[str] = set()
         self.events_total = 0
         self.version = 0  # bumps on every apply; the push job sends a tick only when it moved
 
@@ -151,6 +163,7 @@ class LiveModel:
             wh = self.warehouses.get(wid)
             if wh is None:
                 self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity)
+                self.reserved_warehouses.discard(wid)
                 return True
             if name:
                 wh.name = name
@@ -164,6 +177,7 @@ class LiveModel:
             w = self.workers.get(wid)
             if w is None:
                 self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
+                self.reserved_workers.discard(wid)
                 return True
             if name and name != w.name:
                 w.name = name
@@ -186,6 +200,43 @@ class LiveModel:
                 if e.worker_id and e.worker_id not in self.workers and e.worker_id not in wks:
                     wks[e.worker_id] = (e.worker_id, e.worker_id, e.warehouse_id)
         return list(whs.values()), list(wks.values())
+
+    def admit(self, events: list[Event]) -> FieldError | None:
+        """The cardinality gate for events from outside (HTTP, socket inject, the inbound table).
+
+        Warehouses and workers these events name for the first time must fit under `max_warehouses` /
+        `max_workers`, counting those registered (configured ones included) and those reserved by
+        requests admitted but not applied yet. All fit and are reserved, or none is and the error names
+        the first event past the limit: a request is refused whole. Under the lock, so two concurrent
+        requests cannot both take the last room. A reservation lasts until its event is applied (or the
+        process restarts: one whose request then failed still counts, and a retry with it passes).
+        """
+        with self.lock:
+            new_wh: dict[str, int] = {}
+            new_wk: dict[str, int] = {}
+            for i, e in enumerate(events):
+                wh = e.warehouse_id
+                if wh != SYSTEM_WAREHOUSE and wh not in self.warehouses and wh not in self.reserved_warehouses:
+                    new_wh.setdefault(wh, i)
+                wk = e.worker_id
+                if wk and wk not in self.workers and wk not in self.reserved_workers:
+                    new_wk.setdefault(wk, i)
+            known_wh = len(self.warehouses) - (SYSTEM_WAREHOUSE in self.warehouses) + len(self.reserved_warehouses)
+            known_wk = len(self.workers) + len(self.reserved_workers)
+            for field, new, known, limit in (
+                ("warehouse_id", new_wh, known_wh, self.max_warehouses),
+                ("worker_id", new_wk, known_wk, self.max_workers),
+            ):
+                if known + len(new) > limit:
+                    first_over = list(new.values())[max(0, limit - known)]
+                    kind = "warehouses" if field == "warehouse_id" else "workers"
+                    return FieldError(
+                        first_over, field,
+                        f"at most {limit} {kind} (MAX_{kind.upper()}): {known} are known and this request names {len(new)} new",
+                    )
+            self.reserved_warehouses.update(new_wh)
+            self.reserved_workers.update(new_wk)
+            return None
 
     # ---- applying events ----
 
@@ -259,6 +310,7 @@ class LiveModel:
         w = self.workers.get(e.worker_id)
         if w is None:
             w = self.workers[e.worker_id] = WorkerState(e.worker_id, e.warehouse_id, e.worker_id)
+            self.reserved_workers.discard(e.worker_id)
         t = e.type
         if t == "worker.login":
             w.shift_start, w.done_shift, w.busy_ms, w.idle_ms = e.ts, 0, 0, 0
