@@ -223,15 +223,14 @@ class LiveModel:
                     new_wk.setdefault(wk, i)
             known_wh = len(self.warehouses) - (SYSTEM_WAREHOUSE in self.warehouses) + len(self.reserved_warehouses)
             known_wk = len(self.workers) + len(self.reserved_workers)
-            for field, new, known, limit in (
-                ("warehouse_id", new_wh, known_wh, self.max_warehouses),
-                ("worker_id", new_wk, known_wk, self.max_workers),
+            for id_field, kind, new, known, limit in (
+                ("warehouse_id", "warehouses", new_wh, known_wh, self.max_warehouses),
+                ("worker_id", "workers", new_wk, known_wk, self.max_workers),
             ):
                 if known + len(new) > limit:
                     first_over = list(new.values())[max(0, limit - known)]
-                    kind = "warehouses" if field == "warehouse_id" else "workers"
                     return FieldError(
-                        first_over, field,
+                        first_over, id_field,
                         f"at most {limit} {kind} (MAX_{kind.upper()}): {known} are known and this request names {len(new)} new",
                     )
             self.reserved_warehouses.update(new_wh)
