@@ -26,6 +26,7 @@ from engine.auth import init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
 from engine.intel_api import create_intel_api
+from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.metrics import init_metrics
@@ -52,7 +53,11 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     engine = Engine(config)
 
-    socketio = SocketIO(async_mode="threading", json=None)
+    # strict JSON out (engine/jsonsafe.py): every Socket.IO packet and every jsonify; a value it must
+    # replace is reported once as a system.alert
+    strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
+    server.json = StrictDumpsProvider(server, strict_json)
+    socketio = SocketIO(async_mode="threading", json=strict_json)
     socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
     live = LiveNamespace(engine)
     socketio.on_namespace(live)

@@ -54,6 +54,9 @@ def create_api(engine: "Engine") -> Blueprint:
         details = [e.to_json() for e in errors]
         if errors and (not partial or not events):
             return error(400, "invalid events: nothing was stored", details)
+        refused = engine.live.admit(events)
+        if refused is not None:
+            return error(409, "too many warehouses or workers: nothing was stored", [refused.to_json()])
         try:
             ticket = submit_and_wait(engine.ingest, events, cfg.ingest_wait_s)
         except QueueFull as full:

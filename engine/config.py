@@ -66,6 +66,8 @@ class Config:
     max_batch_events: int = 10_000
     max_request_bytes: int = 16 * 1024 * 1024
     default_capacity: int = 200
+    max_warehouses: int = 200  # warehouses known at once (configured ones count); a request naming more new ones is refused (409)
+    max_workers: int = 5_000  # workers known at once, likewise; keeps hello and tick bounded whatever the input
     stale_after_s: int = 300
     sla_risk_min: int = 15
     poll_interval_s: float = 1.0

@@ -12,11 +12,20 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, is_alert, task_details
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
+# Sums of units (windows, rollups, rates) saturate here instead of overflowing: `"units": 1e308` is valid
+# input, and two of them made units_per_hour Infinity, which no screen's JSON.parse accepts. Far above any
+# floor's figures, and below 2**53, where a float stops counting whole units.
+MAX_UNITS = 1e15
+
+
+def saturate(x: float) -> float:
+    """Clamp a derived sum or rate of units to ±MAX_UNITS: always finite."""
+    return max(-MAX_UNITS, min(MAX_UNITS, x))
 
 
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
@@ -43,7 +52,7 @@ def rollup(events: Iterable[Event]) -> dict[tuple[int, str, str], list[float]]:
         if e.metrics:
             u = e.metrics.get("units")
             if u is not None:
-                acc[1] += u
+                acc[1] = saturate(acc[1] + u)
     return out
 
 
@@ -54,7 +63,7 @@ def merge_rollups(into: dict[tuple[int, str, str], list[float]], more: dict[tupl
             into[key] = [c, u]
         else:
             acc[0] += c
-            acc[1] += u
+            acc[1] = saturate(acc[1] + u)
 
 
 @dataclass
@@ -116,8 +125,17 @@ class OpenTask:
 class LiveModel:
     """Thread-safe: the batch writer applies, the push job and HTTP handlers read."""
 
-    def __init__(self, *, default_capacity: int = 200, stale_after_s: int = 300, sla_risk_min: int = 15):
+    def __init__(
+        self,
+        *,
+        default_capacity: int = 200,
+        stale_after_s: int = 300,
+        sla_risk_min: int = 15,
+        max_warehouses: int = 200,
+        max_workers: int = 5000,
+    ):
         self.default_capacity = default_capacity
+        self.max_warehouses, self.max_workers = max_warehouses, max_workers
         self.stale_after_ms = stale_after_s * 1000
         self.sla_risk_ms = sla_risk_min * 60_000
         self.lock = threading.RLock()
@@ -131,6 +149,9 @@ class LiveModel:
         self.recent: deque[Event] = deque(maxlen=200)
         self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
         self.changed_workers: set[str] = set()
+        # ids admitted from outside but not applied yet: they count toward the maxima (see `admit`)
+        self.reserved_warehouses: set[str] = set()
+        self.reserved_workers: set[str] = set()
         self.events_total = 0
         self.version = 0  # bumps on every apply; the push job sends a tick only when it moved
 
@@ -142,6 +163,7 @@ class LiveModel:
             wh = self.warehouses.get(wid)
             if wh is None:
                 self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity)
+                self.reserved_warehouses.discard(wid)
                 return True
             if name:
                 wh.name = name
@@ -155,6 +177,7 @@ class LiveModel:
             w = self.workers.get(wid)
             if w is None:
                 self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
+                self.reserved_workers.discard(wid)
                 return True
             if name and name != w.name:
                 w.name = name
@@ -177,6 +200,42 @@ class LiveModel:
                 if e.worker_id and e.worker_id not in self.workers and e.worker_id not in wks:
                     wks[e.worker_id] = (e.worker_id, e.worker_id, e.warehouse_id)
         return list(whs.values()), list(wks.values())
+
+    def admit(self, events: list[Event]) -> FieldError | None:
+        """The cardinality gate for events from outside (HTTP, socket inject, the inbound table).
+
+        Warehouses and workers these events name for the first time must fit under `max_warehouses` /
+        `max_workers`, counting those registered (configured ones included) and those reserved by
+        requests admitted but not applied yet. All fit and are reserved, or none is and the error names
+        the first event past the limit: a request is refused whole. Under the lock, so two concurrent
+        requests cannot both take the last room. A reservation lasts until its event is applied (or the
+        process restarts: one whose request then failed still counts, and a retry with it passes).
+        """
+        with self.lock:
+            new_wh: dict[str, int] = {}
+            new_wk: dict[str, int] = {}
+            for i, e in enumerate(events):
+                wh = e.warehouse_id
+                if wh != SYSTEM_WAREHOUSE and wh not in self.warehouses and wh not in self.reserved_warehouses:
+                    new_wh.setdefault(wh, i)
+                wk = e.worker_id
+                if wk and wk not in self.workers and wk not in self.reserved_workers:
+                    new_wk.setdefault(wk, i)
+            known_wh = len(self.warehouses) - (SYSTEM_WAREHOUSE in self.warehouses) + len(self.reserved_warehouses)
+            known_wk = len(self.workers) + len(self.reserved_workers)
+            for id_field, kind, new, known, limit in (
+                ("warehouse_id", "warehouses", new_wh, known_wh, self.max_warehouses),
+                ("worker_id", "workers", new_wk, known_wk, self.max_workers),
+            ):
+                if known + len(new) > limit:
+                    first_over = list(new.values())[max(0, limit - known)]
+                    return FieldError(
+                        first_over, id_field,
+                        f"at most {limit} {kind} (MAX_{kind.upper()}): {known} are known and this request names {len(new)} new",
+                    )
+            self.reserved_warehouses.update(new_wh)
+            self.reserved_workers.update(new_wk)
+            return None
 
     # ---- applying events ----
 
@@ -210,7 +269,8 @@ class LiveModel:
             if e.type == "task.completed":
                 bucket["done:" + e.warehouse_id] += 1
                 if e.metrics and "units" in e.metrics:
-                    bucket["units:" + e.warehouse_id] += e.metrics["units"]
+                    key = "units:" + e.warehouse_id
+                    bucket[key] = saturate(bucket[key] + e.metrics["units"])
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_json())
@@ -249,6 +309,7 @@ class LiveModel:
         w = self.workers.get(e.worker_id)
         if w is None:
             w = self.workers[e.worker_id] = WorkerState(e.worker_id, e.warehouse_id, e.worker_id)
+            self.reserved_workers.discard(e.worker_id)
         t = e.type
         if t == "worker.login":
             w.shift_start, w.done_shift, w.busy_ms, w.idle_ms = e.ts, 0, 0, 0
@@ -327,7 +388,7 @@ class LiveModel:
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
                     "tasks_per_min": w60["done:" + wid],
-                    "units_per_hour": round(w60["units:" + wid] * 60, 1),
+                    "units_per_hour": round(saturate(w60["units:" + wid] * 60), 1),
                 }
                 for wid in self.warehouses
             }
@@ -337,7 +398,7 @@ class LiveModel:
                 "eps_10s": round(w10["*"] / 10, 2),
                 "eps_60s": round(w60["*"] / 60, 2),
                 "tasks_per_min": sum(v["tasks_per_min"] for v in by_wh.values()),
-                "units_per_hour": round(sum(v["units_per_hour"] for v in by_wh.values()), 1),
+                "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
                 "by_warehouse": by_wh,
                 "by_type": by_type,
                 "events_total": self.events_total,

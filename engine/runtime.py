@@ -69,6 +69,8 @@ class Engine:
             default_capacity=config.default_capacity,
             stale_after_s=config.stale_after_s,
             sla_risk_min=config.sla_risk_min,
+            max_warehouses=config.max_warehouses,
+            max_workers=config.max_workers,
         )
         self.bus = InProcessBus()
         self.ingest = Ingest(self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max)
@@ -283,6 +285,9 @@ class Engine:
                     continue
                 raw.setdefault("event_id", f"inbound-{rid}")  # a re-claimed row cannot be stored twice
                 events, errs = validate_batch(raw, types=self.types, now_ms=now)
+                refused = None if errs else self.live.admit(events)
+                if refused is not None:
+                    errs = [refused]
                 if errs:
                     errors[rid] = "; ".join(f"{e.field}: {e.message}" for e in errs)[:1000]
                 else:
@@ -315,6 +320,9 @@ class Engine:
         events, errors = validate_batch(raw, types=self.types, max_events=1)
         if errors:
             return {"ok": False, "errors": [e.to_json() for e in errors]}
+        refused = self.live.admit(events)
+        if refused is not None:
+            return {"ok": False, "errors": [refused.to_json()], "code": "too_many"}
         try:
             ticket = submit_and_wait(self.ingest, events, self.config.ingest_wait_s)
         except QueueFull as full:
