@@ -26,6 +26,7 @@ from engine.auth import init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
 from engine.intel_api import create_intel_api
+from engine.jsonparse import StrictJSONProvider
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     config = config or Config.from_env()
     server = Flask(__name__, template_folder=str(ROOT / "templates"))
     server.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    server.json = StrictJSONProvider(server)  # every request.get_json() parses strictly (engine/jsonparse.py)
     engine = Engine(config)
 
     socketio = SocketIO(async_mode="threading", json=None)
