@@ -23,7 +23,7 @@ from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
-MAX_DEPTH = 64  # arrays/objects inside each other; an event batch needs 3 plus what its payload nests
+MAX_DEPTH = 64  # arrays/objects inside each other; a batch and its event take 2, the payload has the rest
 MAX_INT_DIGITS = 20  # every signed and unsigned 64-bit integer fits; validation then applies the 64-bit range
 
 # A string literal (possessive, so an unterminated one cannot backtrack), and the brackets outside strings.
