@@ -26,6 +26,7 @@ from engine.auth import init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
 from engine.intel_api import create_intel_api
+from engine.jsonparse import StrictJSONProvider
 from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
@@ -35,6 +36,10 @@ from engine.runtime import Engine
 from engine.stress import StressRunner
 
 ROOT = Path(__file__).resolve().parent
+
+
+class AppJSONProvider(StrictDumpsProvider, StrictJSONProvider):
+    """Flask's JSON: every `request.get_json()` parses strictly, every `jsonify` writes strict JSON."""
 
 
 @dataclass
@@ -56,7 +61,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     # strict JSON out (engine/jsonsafe.py): every Socket.IO packet and every jsonify; a value it must
     # replace is reported once as a system.alert
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
-    server.json = StrictDumpsProvider(server, strict_json)
+    server.json = AppJSONProvider(server, strict_json)  # strict in (engine/jsonparse.py) and out
     socketio = SocketIO(async_mode="threading", json=strict_json)
     socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
     live = LiveNamespace(engine)

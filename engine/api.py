@@ -1,7 +1,6 @@
 """The HTTP API (SPEC section 6): ingest, history, stats, health, metrics."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -9,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 from .auth import client_address, require_role, resolve_identity
 from .ingest import IngestClosed, QueueFull, submit_and_wait
 from .metrics import exposition
+from .jsonparse import JSONBodyError, format_path, loads
 from .schema import ID_RE, FieldError, parse_timestamp, validate_batch
 
 if TYPE_CHECKING:
@@ -33,8 +33,36 @@ def _time_param(name: str, value: str, errors: list[FieldError]) -> int | None:
     return ts
 
 
+def _parse_error_detail(exc: JSONBodyError) -> dict[str, Any]:
+    """A parse error as an error detail: `[3].payload.x` of a batch is event 3, field `payload.x`."""
+    path = exc.path
+    index = path[0] if path and isinstance(path[0], int) else 0
+    field = format_path(path[1:] if path and isinstance(path[0], int) else path)
+    return {"index": index, "field": field[:200], "message": exc.message[:200]}
+
+
+JSON_METHODS = ("POST", "PUT", "PATCH")
+
+
+def refuse_non_json_body():
+    """The gate for every API route: a body sent to /api/ must be `application/json` (415 otherwise).
+
+    A form, multipart or `text/plain` body is not read as JSON anywhere, so none can slip into storage;
+    it also keeps a cross-site HTML form (which cannot send `application/json`) from posting to the API.
+    A POST without a body (logout, refresh, cancel) needs no type.
+    """
+    if request.method not in JSON_METHODS or not request.path.startswith("/api/"):
+        return None
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if has_body and not request.is_json:
+        got = request.mimetype or "no Content-Type"
+        return error(415, f"send the body as application/json (got {got[:100]})")
+    return None
+
+
 def create_api(engine: "Engine") -> Blueprint:
     api = Blueprint("api", __name__)
+    api.before_app_request(refuse_non_json_body)
     cfg = engine.config
 
     @api.post("/api/events")
@@ -46,9 +74,9 @@ def create_api(engine: "Engine") -> Blueprint:
         if len(raw) > cfg.max_request_bytes:
             return error(413, f"request body over {cfg.max_request_bytes} bytes")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return error(400, "malformed JSON", [{"index": 0, "field": "", "message": str(exc)[:200]}])
+            body = loads(raw)
+        except JSONBodyError as exc:
+            return error(400, f"invalid JSON: {exc}"[:300], [_parse_error_detail(exc)])
         partial = request.args.get("partial") in ("1", "true")
         events, errors = validate_batch(body, types=engine.types, max_events=cfg.max_batch_events)
         details = [e.to_json() for e in errors]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 
+from . import jsonparse
 from .ingest import IngestClosed, QueueFull
 from .schema import SYSTEM_WAREHOUSE, validate_batch
 
@@ -49,10 +50,6 @@ class Replacement:
 
 
 Report = Callable[[str, Replacement], None]
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def clean(obj: Any, default: Callable[[Any], Any] | None = None) -> tuple[Any, list[Replacement]]:
@@ -128,7 +125,8 @@ class StrictJSON:
 
     @staticmethod
     def loads(s: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(s, parse_constant=_refuse_constant, **kwargs)
+        """The one strict parser (engine/jsonparse.py): Socket.IO packets meet the same rules as HTTP bodies."""
+        return jsonparse.loads(s)
 
     def _tell(self, source: str, replaced: list[Replacement]) -> None:
         for r in replaced:

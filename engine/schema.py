@@ -12,7 +12,10 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from itertools import islice
+from typing import Any, Iterable, Iterator
+
+from .jsonparse import MAX_DEPTH, format_path
 
 ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
@@ -25,6 +28,10 @@ MIN_TS_MS = 946_684_800_000  # 2000-01-01: older than that is a unit mistake, no
 MAX_METRICS = 32
 MAX_PAYLOAD_BYTES = 4096
 MAX_STATUS_LEN = 64
+MAX_METRIC_KEY_LEN = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what a BIGINT column holds (payload.sla_due_ms is stored in one)
+MAX_ERRORS_PER_FIELD = 5
+MAX_FIELD_LEN = 200  # how much of a field's path an error repeats
 
 TASK_STATUS = {
     "task.created": "created",
@@ -167,6 +174,87 @@ def _check_id(value: Any, field: str, index: int, errors: list[FieldError], patt
     return None
 
 
+def text_problem(text: str) -> str | None:
+    """Why a string cannot be stored as text (SQLite, PostgreSQL) and sent back as UTF-8, or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode"
+    return None
+
+
+def number_problem(value: int | float) -> str | None:
+    """Why a JSON number cannot be stored and derived from, or None (bools are not numbers here)."""
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else "is an integer outside the signed 64-bit range"
+    return None if math.isfinite(value) else "must be a finite number"
+
+
+def _key(key: str) -> str:
+    """A key as it may appear in an error's field: cut short, surrogates written out."""
+    return (key[:64] + "…" if len(key) > 64 else key).encode("utf-8", "backslashreplace").decode()
+
+
+# In a payload serialized as ASCII JSON, what may be a NUL, a lone surrogate or an integer past 64 bits
+# (a false alarm, e.g. an emoji's escaped surrogate pair, only costs the exact walk).
+_MAYBE_UNSTORABLE = re.compile(r"\\u0000|\\ud[89a-f]|[0-9]{19}")
+
+
+def _serialized(payload: dict[str, Any]) -> str | None:
+    """The payload as compact ASCII JSON (how storage writes it), or None if it is not strict JSON."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def payload_problems(payload: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, message) for each part of a payload that storage cannot hold, in document order.
+
+    Iterative, and it stops descending at MAX_DEPTH: a payload that did not come through the strict
+    parser (a Socket.IO `inject`) may nest arbitrarily deep. It visits at most MAX_PAYLOAD_BYTES / 2
+    values: more cannot serialize within MAX_PAYLOAD_BYTES (each takes a character and a separator).
+    """
+    budget = MAX_PAYLOAD_BYTES // 2
+    stack: list[tuple[Any, tuple[int | str, ...], int]] = [(payload, ("payload",), 0)]
+    while stack:
+        v, p, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            yield "payload", f"at most {MAX_PAYLOAD_BYTES} bytes serialized"
+            return
+        msg = None
+        if isinstance(v, str):
+            msg = text_problem(v)
+        elif isinstance(v, bool) or v is None:
+            continue
+        elif isinstance(v, (int, float)):
+            msg = number_problem(v)
+        elif isinstance(v, (dict, list)):
+            if len(v) > budget:
+                yield "payload", f"at most {MAX_PAYLOAD_BYTES} bytes serialized"
+                return
+            if depth >= MAX_DEPTH:
+                msg = f"nests deeper than {MAX_DEPTH} levels"
+            elif isinstance(v, dict):
+                children = []
+                for k, child in v.items():
+                    key_msg = text_problem(k) if isinstance(k, str) else "must be a string"
+                    if key_msg:
+                        yield format_path((*p, _key(str(k))))[:MAX_FIELD_LEN], f"the key {key_msg}"
+                    else:
+                        children.append((child, (*p, _key(k)), depth + 1))
+                stack.extend(reversed(children))
+            else:
+                stack.extend((child, (*p, i), depth + 1) for i, child in reversed(list(enumerate(v))))
+        else:
+            msg = "is not a JSON value"
+        if msg:
+            yield format_path(p)[:MAX_FIELD_LEN], msg
+
+
 def validate_event(
     raw: Any, *, index: int = 0, now_ms: int, types: Iterable[str] | frozenset[str]
 ) -> tuple[Event | None, list[FieldError]]:
@@ -175,7 +263,7 @@ def validate_event(
         return None, [FieldError(index, "", "each event must be a JSON object")]
     errors: list[FieldError] = []
     for key in raw.keys() - FIELDS:
-        errors.append(FieldError(index, str(key), "unknown field"))
+        errors.append(FieldError(index, _key(str(key)), "unknown field"))
 
     etype = raw.get("type")
     if etype is None:
@@ -216,6 +304,8 @@ def validate_event(
     status = raw.get("status")
     if status is not None and (not isinstance(status, str) or len(status) > MAX_STATUS_LEN):
         errors.append(FieldError(index, "status", f"must be a string of at most {MAX_STATUS_LEN} characters"))
+    elif status is not None and (msg := text_problem(status)):
+        errors.append(FieldError(index, "status", msg))
 
     severity = raw.get("severity")
     if severity is None:
@@ -231,17 +321,28 @@ def validate_event(
             errors.append(FieldError(index, "metrics", f"at most {MAX_METRICS} keys"))
         else:
             for key, val in metrics.items():
-                if isinstance(val, bool) or not isinstance(val, (int, float)):
-                    errors.append(FieldError(index, f"metrics.{key}", "must be a number"))
-                elif not math.isfinite(val):
-                    errors.append(FieldError(index, f"metrics.{key}", "must be a finite number"))
+                field = f"metrics.{_key(key)}"
+                if len(key) > MAX_METRIC_KEY_LEN:
+                    errors.append(FieldError(index, field, f"metric names are at most {MAX_METRIC_KEY_LEN} characters"))
+                elif msg := text_problem(key):
+                    errors.append(FieldError(index, field, f"the name {msg}"))
+                elif isinstance(val, bool) or not isinstance(val, (int, float)):
+                    errors.append(FieldError(index, field, "must be a number"))
+                elif msg := number_problem(val):
+                    errors.append(FieldError(index, field, msg))
 
     payload = raw.get("payload")
     if payload is not None:
         if not isinstance(payload, dict):
             errors.append(FieldError(index, "payload", "must be an object"))
-        elif len(json.dumps(payload, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
-            errors.append(FieldError(index, "payload", f"at most {MAX_PAYLOAD_BYTES} bytes serialized"))
+        else:
+            text = _serialized(payload)
+            problems = []
+            if text is None or _MAYBE_UNSTORABLE.search(text):  # then look closely, to name the field
+                problems = list(islice(payload_problems(payload), MAX_ERRORS_PER_FIELD))
+                errors.extend(FieldError(index, field, msg) for field, msg in problems)
+            if not problems and (text is None or len(text) > MAX_PAYLOAD_BYTES):
+                errors.append(FieldError(index, "payload", f"at most {MAX_PAYLOAD_BYTES} bytes serialized"))
 
     if errors:
         return None, errors

@@ -232,7 +232,8 @@ def test_unknown_users_and_bad_bodies(clients):
     assert a.post("/api/auth/login", json={"username": "ghost", "password": "whatever1"}).status_code == 401
     r = a.post("/api/auth/login", json={"username": "ghost"})
     assert r.status_code == 400 and r.get_json()["details"][0]["field"] == "password"
-    assert a.post("/api/auth/login", data="nope", content_type="text/plain").status_code == 400
+    assert a.post("/api/auth/login", data="nope", content_type="application/json").status_code == 400
+    assert a.post("/api/auth/login", data="nope", content_type="text/plain").status_code == 415
 
 
 def test_injections_and_user_changes_are_audited(app, clients):

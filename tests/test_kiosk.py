@@ -160,7 +160,8 @@ def test_bad_create_requests_say_which_field(client, body, field):
 
 
 def test_create_needs_json(client):
-    assert client.post("/api/kiosk-tokens", data="name=x").status_code == 400
+    assert client.post("/api/kiosk-tokens", data="name=x", content_type="application/json").status_code == 400
+    assert client.post("/api/kiosk-tokens", data="name=x").status_code == 415  # no Content-Type: refused at the gate
 
 
 @pytest.mark.parametrize("token,query,expect,notes", [
