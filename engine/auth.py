@@ -4,7 +4,7 @@ Tokens are flask-jwt-extended JWTs, from the `Authorization: Bearer` header (API
 clients), the HttpOnly `fp_access` cookie (browsers, with a double-submit CSRF
 token on every unsafe method) or a Socket.IO `auth: {token}`. The role is read
 from the user record, not the token, so a role change or a disabled account takes
-effect at once; revoked token ids and `valid_after` end sessions early.
+effect at once; revoked token ids and the account's session generation (`gen`) end sessions early.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from .keys import load_or_create
 from .kiosk import TOKEN_PREFIX as KIOSK_PREFIX
 
 if TYPE_CHECKING:
-    from .accounts import Accounts, Audit
+    from .accounts import Accounts, Audit, UserView
     from .kiosk import KioskTokens
     from .config import Config
 
@@ -139,7 +139,7 @@ def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Aud
         return {"gen": user.generation} if user else {}
 
     limiter = Limiter(
-        _client_key, app=server, storage_uri=config.redis_url or "memory://", strategy="moving-window", key_prefix="floorpulse",
+        client_address, app=server, storage_uri=config.redis_url or "memory://", strategy="moving-window", key_prefix="floorpulse",
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config.redis_url else {},
     )
     throttle = LoginThrottle(limiter, config.login_max_failures, config.login_max_failures_address, config.login_window_s)
@@ -154,7 +154,7 @@ def auth_state() -> AuthState:
     return current_app.extensions[EXTENSION]
 
 
-def token_user(claims: dict[str, Any]):
+def token_user(claims: dict[str, Any]) -> "UserView | None":
     """The account a decoded token speaks for, or None (gone, disabled, revoked, or issued before a change to it)."""
     generation = claims.get("gen", 0)  # tokens from before generations: valid for accounts never changed
     if not isinstance(generation, int):
@@ -320,14 +320,10 @@ def client_address() -> str:
     return (request.remote_addr or "?")[:64] if has_request_context() else "-"
 
 
-def _client_key() -> str:
-    return client_address()
-
-
 # ---- security headers on every response ----
 
-# Dash renders from 'self' plus its own inline bootstrap script (hashed: Dash.csp_hashes); the login and
-# TV pages' inline scripts carry a per-response nonce; styles are inline throughout (Dash, Plotly).
+# Dash renders from 'self' plus its own inline bootstrap script (hashed: Dash.csp_hashes); the login page's
+# inline script carries a per-response nonce; styles are inline throughout (Dash, Plotly).
 CSP = (
     "default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
