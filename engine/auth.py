@@ -134,7 +134,7 @@ def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Aud
 
     @jwt.additional_claims_loader
     def _generation(username: str) -> dict[str, int]:
-        """Every token carries the account's session generation (see engine/accounts.py)."""
+        """Every token carries the account's session generation (see engine/accounts.py); issue_tokens pins it."""
         user = accounts.get(username)
         return {"gen": user.generation} if user else {}
 
@@ -290,9 +290,11 @@ def _gate():
     return redirect("/login?next=" + quote(target, safe="/?=&"))
 
 
-def issue_tokens(username: str) -> tuple[str, str]:
-    """An access and a refresh token, both carrying the account's session generation (the claims loader)."""
-    return create_access_token(identity=username), create_refresh_token(identity=username)
+def issue_tokens(user: "UserView") -> tuple[str, str]:
+    """An access and a refresh token for the account as it was when it was checked: a change made between
+    the password check and now has bumped the generation, so these are then refused, as they should be."""
+    claims = {"gen": user.generation}
+    return create_access_token(identity=user.username, additional_claims=claims), create_refresh_token(identity=user.username, additional_claims=claims)
 
 
 def _refresh_session() -> bool:
@@ -304,7 +306,7 @@ def _refresh_session() -> bool:
     user = token_user(found[1]) if found else None
     if user is None:
         return False
-    g.fp_new_access = create_access_token(identity=user.username)
+    g.fp_new_access = issue_tokens(user)[0]
     g.fp_identity = Identity(user.username, user.role, None, None, "cookie")
     return True
 

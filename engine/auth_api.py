@@ -97,7 +97,7 @@ def create_auth_api(engine: "Engine") -> Blueprint:
             st.audit.write(username[:64], "login_failed", username[:64], None, address)
             return error(401, "wrong user name or password")
         st.throttle.succeeded(username, address)
-        access, refresh = issue_tokens(user.username)
+        access, refresh = issue_tokens(user)
         out: dict[str, Any] = {"user": {"username": user.username, "role": user.role}, "expires_in": cfg.access_token_min * 60}
         session = body.get("session") is True
         st.audit.write(user.username, "login", user.username, {"session": session}, address)
@@ -119,7 +119,7 @@ def create_auth_api(engine: "Engine") -> Blueprint:
         user = token_user(claims)
         if user is None:
             return error(401, "session ended: token revoked or account disabled")
-        access, _ = issue_tokens(user.username)
+        access, _ = issue_tokens(user)
         out: dict[str, Any] = {"expires_in": cfg.access_token_min * 60, "user": {"username": user.username, "role": user.role}}
         from_cookie = not request.headers.get("Authorization")
         if not from_cookie:

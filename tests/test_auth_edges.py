@@ -265,6 +265,21 @@ def test_a_sign_in_right_after_an_admin_change_gives_a_working_token(app, client
     assert app.server.test_client().post("/api/auth/refresh", headers={"Authorization": "Bearer " + old["refresh_token"]}).status_code == 401
 
 
+def test_a_change_between_the_password_check_and_the_tokens_ends_those_tokens(app, engine, monkeypatch):
+    """The tokens speak for the account as it was checked: a password reset landing in between wins."""
+    verify = engine.accounts.verify
+
+    def verify_then_reset(username, pw):
+        user = verify(username, pw)
+        engine.accounts.update("viewer", password="a-brand-new-password")  # an admin's reset, just after the check
+        return user
+
+    monkeypatch.setattr(engine.accounts, "verify", verify_then_reset)
+    tokens = login_tokens(app.server, "viewer")
+    me = app.server.test_client().get("/api/auth/me", headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert me.status_code == 401
+
+
 def test_the_session_generation_survives_a_restart(tmp_path):
     from app import create_app
 
