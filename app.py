@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import signal
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ import pandas  # noqa: F401
 from dash import Dash
 from flask import Flask
 from flask_socketio import SocketIO
+from werkzeug.serving import WSGIRequestHandler
 
 from components.shell import create_shell
 from engine.api import create_api
-from engine.auth import init_auth
+from engine.auth import SCRIPT_HASHES, init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
 from engine.intel_api import create_intel_api
@@ -101,6 +103,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         suppress_callback_exceptions=True,
     )
     app.layout = create_shell
+    server.extensions[SCRIPT_HASHES] = functools.cache(app.csp_hashes)  # Dash's inline scripts, for the CSP
     if start:
         engine.start()
         atexit.register(engine.stop)
@@ -116,6 +119,13 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+class RequestHandler(WSGIRequestHandler):
+    """The embedded server's handler, minus `Server: Werkzeug/x Python/y` (gunicorn sends only `gunicorn`)."""
+
+    def version_string(self) -> str:
+        return "Floorpulse"
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -129,7 +139,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     print(f"Floorpulse on http://{config.host}:{config.port}  (Ctrl-C stops)", flush=True)
     try:
-        fp.socketio.run(app.server, host=config.host, port=config.port, allow_unsafe_werkzeug=True, use_reloader=False, log_output=False)
+        fp.socketio.run(app.server, host=config.host, port=config.port, allow_unsafe_werkzeug=True, use_reloader=False, log_output=False,
+                       request_handler=RequestHandler)
     except KeyboardInterrupt:
         pass
     finally:

@@ -339,7 +339,11 @@
     };
   }
   fp.emit = function (name, data, ack) {
-    if (state.socket && state.connected) state.socket.emit(name, data, ack);
+    // an ack only when there is one: socket.io sends an `undefined` argument as a null payload
+    if (state.socket && state.connected) {
+      if (typeof ack === "function") state.socket.emit(name, data, ack);
+      else state.socket.emit(name, data);
+    }
     return !!(state.socket && state.connected);
   };
 

@@ -1,8 +1,13 @@
 """Users, revoked tokens and the audit log: the database side of sign-in.
 
 Passwords are stored as Werkzeug scrypt hashes. A small in-memory view of every
-user (role, disabled, valid_after) answers the per-request checks without a query;
+user (role, disabled, generation) answers the per-request checks without a query;
 every change goes through here, so the view is always current in this process.
+
+Every token carries the account's session generation (`gen` claim, engine/auth.py); a change
+to the account bumps it, which ends every session issued before the change and none issued
+after it, whatever the clock says (a time comparison in whole seconds refused a sign-in made
+in the same second as the change, on every use).
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class UserView:
     role: str
     disabled: bool
     created_at: int
-    valid_after: int  # epoch seconds
+    generation: int  # session generation: tokens carrying another one are refused (the users.valid_after column)
 
     def to_json(self) -> dict[str, Any]:
         return {"username": self.username, "role": self.role, "disabled": self.disabled, "created_at": self.created_at}
@@ -86,10 +91,10 @@ class Accounts:
     def is_revoked(self, jti: str | None) -> bool:
         return jti in self._revoked
 
-    def token_valid(self, username: str, jti: str | None, issued_at_s: int) -> UserView | None:
-        """The user a token speaks for, or None when the user is gone or disabled or the token revoked."""
+    def token_valid(self, username: str, jti: str | None, generation: int) -> UserView | None:
+        """The user a token speaks for, or None when the user is gone or disabled, the token revoked or of an older generation."""
         user = self._users.get(username)
-        if user is None or user.disabled or (jti and jti in self._revoked) or issued_at_s < user.valid_after:
+        if user is None or user.disabled or (jti and jti in self._revoked) or generation != user.generation:
             return None
         return user
 
@@ -136,8 +141,8 @@ class Accounts:
         demoted = values.get("role", user.role) != "admin" or values.get("disabled", user.disabled)
         if user.role == "admin" and not user.disabled and demoted and self._active_admins() <= 1:
             raise AccountError("this is the last active admin; add another admin first", "role" if "role" in values else "disabled")
-        # tokens issued up to now stop working; +1 s because JWT iat has whole seconds
-        values["valid_after"] = int(time.time()) + 1
+        # tokens issued up to now stop working: they carry the old generation
+        values["valid_after"] = user.generation + 1
         with self.db.engine.begin() as conn:
             conn.execute(update(User).where(User.username == username).values(**values))
         view = UserView(username, values.get("role", user.role), values.get("disabled", user.disabled), user.created_at, values["valid_after"])

@@ -4,38 +4,40 @@ Tokens are flask-jwt-extended JWTs, from the `Authorization: Bearer` header (API
 clients), the HttpOnly `fp_access` cookie (browsers, with a double-submit CSRF
 token on every unsafe method) or a Socket.IO `auth: {token}`. The role is read
 from the user record, not the token, so a role change or a disabled account takes
-effect at once; revoked token ids and `valid_after` end sessions early.
+effect at once; revoked token ids and the account's session generation (`gen`) end sessions early.
 """
 from __future__ import annotations
 
 import hmac
-import threading
+import logging
+import math
+import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
-from flask import Flask, current_app, g, has_request_context, jsonify, redirect, request
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, redirect, request
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
     decode_token,
-    get_jwt,
     set_access_cookies,
     verify_jwt_in_request,
 )
 from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_limiter import Limiter
 from jwt import PyJWTError
+from limits import RateLimitItemPerSecond
 
 from .keys import load_or_create
 from .kiosk import TOKEN_PREFIX as KIOSK_PREFIX
 
 if TYPE_CHECKING:
-    from .accounts import Accounts, Audit
+    from .accounts import Accounts, Audit, UserView
     from .kiosk import KioskTokens
     from .config import Config
 
@@ -45,6 +47,7 @@ EXTENSION = "floorpulse_auth"
 # reachable without a token: the login page and its API, static files, and /health (status only)
 PUBLIC_PATHS = {"/login", "/tv/activate", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/health", "/_favicon.ico", "/favicon.ico"}
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,42 +61,47 @@ class Identity:
 
 
 class LoginThrottle:
-    """Failed sign-ins per user name and per address in a sliding window; over the limit → wait."""
+    """Failed sign-ins, counted where the attacker is: per user name *and* address, and (looser) per address.
 
-    def __init__(self, per_user: int, per_address: int, window_s: float):
-        self.per_user, self.per_address, self.window_s = per_user, per_address, window_s
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+    A victim signing in from anywhere else is never refused because of someone else's failures, and
+    one person's typos do not lock out an office behind one NAT address. The counts live in
+    flask-limiter's storage (memory, or Redis with REDIS_URL so that every instance shares them), in a
+    moving window. A storage failure never refuses a sign-in (it is logged).
+    """
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fails[key]
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
+    def __init__(self, limiter: Limiter, per_user: int, per_address: int, window_s: int):
+        self.limiter = limiter
+        self.per_user = RateLimitItemPerSecond(per_user, window_s)
+        self.per_address = RateLimitItemPerSecond(per_address, window_s)
+
+    def _keys(self, username: str, address: str) -> tuple[tuple[RateLimitItemPerSecond, tuple[str, ...]], ...]:
+        return (self.per_user, ("login-user", username[:64], address)), (self.per_address, ("login-address", address))
 
     def retry_after(self, username: str, address: str) -> int:
         """Seconds to wait before another attempt may be checked; 0 = go ahead."""
-        now = time.monotonic()
-        with self._lock:
-            waits = []
-            for key, limit in ((f"u:{username}", self.per_user), (f"a:{address}", self.per_address)):
-                q = self._recent(key, now)
-                if len(q) >= limit:
-                    waits.append(q[0] + self.window_s - now)
-            return max(1, int(max(waits)) + 1) if waits else 0
+        wait = 0.0
+        try:
+            for limit, key in self._keys(username, address):
+                if not self.limiter.limiter.test(limit, *key):
+                    wait = max(wait, self.limiter.limiter.get_window_stats(limit, *key).reset_time - time.time())
+        except Exception:  # noqa: BLE001 - the throttle's storage is down: sign-in goes on without it
+            log.exception("sign-in throttle storage failed; not throttling")
+            return 0
+        return max(1, math.ceil(wait)) if wait else 0
 
     def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._fails[f"u:{username}"].append(now)
-            self._fails[f"a:{address}"].append(now)
-            if len(self._fails) > 10_000:  # bounded: forget quiet keys
-                for k in [k for k, q in self._fails.items() if not self._recent(k, now)]:
-                    del self._fails[k]
+        try:
+            for limit, key in self._keys(username, address):
+                self.limiter.limiter.hit(limit, *key)
+        except Exception:  # noqa: BLE001
+            log.exception("sign-in throttle storage failed; failure not counted")
 
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._fails.pop(f"u:{username}", None)
+    def succeeded(self, username: str, address: str) -> None:
+        """The right password: this user's failures from this address are forgotten (the address's are not)."""
+        try:
+            self.limiter.limiter.clear(self.per_user, *self._keys(username, address)[0][1])
+        except Exception:  # noqa: BLE001
+            log.exception("sign-in throttle storage failed")
 
 
 @dataclass
@@ -129,25 +137,44 @@ def init_auth(server: Flask, config: "Config", accounts: "Accounts", audit: "Aud
     c["JWT_COOKIE_SAMESITE"] = "Lax"
     c["JWT_COOKIE_SECURE"] = config.cookie_secure
     c["JWT_SESSION_COOKIE"] = False  # survive a browser restart for the refresh token's life
-    JWTManager(server)
+    jwt = JWTManager(server)
     if config.metrics_token and len(config.metrics_token) < METRICS_TOKEN_MIN_LEN:
         raise ValueError(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LEN} characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    server.extensions[EXTENSION] = AuthState(
-        accounts, audit, LoginThrottle(config.login_max_failures, config.login_max_failures_address, config.login_window_s), kiosks,
-        config.metrics_token,
+
+    @jwt.additional_claims_loader
+    def _generation(username: str) -> dict[str, int]:
+        """Every token carries the account's session generation (see engine/accounts.py); issue_tokens pins it."""
+        user = accounts.get(username)
+        return {"gen": user.generation} if user else {}
+
+    limiter = Limiter(
+        client_address, app=server, storage_uri=config.redis_url or "memory://", strategy="moving-window", key_prefix="floorpulse",
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config.redis_url else {},
     )
+    throttle = LoginThrottle(limiter, config.login_max_failures, config.login_max_failures_address, config.login_window_s)
+    server.extensions[EXTENSION] = AuthState(accounts, audit, throttle, kiosks, config.metrics_token)
     server.before_request(_gate)
     server.after_request(_set_refreshed_cookie)
+    server.after_request(_security_headers)
+    server.context_processor(lambda: {"csp_nonce": csp_nonce})
 
 
 def auth_state() -> AuthState:
     return current_app.extensions[EXTENSION]
 
 
+def token_user(claims: dict[str, Any]) -> "UserView | None":
+    """The account a decoded token speaks for, or None (gone, disabled, revoked, or issued before a change to it)."""
+    generation = claims.get("gen", 0)  # tokens from before generations: valid for accounts never changed
+    if not isinstance(generation, int):
+        return None
+    return auth_state().accounts.token_valid(str(claims.get("sub")), claims.get("jti"), generation)
+
+
 def _identity_from_claims(claims: dict[str, Any], via: str) -> Identity | None:
     if claims.get("type") != "access":
         return None
-    user = auth_state().accounts.token_valid(str(claims.get("sub")), claims.get("jti"), int(claims.get("iat", 0)))
+    user = token_user(claims)
     if user is None:
         return None
     return Identity(user.username, user.role, claims.get("jti"), claims.get("exp"), via)
@@ -198,8 +225,9 @@ def resolve_identity(auth: dict[str, Any] | None = None) -> Identity | None:
         g.fp_identity = identity
         return identity
     try:
-        verify_jwt_in_request(optional=True)
-        claims = get_jwt()
+        # its result, not get_jwt(): it checks nothing on OPTIONS (JWT_EXEMPT_METHODS) and then get_jwt() raises
+        found = verify_jwt_in_request(optional=True)
+        claims = found[1] if found else None
         if claims:
             identity = _identity_from_claims(claims, "bearer" if request.headers.get("Authorization") else "cookie")
             if identity is None:
@@ -264,6 +292,12 @@ def require_role(role: str) -> Callable:
 def _gate():
     """Nothing but the login page, static files and /health is served without a valid token."""
     path = request.path
+    if request.method == "OPTIONS":  # what a URL allows is no secret; there is no CORS here, so a preflight gets no Allow-Origin
+        if request.routing_exception is not None:
+            raise request.routing_exception  # 404 or 405
+        resp = current_app.make_default_options_response()
+        resp.status_code = 204
+        return resp
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     if resolve_identity() is not None:
@@ -276,21 +310,23 @@ def _gate():
     return redirect("/login?next=" + quote(target, safe="/?=&"))
 
 
-def issue_tokens(username: str) -> tuple[str, str]:
-    return create_access_token(identity=username), create_refresh_token(identity=username)
+def issue_tokens(user: "UserView") -> tuple[str, str]:
+    """An access and a refresh token for the account as it was when it was checked: a change made between
+    the password check and now has bumped the generation, so these are then refused, as they should be."""
+    claims = {"gen": user.generation}
+    return create_access_token(identity=user.username, additional_claims=claims), create_refresh_token(identity=user.username, additional_claims=claims)
 
 
 def _refresh_session() -> bool:
     """With a valid refresh cookie, mint a new access token for this request and set it on the response."""
     try:
-        verify_jwt_in_request(refresh=True, locations=["cookies"])
-        claims = get_jwt()
+        found = verify_jwt_in_request(refresh=True, locations=["cookies"])
     except (JWTExtendedException, PyJWTError):
         return False
-    user = auth_state().accounts.token_valid(str(claims.get("sub")), claims.get("jti"), int(claims.get("iat", 0)))
+    user = token_user(found[1]) if found else None
     if user is None:
         return False
-    g.fp_new_access = create_access_token(identity=user.username)
+    g.fp_new_access = issue_tokens(user)[0]
     g.fp_identity = Identity(user.username, user.role, None, None, "cookie")
     return True
 
@@ -304,3 +340,36 @@ def _set_refreshed_cookie(response):
 
 def client_address() -> str:
     return (request.remote_addr or "?")[:64] if has_request_context() else "-"
+
+
+# ---- security headers on every response ----
+
+# Dash renders from 'self' plus its own inline bootstrap script (hashed: Dash.csp_hashes); the login page's
+# inline script carries a per-response nonce; styles are inline throughout (Dash, Plotly).
+CSP = (
+    "default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SCRIPT_HASHES = "floorpulse_script_hashes"  # server.extensions: a callable → the inline-script hashes to allow
+
+
+def csp_nonce() -> str:
+    """The nonce of this response's inline scripts (templates: `<script nonce="{{ csp_nonce() }}">`)."""
+    if "fp_csp_nonce" not in g:
+        g.fp_csp_nonce = secrets.token_urlsafe(16)
+    return g.fp_csp_nonce
+
+
+def _security_headers(response: Response) -> Response:
+    h = response.headers
+    scripts = ["'self'", *current_app.extensions.get(SCRIPT_HASHES, list)()]
+    if "fp_csp_nonce" in g:
+        scripts.append(f"'nonce-{g.fp_csp_nonce}'")
+    h["Content-Security-Policy"] = CSP.format(scripts=" ".join(scripts))
+    h["X-Frame-Options"] = "DENY"
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Referrer-Policy"] = "same-origin"
+    if not request.path.startswith(PUBLIC_PREFIXES):  # pages and API answers may carry tokens or live data: never stored
+        h["Cache-Control"] = "no-store"
+    return response

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 from flask_jwt_extended import (
     decode_token,
-    get_jwt,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
@@ -15,6 +15,7 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
+from werkzeug.urls import iri_to_uri
 
 from .accounts import AccountError
 from .api import error
@@ -25,17 +26,37 @@ from .auth import (
     issue_tokens,
     require_role,
     resolve_identity,
+    token_user,
 )
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
 
+# what a browser's URL parser drops before reading a URL (WHATWG URL: leading/trailing C0 controls and
+# spaces; tab, CR and LF anywhere), so `/\t//evil.example` is read as `//evil.example`
+_EDGE = "".join(map(chr, range(0x21)))
+_TAB_NEWLINE = str.maketrans("", "", "\t\r\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(value: str | None) -> str:
-    """Only same-site paths: never send a fresh session to another host."""
-    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc or "\\" in value:
+    """Where to go after signing in: a path on this site, judged as the browser will read it; anything else → `/`.
+
+    The value is cleaned the way the browser's URL parser cleans it (control characters dropped,
+    backslashes read as slashes), then refused when it is not a plain path: absolute (`https://x`,
+    `javascript:`), scheme-relative (`//x`, `/\\x`), or still holding a control character. What is
+    returned is the cleaned path, percent-encoded, so it is also always a valid `Location` header.
+    """
+    if not isinstance(value, str):
         return "/"
-    return value
+    path = value.strip(_EDGE).translate(_TAB_NEWLINE).replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//") or _CONTROL.search(path):
+        return "/"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return iri_to_uri(path)
 
 
 def _json_body() -> dict[str, Any] | None:
@@ -68,15 +89,15 @@ def create_auth_api(engine: "Engine") -> Blueprint:
         address = client_address()
         wait = st.throttle.retry_after(username, address)
         if wait:
-            st.audit.write(username, "login_throttled", username, None, address)
+            st.audit.write(username[:64], "login_throttled", username[:64], None, address)
             return error(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
         user = st.accounts.verify(username, password)
         if user is None:
             st.throttle.failed(username, address)
             st.audit.write(username[:64], "login_failed", username[:64], None, address)
             return error(401, "wrong user name or password")
-        st.throttle.succeeded(username)
-        access, refresh = issue_tokens(user.username)
+        st.throttle.succeeded(username, address)
+        access, refresh = issue_tokens(user)
         out: dict[str, Any] = {"user": {"username": user.username, "role": user.role}, "expires_in": cfg.access_token_min * 60}
         session = body.get("session") is True
         st.audit.write(user.username, "login", user.username, {"session": session}, address)
@@ -92,14 +113,13 @@ def create_auth_api(engine: "Engine") -> Blueprint:
     def refresh():
         st = auth_state()
         try:
-            verify_jwt_in_request(refresh=True)
-            claims = get_jwt()
+            _, claims = verify_jwt_in_request(refresh=True)
         except (JWTExtendedException, PyJWTError) as exc:
             return error(401, f"refresh token missing, expired or invalid ({type(exc).__name__})")
-        user = st.accounts.token_valid(str(claims.get("sub")), claims.get("jti"), int(claims.get("iat", 0)))
+        user = token_user(claims)
         if user is None:
             return error(401, "session ended: token revoked or account disabled")
-        access, _ = issue_tokens(user.username)
+        access, _ = issue_tokens(user)
         out: dict[str, Any] = {"expires_in": cfg.access_token_min * 60, "user": {"username": user.username, "role": user.role}}
         from_cookie = not request.headers.get("Authorization")
         if not from_cookie:
@@ -116,10 +136,10 @@ def create_auth_api(engine: "Engine") -> Blueprint:
         who = None
         for kwargs in ({}, {"refresh": True}):
             try:
-                verify_jwt_in_request(optional=True, **kwargs)
-                claims = get_jwt()
+                found = verify_jwt_in_request(optional=True, **kwargs)
             except (JWTExtendedException, PyJWTError):
                 continue
+            claims = found[1] if found else {}
             if claims.get("jti"):
                 st.accounts.revoke(claims["jti"], int(claims.get("exp", 0)))
                 who = who or claims.get("sub")

@@ -82,8 +82,8 @@ class Config:
     access_token_min: int = 15  # browser sessions refresh silently before this
     refresh_token_days: int = 7
     cookie_secure: bool = False  # set on when served over HTTPS
-    login_max_failures: int = 5  # per user name within login_window_s, then 429
-    login_max_failures_address: int = 20  # per client address within login_window_s
+    login_max_failures: int = 5  # failed sign-ins per user name from one address within login_window_s, then 429 for that pair
+    login_max_failures_address: int = 100  # failed sign-ins per client address (any names) within login_window_s: looser, an office shares one NAT address
     login_window_s: int = 300
     socket_rate_per_min: int = 100  # client-emitted Socket.IO messages per client
     socket_idle_s: int = 600  # non-kiosk clients without a ping for this long are disconnected

@@ -97,7 +97,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
-    # tokens issued before this (epoch s) are refused: set on disable, role or password change
+    # the session generation (engine/accounts.py): bumped on disable, role or password change; tokens carrying an older one are refused
     valid_after: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

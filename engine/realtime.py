@@ -71,9 +71,14 @@ class LiveNamespace(Namespace):
     # ---- every client message passes here: rate limit and liveness ----
 
     def trigger_event(self, event: str, *args):
-        """Flask-SocketIO dispatch (args = (sid, *data)), with the rate limit and ping bookkeeping in front."""
+        """Flask-SocketIO dispatch (args = (sid, *data)), with the rate limit and ping bookkeeping in front.
+
+        A client message carries one payload: further arguments are dropped, not passed to the handler
+        (socket.io-client sends `emit("ping", data, undefined)` as ["ping", data, null]).
+        """
         if event in ("connect", "disconnect") or not args:
             return super().trigger_event(event, *args)
+        args = args[:2]
         sid = args[0]
         now = time.monotonic()
         with self._lock:

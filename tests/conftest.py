@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -190,11 +191,33 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots for a h
 VIEWPORT = {"width": 1600, "height": 1000}
 
 
+_FUNCTION_SOURCE = re.compile(r"\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)")
+
+
+def _polled_as_function(sync_api) -> None:
+    """`wait_for_function("expr")` polls an expression through eval(), which the pages' Content-Security-Policy
+    (no 'unsafe-eval', engine/auth.py) refuses; `() => (expr)` is called, not eval'd, so tests keep writing
+    expressions and the pages keep their policy."""
+    for cls in (sync_api.Page, sync_api.Frame):
+        original = cls.wait_for_function
+        if getattr(original, "fp_wrapped", False):
+            continue
+
+        def wait_for_function(self, expression, *args, _original=original, **kwargs):
+            if isinstance(expression, str) and not _FUNCTION_SOURCE.match(expression):
+                expression = f"() => ({expression})"
+            return _original(self, expression, *args, **kwargs)
+
+        wait_for_function.fp_wrapped = True
+        cls.wait_for_function = wait_for_function
+
+
 @pytest.fixture(scope="session")
 def playwright_browser():
     """One headless Chromium (the system's, never a downloaded one) for every browser test."""
     need_service("Chromium", os.path.exists(CHROMIUM), CHROMIUM)
     sync_api = pytest.importorskip("playwright.sync_api")
+    _polled_as_function(sync_api)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
