@@ -97,13 +97,21 @@ def test_a_stress_run_leaves_the_floor_alone_and_purging_leaves_what_a_restart_b
     assert len(live.latency_ms) <= latency_before  # the floor's push latency holds no stress samples
     assert {w["warehouse_id"] for w in engine.db.query_events(limit=1000)} == {"W1", "W2", "stress"}
     assert [w for w, *_ in engine.db.workers()] == sorted(["A1", "B1", "C2", "R1", "R2"])  # no synthetic worker registered
-    pushed = [e for msg in screen.get_received("/live") if msg["name"] == "events" for batch in msg["args"] for e in batch]
+    # the screen does receive the floor's events (a probe), and received none of the run's
+    post(client, {"type": "scan", "warehouse_id": "W1", "worker_id": "A1", "status": "probe"})
+    pushed: list[dict] = []
+
+    def probe_arrived() -> bool:
+        pushed.extend(e for msg in screen.get_received("/live") if msg["name"] == "events" for batch in msg["args"] for e in batch)
+        return any(e["status"] == "probe" for e in pushed)
+
+    wait_until(probe_arrived, what="the probe on the screen")
     assert not [e for e in pushed if e["status"] == "stress"], "stress events reached the floor's feed"
     screen.disconnect(namespace="/live")
 
     # purging: the database is back to the floor's events and the live model equals a rebuild from it
     assert client.delete("/api/stress/events").get_json()["deleted"] == run["stored"]
-    assert engine.db.count_events() == in_db_before
+    assert engine.db.count_events() == in_db_before + 1  # the floor's events and the probe
     assert live.stress is None
     rebuilt = restarted(engine)
     now = int(time.time() * 1000)
