@@ -7,6 +7,7 @@ after "Remove stress events" compared with a live model rebuilt from the databas
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from conftest import login_tokens
 from engine.runtime import Engine
@@ -58,6 +59,8 @@ def floor_view(live, now_ms: int) -> dict:
     """What the views show of the floor at a fixed instant (latency is the process's, not the floor's)."""
     stats = live.stats(now_ms)
     out = {k: stats[k] for k in FEED_KEYS}
+    with live.lock:
+        out["tasks"] = {tid: asdict(t) for tid, t in live.tasks.items()}
     out["recent_events"] = sorted(e["event_id"] for e in stats["recent_events"])
     return out
 
