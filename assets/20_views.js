@@ -19,6 +19,23 @@
 
   var names = fp.names;
 
+  // What to call each worker (id → label): the name, and the id beside it where namesakes share it
+  // (the same rule as worker_labels in components/worker_board.py). `workers`: any iterable of worker JSON.
+  fp.workerLabels = function (workers) {
+    var crew = Array.from(workers);
+    var count = {};
+    crew.forEach(function (w) {
+      var n = w.name || w.id;
+      count[n] = (count[n] || 0) + 1;
+    });
+    var out = {};
+    crew.forEach(function (w) {
+      var n = w.name || w.id;
+      out[w.id] = count[n] === 1 ? n : n + " (" + w.id + ")";
+    });
+    return out;
+  };
+
   // Newest x (epoch ms: the factories only use numbers for time) across a graph's live traces
   // (meta = warehouse id; forecast traces carry a dict and reach into the future).
   function lastX(gd) {
@@ -396,19 +413,19 @@
     return {idle: idle, util: worked > 0 ? (100 * busy) / worked : null};
   }
 
-  function tileOf(w, now) {
+  function tileOf(w, now, shown) {
     var st = w.state || "offline";
     var label = STATE_LABELS[st] || st;
     var since = w.since ? fp.age(now - w.since) : "—";
     var name = w.name || w.id;
     var tip = name + " (" + w.id + ") — " + label + " since " + since + " ago" + (w.task_id ? ", task " + w.task_id : "") + ", " + (w.done_shift || 0) + " tasks this shift";
     return h("Div", {className: "fp-tile fp-state-" + st, title: tip}, [
-      h("Div", {className: "fp-tile-name"}, name),
+      h("Div", {className: "fp-tile-name"}, shown || name),
       h("Div", {className: "fp-tile-meta"}, (TILE_LABELS[st] || st) + " · " + since),
     ]);
   }
 
-  function wkBoard(list, now) {
+  function wkBoard(list, now, labels) {
     var nm = names();
     var groups = {};
     list.forEach(function (w) {
@@ -427,7 +444,7 @@
         return h("Section", {className: "fp-board-group"}, [
           h("H3", {className: "fp-board-title"}, [nm[wh] || wh, h("Span", {className: "fp-board-count"}, on + " signed in · " + crew.length + " on roster")]),
           h("Div", {className: "fp-board-tiles"}, crew.map(function (w) {
-            return tileOf(w, now);
+            return tileOf(w, now, labels[w.id]);
           })),
         ]);
       });
@@ -448,12 +465,13 @@
     };
   }
 
-  function topBars(id, list, value, decimals) {
+  // One bar per worker id (namesakes stay two bars), shown by its label on the axis and in the hover.
+  function topBars(id, list, value, decimals, labels) {
     var gd = fp.graph(id);
     if (!gd) return;
     var ranked = list
       .map(function (w) {
-        return [w.name || w.id, value(w)];
+        return [w.id, value(w)];
       })
       .filter(function (p) {
         return p[1] > 0;
@@ -462,6 +480,15 @@
         return b[1] - a[1];
       })
       .slice(0, TOP_N);
+    var shown = ranked.map(function (p) {
+      return labels[p[0]] || p[0];
+    });
+    var axes = emptyState(gd, ranked.length > 0, ranked.length, ranked.length ? ranked[0][1] : 0);
+    axes.yaxis.tickmode = "array";
+    axes.yaxis.tickvals = ranked.map(function (p) {
+      return p[0];
+    });
+    axes.yaxis.ticktext = shown;
     fp.replaceTraces(
       id,
       gd,
@@ -475,8 +502,9 @@
         text: ranked.map(function (p) {
           return fp.fmt(p[1], decimals);
         }),
+        customdata: shown,
       }],
-      emptyState(gd, ranked.length > 0, ranked.length, ranked.length ? ranked[0][1] : 0)
+      axes
     );
   }
 
@@ -580,15 +608,16 @@
         kpi("wk-" + s, String(counts[s]), signedIn ? Math.round((100 * counts[s]) / signedIn) + " % of signed-in" : "nobody signed in");
       });
       kpi("wk-offline", String(counts.offline), "not signed in");
-      wkBoard(list, snow);
+      var labels = fp.workerLabels(state.workers.values()); // over the whole roster: a filter does not rename anyone
+      wkBoard(list, snow, labels);
       topBars("wk-done-graph", list, function (w) {
         return w.done_shift || 0;
-      }, 0);
+      }, 0, labels);
       topBars("wk-idle-graph", list.filter(function (w) {
         return w.state !== "offline" || w.idle_min > 0;
       }), function (w) {
         return Math.round(workerNow(w, snow).idle);
-      }, 0);
+      }, 0, labels);
       wkUtilisation(list, snow);
     },
   });

@@ -308,7 +308,7 @@
       return fill(root, [
         head,
         el("div", {class: "fp-meter", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(pct)), "aria-label": "Run progress"}, el("div", {class: "fp-meter-fill fp-level-ok", style: "width:" + pct.toFixed(1) + "%"})),
-        el("p", {class: "fp-ct-muted"}, "The result (stored vs accepted, sustained rate, responsiveness) appears when the run ends."),
+        el("p", {class: "fp-ct-muted"}, "The result (stored vs accepted, sustained rate, responsiveness) appears when the run ends. The run's scans come from its own synthetic crew in warehouse \u201cstress\u201d: the floor's workers, tasks, load and figures do not see them."),
         dl([["Generated", fp.fmt(run.generated)], ["Accepted", fp.fmt(run.accepted)], ["Stored so far", fp.fmt(run.stored)]]),
       ]);
     }
@@ -323,7 +323,7 @@
       ]),
       dl([
         ["Achieved", fp.fmt(run.achieved_rate) + " /s" + (ratio === null ? "" : " (" + fp.fmt(ratio, 0) + " % of target)")],
-        ["Accepted / stored", fp.fmt(run.accepted) + " / " + fp.fmt(run.stored)],
+        ["Accepted / stored / live", fp.fmt(run.accepted) + " / " + fp.fmt(run.stored) + " / " + fp.fmt(run.applied)],
         ["Latency p50 · p95 · p99", fp.fmt(lat.p50) + " · " + fp.fmt(lat.p95) + " · " + fp.fmt(lat.p99) + " ms"],
         ["429s · errors", fp.fmt(run.rejected_429) + " · " + fp.fmt(run.errors), run.errors ? "fp-ct-bad" : ""],
         ["Responsive", run.responsive === true ? "Yes · ping p95 " + fp.fmt(ping.p95) + " ms" : run.responsive === false ? "No · ping p95 " + fp.fmt(ping.p95) + " ms" : "—", run.responsive === false ? "fp-ct-bad" : ""],

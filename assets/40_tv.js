@@ -450,12 +450,13 @@
       top.sort(function (a, b) {
         return b.done_shift - a.done_shift;
       });
+      var labels = fp.workerLabels(state.workers.values()); // namesakes get their id beside the name
       fp.set("tv-wk-list", {
         children: top.length
           ? top.slice(0, 8).map(function (w, i) {
               return h("Div", {className: "tv-top-row"}, [
                 h("Span", {className: "tv-top-rank"}, String(i + 1)),
-                h("Span", {className: "tv-top-name"}, w.name || w.id),
+                h("Span", {className: "tv-top-name"}, labels[w.id] || w.id),
                 h("Span", {className: "tv-top-wh"}, nm[w.warehouse_id] || w.warehouse_id),
                 h("Span", {className: "tv-top-n"}, fp.fmt(w.done_shift)),
               ]);

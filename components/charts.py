@@ -229,24 +229,28 @@ def type_mix_figure(by_type: Mapping[str, float], event_types: Sequence[str]) ->
 
 
 def hbar_figure(
-    labels: Sequence[str], values: Sequence[float], *, x_title: str, color: str, unit: str, decimals: int = 0, empty: str = "No data yet", slots: int = 15
+    keys: Sequence[str], values: Sequence[float], *, labels: Sequence[str] | None = None, x_title: str, color: str, unit: str,
+    decimals: int = 0, empty: str = "No data yet", slots: int = 15
 ) -> go.Figure:
-    """A ranked horizontal bar chart (largest on top); the bridge swaps `x`, `y`, `text`.
+    """A ranked horizontal bar chart (largest on top), one bar per key (e.g. a worker id) shown by its label;
+    the bridge swaps `x`, `y` (keys), `text`, `customdata` (labels) and the axis' `tickvals`/`ticktext`.
 
     `layout.meta.empty` is the note shown (axes hidden) while there is nothing to rank.
     """
+    labels = list(keys if labels is None else labels)
     trace = go.Bar(
-        x=list(values), y=list(labels), orientation="h", marker=dict(color=color),
+        x=list(values), y=list(keys), customdata=labels, orientation="h", marker=dict(color=color),
         text=[f"{v:.{decimals}f}" for v in values], textposition="outside", cliponaxis=False,
-        hovertemplate=f"%{{y}}: %{{x:.{decimals}f}} {unit}<extra></extra>",
+        hovertemplate=f"%{{customdata}}: %{{x:.{decimals}f}} {unit}<extra></extra>",
     )
-    has = bool(labels)
-    slots = max(len(labels), slots)
+    has = bool(keys)
+    slots = max(len(keys), slots)
     return _figure(
         [trace],
         xaxis=dict(title=dict(text=x_title), range=[0, max(5.0, max(values, default=0) * 1.12)], autorange=False, showgrid=True, visible=has),
         # a fixed number of rows keeps bars the same thickness however many there are
-        yaxis=dict(type="category", range=[slots - 0.5, -0.5], autorange=False, showgrid=False, tickfont=dict(size=11), visible=has),
+        yaxis=dict(type="category", range=[slots - 0.5, -0.5], autorange=False, showgrid=False, tickfont=dict(size=11), visible=has,
+                   tickmode="array", tickvals=list(keys), ticktext=labels),
         bargap=0.22,
         meta=dict(empty=empty),
         annotations=[] if has else [_empty_note(empty)],

@@ -4,6 +4,7 @@ The bridge re-renders the same markup (`tileOf` in assets/20_views.js) from live
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from dash import html
@@ -25,20 +26,36 @@ def since_text(since_ms: int | None, now_ms: int) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d}"
 
 
-def worker_tile(w: Mapping[str, Any], now_ms: int) -> html.Div:
+def worker_labels(workers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """What to call each worker (id → label): the name, and the id beside it where namesakes share it.
+
+    The bridge makes the same labels (`floorpulse.workerLabels` in assets/20_views.js)."""
+    crew = list(workers)
+    count = Counter(w.get("name") or w["id"] for w in crew)
+    out = {}
+    for w in crew:
+        name = w.get("name") or w["id"]
+        out[w["id"]] = name if count[name] == 1 else f"{name} ({w['id']})"
+    return out
+
+
+def worker_tile(w: Mapping[str, Any], now_ms: int, shown: str | None = None) -> html.Div:
+    """One worker's tile; `shown` is what to call them (see worker_labels), the name by default."""
     state = w.get("state", "offline")
     name = w.get("name") or w["id"]
     label = STATE_LABELS.get(state, state)
     detail = f"{TILE_LABELS.get(state, state)} · {since_text(w.get('since'), now_ms)}"
     tip = f"{name} ({w['id']}) — {label} since {since_text(w.get('since'), now_ms)} ago" + (f", task {w['task_id']}" if w.get("task_id") else "") + f", {w.get('done_shift', 0)} tasks this shift"
     return html.Div(
-        [html.Div(name, className="fp-tile-name"), html.Div(detail, className="fp-tile-meta")],
+        [html.Div(shown or name, className="fp-tile-name"), html.Div(detail, className="fp-tile-meta")],
         className=f"fp-tile fp-state-{state}",
         title=tip,
     )
 
 
 def create_board_sections(workers: Iterable[Mapping[str, Any]], names: Mapping[str, str], now_ms: int) -> list[html.Section]:
+    workers = list(workers)
+    labels = worker_labels(workers)
     by_wh: dict[str, list[Mapping[str, Any]]] = {}
     for w in workers:
         by_wh.setdefault(w.get("warehouse_id") or "?", []).append(w)
@@ -50,7 +67,7 @@ def create_board_sections(workers: Iterable[Mapping[str, Any]], names: Mapping[s
             html.Section(
                 [
                     html.H3([names.get(wh, wh), html.Span(f"{on} signed in · {len(crew)} on roster", className="fp-board-count")], className="fp-board-title"),
-                    html.Div([worker_tile(w, now_ms) for w in crew], className="fp-board-tiles"),
+                    html.Div([worker_tile(w, now_ms, labels[w["id"]]) for w in crew], className="fp-board-tiles"),
                 ],
                 className="fp-board-group",
             )

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, task_details
 
@@ -154,6 +154,8 @@ class LiveModel:
         self.reserved_workers: set[str] = set()
         self.events_total = 0
         self.version = 0  # bumps on every apply; the push job sends a tick only when it moved
+        # stress-test events (`stress_run` set) fold into a model of their own, never into the floor's
+        self.stress: LiveModel | None = None
 
     # ---- registration ----
 
@@ -195,6 +197,8 @@ class LiveModel:
         wks: dict[str, tuple[str, str, str]] = {}
         with self.lock:
             for e in events:
+                if e.stress_run is not None:
+                    continue  # a stress run's synthetic identities are not registered on the floor
                 if e.warehouse_id not in self.warehouses and e.warehouse_id not in whs:
                     whs[e.warehouse_id] = (e.warehouse_id, e.warehouse_id, self.default_capacity)
                 if e.worker_id and e.worker_id not in self.workers and e.worker_id not in wks:
@@ -239,16 +243,36 @@ class LiveModel:
 
     # ---- applying events ----
 
-    def apply(self, events: Iterable[Event], *, now_ms: int | None = None, history: bool = False) -> None:
-        """Fold events in. `history=True` (start-up replay) skips rollup deltas, alerts' freshness is kept."""
+    def apply(self, events: Sequence[Event], *, now_ms: int | None = None, history: bool = False) -> None:
+        """Fold events in. `history=True` (start-up replay) skips rollup deltas, alerts' freshness is kept.
+
+        Stress-test events go through the same folding, but into `self.stress`: the floor's workers, tasks,
+        windows, rollups and figures never see them, so purging them leaves nothing to undo here."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        floor = [e for e in events if e.stress_run is None]
+        if len(floor) < len(events):
+            with self.lock:
+                if self.stress is None:
+                    self.stress = LiveModel(default_capacity=self.default_capacity)
+                stress = self.stress
+            stress._fold([e for e in events if e.stress_run is not None], now_ms)
+        if floor:
+            with self.lock:
+                self._fold(floor, now_ms)
+                if not history:
+                    merge_rollups(self.pending_rollups, rollup(floor))
+
+    def _fold(self, events: list[Event], now_ms: int) -> None:
         horizon = now_ms // 1000 - WINDOW_S
         with self.lock:
             for e in events:
                 self._apply_one(e, horizon)
-            if not history:
-                merge_rollups(self.pending_rollups, rollup(events))
             self.version += 1
+
+    def reset_stress(self) -> None:
+        """Forget what stress runs folded in (a new run starts counting afresh; purged events are gone)."""
+        with self.lock:
+            self.stress = None
 
     def _apply_one(self, e: Event, horizon_s: int) -> None:
         self.events_total += 1

@@ -8,6 +8,7 @@ rebuilds the live model from the database and starts the writer and the jobs;
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -185,9 +186,11 @@ class Engine:
         for tid, wh, prio, sla, status, worker, _created in self.db.open_tasks():
             self.live.add_open_task(tid, wh, prio, sla, status, worker)
         worker_types = [t for t in self.types if t.startswith(("worker.", "task.")) and t != "task.created"]
-        self.live.apply(self.db.replay_events(now - REPLAY_S, types=worker_types), now_ms=now, history=True)
+        states = self.db.replay_events(now - REPLAY_S * 1000, types=worker_types)
         recent = [e for e in self.db.replay_events(now - 60_000) if e.type not in worker_types]
-        self.live.apply(recent, now_ms=now, history=True)
+        # one stream in time order, as the running process saw it: a task created and completed in the last
+        # minute must not be re-opened by its `task.created` coming after its completion
+        self.live.apply(list(heapq.merge(states, recent, key=lambda e: e.ts)), now_ms=now, history=True)
         for wid, ts in self.db.last_event_by_warehouse().items():
             wh = self.live.warehouses.get(wid)
             if wh is not None and (wh.last_event is None or ts > wh.last_event):

@@ -243,7 +243,7 @@ class Database:
             conn.execute(delete(Rollup).where(Rollup.minute >= since_ms))
             rows = conn.execute(
                 select(minute, EventRow.warehouse_id, EventRow.type, func.count())
-                .where(EventRow.ts >= since_ms)
+                .where(EventRow.ts >= since_ms, EventRow.stress_run.is_(None))  # stress runs are not the floor's history
                 .group_by(minute, EventRow.warehouse_id, EventRow.type)
             ).all()
             if not rows:
@@ -260,7 +260,7 @@ class Database:
     def _units_by_minute(self, conn, since_ms: int) -> dict[tuple[int, str, str], float]:
         out: dict[tuple[int, str, str], float] = {}
         q = select(EventRow.ts, EventRow.warehouse_id, EventRow.type, EventRow.metrics).where(
-            EventRow.ts >= since_ms, EventRow.metrics.is_not(None)
+            EventRow.ts >= since_ms, EventRow.metrics.is_not(None), EventRow.stress_run.is_(None)
         )
         for ts, w, t, m in conn.execute(q):
             u = json.loads(m).get("units")

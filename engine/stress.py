@@ -1,12 +1,16 @@
 """The stress test: generate events at a set rate through the real ingest path and measure what happens.
 
-One run at a time. A generator thread submits a batch every TICK_S (what an HTTP
-client posting batches would do, minus the HTTP) to the same bounded ingest queue,
-batch writer, live model and pusher the floor uses; events carry `stress_run` so they
-can be told apart and purged. The pusher reports every stress event it pushes, which
-gives ingest → push latency for this run alone. A real Socket.IO client pings the
-server during the run: the dashboard stayed responsive if those round trips did.
-At the end, events stored (counted in the database) must equal events accepted.
+One run at a time. A generator thread validates a batch every TICK_S (what an HTTP
+client posting batches would do, minus the HTTP) and submits it to the same bounded
+ingest queue, batch writer, live model and pusher the floor uses. The events carry
+`stress_run` and synthetic identities of their own (warehouse STRESS_WAREHOUSE, workers
+`stress-<run>-<n>`), so they can be told apart and purged, and they never touch the real
+floor: the live model folds them into a model apart (`LiveModel.stress`), the writer does
+not register their warehouse or workers, rollups and the floor's feed and latency leave
+them out. The pusher reports every stress event it pushes, which gives ingest → push
+latency for this run alone. A real Socket.IO client pings the server during the run: the
+dashboard stayed responsive if those round trips did. At the end, events stored (counted
+in the database) must equal events accepted.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from sqlalchemy import delete, func, insert, select, update
 from .ingest import IngestClosed, QueueFull, Ticket
 from .live import percentiles
 from .models import EventRow, StressRunRow
-from .schema import Event, new_event_id
+from .schema import Event, validate_batch
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 TICK_S = 0.05
 RESERVOIR = 20_000  # latency samples kept per run, uniformly over the whole run
 RESPONSIVE_P95_MS = 1000.0  # a ping slower than this at p95 means the dashboard felt stuck
+STRESS_WAREHOUSE = "stress"  # where a run's synthetic crew works: not a warehouse of the floor
+CREW = 50  # synthetic workers per run
 
 
 class StressBusy(Exception):
@@ -51,6 +57,7 @@ class Run:
     generated: int = 0
     accepted: int = 0
     stored: int | None = None
+    applied: int | None = None  # events the live model folded in (apart from the floor)
     rejected_429: int = 0
     errors: int = 0
     achieved_rate: float = 0.0
@@ -108,6 +115,7 @@ class StressRunner:
             self._cancel.clear()
             self._latency, self._seen = [], 0
             self._ping = []
+            self.engine.live.reset_stress()
         threading.Thread(target=self._run, args=(run,), name=f"stress-{run.id}", daemon=True).start()
         threading.Thread(target=self._pinger, args=(run, token), name=f"stress-ping-{run.id}", daemon=True).start()
         return run
@@ -139,13 +147,15 @@ class StressRunner:
         return out
 
     def purge(self) -> dict[str, int]:
-        """Delete every stress event and recompute the rollups they touched."""
+        """Delete every stress event, and what the live model folded of them. The floor never saw them;
+        the rollups are still recomputed over that span, for data stored before stress runs were kept apart."""
         if self.current is not None and self.current.state == "running":
             raise StressBusy("a stress run is going; cancel it first")
         db = self.engine.db
         with db.engine.begin() as conn:
             first = conn.execute(select(func.min(EventRow.ts)).where(EventRow.stress_run.is_not(None))).scalar()
             deleted = conn.execute(delete(EventRow).where(EventRow.stress_run.is_not(None))).rowcount
+        self.engine.live.reset_stress()
         if first is not None:
             self.engine.flush_rollups()
             db.rebuild_rollups(first)
@@ -172,20 +182,21 @@ class StressRunner:
 
     # ---- the run ----
 
-    def _make_events(self, n: int, run_id: int, now_ms: int, crew: list[tuple[str, str]], rng: random.Random) -> list[Event]:
-        out = []
-        for _ in range(n):
-            wh, worker = crew[rng.randrange(len(crew))]
-            out.append(Event(new_event_id(now_ms), "scan", wh, worker, None, now_ms, "stress", "info", {"units": 1}, None, 0.0, run_id, True))
-        return out
+    def _make_events(self, n: int, run_id: int, crew: list[str], rng: random.Random) -> list[Event]:
+        """`n` scans by the run's synthetic crew, validated as a client's body would be, marked with the run."""
+        raw = [{"type": "scan", "warehouse_id": STRESS_WAREHOUSE, "worker_id": crew[rng.randrange(len(crew))],
+                "status": "stress", "metrics": {"units": 1}} for _ in range(n)]
+        events, errors = validate_batch(raw, types=self.engine.types, max_events=n)
+        if errors:
+            raise ValueError(f"stress events failed validation: {errors[0].field}: {errors[0].message}")
+        for e in events:
+            e.stress_run = run_id
+        return events
 
     def _run(self, run: Run) -> None:
         eng = self.engine
         rng = random.Random(run.id)
-        with eng.live.lock:
-            crew = [(w.warehouse_id, w.id) for w in eng.live.workers.values()]
-            whs = list(eng.live.warehouses)
-        crew = crew or [(wh, f"{wh}-STRESS") for wh in (whs or ["W1"])]
+        crew = [f"stress-{run.id}-{k:02d}" for k in range(CREW)]
         tickets: list[Ticket] = []
         final = "done"  # set on the run only when everything is counted: "running" until then
         t0 = time.monotonic()
@@ -197,7 +208,7 @@ class StressRunner:
                 elapsed = min(now - t0, run.duration_s)
                 due = int(run.target_rate * elapsed) - run.generated  # at the end: the run's last share
                 if due > 0:
-                    batch = self._make_events(due, run.id, int(time.time() * 1000), crew, rng)
+                    batch = self._make_events(due, run.id, crew, rng)
                     run.generated += due
                     try:
                         tickets.append(eng.ingest.submit(batch))
@@ -224,6 +235,8 @@ class StressRunner:
                     run.errors += len(t.events)
             time.sleep(max(0.2, 3 * eng.config.push_events_ms / 1000))  # the last pushes land
             run.stored = eng.db.count_events(stress_run=run.id)
+            stress = eng.live.stress
+            run.applied = stress.events_total if stress is not None else 0
             run.lost = run.accepted - run.stored
         except Exception as exc:  # noqa: BLE001 — the run is reported as failed, the server goes on
             log.exception("stress run %s failed", run.id)

@@ -11,7 +11,7 @@ from components.charts import by_hour_figure, hbar_figure, utilisation_figure
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head, create_panel
 from components.theme import STATE_COLORS
-from components.worker_board import create_board_sections, state_legend
+from components.worker_board import create_board_sections, state_legend, worker_labels
 from pages._common import engine_or_none
 
 dash.register_page(__name__, path="/workers", name="Workers", title="Workers · Floorpulse", order=2)
@@ -19,9 +19,11 @@ dash.register_page(__name__, path="/workers", name="Workers", title="Workers · 
 TOP_N = 15
 
 
-def _top(workers: list[dict], key: str) -> tuple[list[str], list[float]]:
+def _top(workers: list[dict], key: str) -> dict:
+    """The TOP_N workers by `key`, keyed by id and labelled so namesakes can be told apart (hbar_figure's arguments)."""
+    labels = worker_labels(workers)
     ranked = sorted((w for w in workers if (w.get(key) or 0) > 0), key=lambda w: -(w.get(key) or 0))[:TOP_N]
-    return [w.get("name") or w["id"] for w in ranked], [w.get(key) or 0 for w in ranked]
+    return {"keys": [w["id"] for w in ranked], "values": [w.get(key) or 0 for w in ranked], "labels": [labels[w["id"]] for w in ranked]}
 
 
 def _utilisation(workers: list[dict], warehouses: list[dict]) -> tuple[list[str], list[float | None]]:
@@ -55,8 +57,8 @@ def layout(**_):
         create_kpi("wk-break", "On break", value=str(summary.get("break", 0)), sub=pct(summary.get("break", 0)), tone="break"),
         create_kpi("wk-offline", "Offline", value=str(summary.get("offline", 0)), sub="not signed in", tone="offline"),
     )
-    done_labels, done_values = _top(workers, "done_shift")
-    idle_labels, idle_values = _top(workers, "idle_min")
+    done = _top(workers, "done_shift")
+    idle = _top(workers, "idle_min")
     util_names, util_values = _utilisation(workers, warehouses)
     return html.Div(
         [
@@ -72,12 +74,12 @@ def layout(**_):
                 [
                     create_graph_panel(
                         "wk-done-graph", f"Tasks done this shift · top {TOP_N}",
-                        hbar_figure(done_labels, done_values, x_title="Tasks completed", color=STATE_COLORS["busy"], unit="tasks", empty="No tasks completed yet this shift"),
+                        hbar_figure(**done, x_title="Tasks completed", color=STATE_COLORS["busy"], unit="tasks", empty="No tasks completed yet this shift"),
                         subtitle="completed tasks per worker since sign-in", height=380,
                     ),
                     create_graph_panel(
                         "wk-idle-graph", f"Idle time this shift · top {TOP_N}",
-                        hbar_figure(idle_labels, idle_values, x_title="Idle time (minutes)", color=STATE_COLORS["idle"], unit="min", decimals=0, empty="Nobody has been idle"),
+                        hbar_figure(**idle, x_title="Idle time (minutes)", color=STATE_COLORS["idle"], unit="min", decimals=0, empty="Nobody has been idle"),
                         subtitle="minutes signed in without a task", height=380,
                     ),
                 ],
