@@ -70,6 +70,7 @@ class Config:
     sla_risk_min: int = 15
     poll_interval_s: float = 1.0
     poll_batch: int = 1000
+    inbound_reclaim_s: int = 60  # an inbound row claimed this long ago and not processed (its claimer died) is claimed again
     rollup_interval_s: float = 10.0
     retention_interval_s: float = 3600.0
     simulator_interval_s: float = 1.0

@@ -265,7 +265,7 @@ class Engine:
         """Claim rows from inbound_events, store them, then mark them processed. Returns rows handled."""
         total = 0
         while True:
-            rows = self.db.claim_inbound(self.claimer, self.config.poll_batch)
+            rows = self.db.claim_inbound(self.claimer, self.config.poll_batch, reclaim_after_ms=self.config.inbound_reclaim_s * 1000)
             if not rows:
                 return total
             now = _now_ms()
@@ -357,15 +357,21 @@ class Engine:
         return [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items() if m >= since]
 
     def health(self) -> tuple[dict[str, Any], bool]:
+        """`ok`, or `degraded` with `reason`: the database must answer and its writes must not be failing."""
         try:
             self.db.ping()
             db = {"ok": True, "dialect": self.db.dialect}
         except Exception as exc:
             db = {"ok": False, "dialect": self.db.dialect, "error": str(exc)[:200]}
+        fault = self.ingest.fault
+        if fault is not None:  # reads can work while every write fails (read-only, locked, disk full)
+            db = {**db, "ok": False, "writes": "failing", **fault}
         ok = db["ok"] and self.started and self.jobs.scheduler.running
+        reason = None if ok else ("database writes failing" if fault else "database unreachable" if not db["ok"] else "engine not running")
         return (
             {
                 "status": "ok" if ok else "degraded",
+                "reason": reason,
                 "version": __version__,
                 "build": self.build,
                 "server_time": _now_ms(),
