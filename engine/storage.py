@@ -480,7 +480,9 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError("not a cursor") from exc
     ts, sep, row_id = raw.partition(".")
-    if not sep or not ts.lstrip("-").isdigit() or not row_id.isdigit() or len(raw) > 40:
+    if not sep or not ts.lstrip("-").isdigit() or not row_id.isdigit() or len(raw) > 41:
+        raise ValueError("not a cursor")
+    if not -(2**63) <= int(ts) < 2**63 or not int(row_id) < 2**63:  # what the BIGINT columns can compare with
         raise ValueError("not a cursor")
     return int(ts), int(row_id)
 
