@@ -64,6 +64,7 @@ class Config:
     ingest_batch_max: int = 5_000
     ingest_wait_s: float = 10.0  # how long an HTTP request waits for its batch to commit
     max_batch_events: int = 10_000
+    shutdown_grace_s: float = 30.0  # `python app.py`: on SIGTERM, how long requests in flight may take to finish (gunicorn: --graceful-timeout)
     max_request_bytes: int = 16 * 1024 * 1024
     default_capacity: int = 200
     stale_after_s: int = 300
