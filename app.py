@@ -10,6 +10,7 @@ import logging
 import signal
 import socketserver
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,14 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def end_sockets(flask_server: Flask) -> None:
+    """At shutdown: tell every screen the server is going and close its Socket.IO connection (it would
+    otherwise hold the server's graceful stop for its whole timeout). The screens reconnect by themselves."""
+    fp: Floorpulse = flask_server.extensions["floorpulse"]
+    fp.engine.emit("server:shutdown", {"server_time": int(time.time() * 1000)})
+    fp.socketio.server.eio.disconnect()
+
+
 class InFlight:
     """WSGI wrapper that counts HTTP requests being answered, so a shutdown can wait for them.
     Socket.IO's transports are not counted: they last as long as the page, and are told `server:shutdown`."""
@@ -151,8 +160,8 @@ def serve_backlog(httpd) -> None:
 
 
 def main() -> None:
-    """Serve until SIGTERM or Ctrl-C, then stop gracefully: stop accepting, let the requests in flight finish
-    (at most SHUTDOWN_GRACE_S), then flush the ingest queue and stop the engine."""
+    """Serve until SIGTERM or Ctrl-C, then stop gracefully: stop accepting, tell the screens, let the requests
+    in flight finish (at most SHUTDOWN_GRACE_S), then flush the ingest queue and stop the engine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     config = Config.from_env()
@@ -176,6 +185,7 @@ def main() -> None:
     httpd.shutdown()  # the accept loop has ended
     serve_backlog(httpd)
     httpd.server_close()  # new connections are refused
+    end_sockets(app.server)
     if not inflight.wait_idle(config.shutdown_grace_s):
         logging.getLogger(__name__).warning("%d requests still in flight after %ss; stopping anyway", inflight.count, config.shutdown_grace_s)
     fp.engine.stop()

@@ -1,7 +1,8 @@
-"""Graceful shutdown (issue 11 item 11 d): SIGTERM while clients hammer POST /api/events, under `python app.py`
-and under the Procfile's server. Every 202 is stored, and no request whose events were stored is answered
-with a dropped connection: a request either gets its answer or never got in (connection refused or reset
-before the server read it)."""
+"""Graceful shutdown (issue 11 item 11 d): SIGTERM while clients hammer POST /api/events and a screen is
+connected, under `python app.py` and under the Procfile's server. Every 202 is stored, no request whose
+events were stored is answered with a dropped connection (a request gets its answer or never got in:
+refused, or reset unread), the screen is told `server:shutdown`, and the engine stops cleanly (its last
+rollups are flushed: the rollup job is slowed so that only the stop writes them)."""
 from __future__ import annotations
 
 import json
@@ -19,10 +20,14 @@ import pytest
 import requests
 
 from conftest import ROOT, ServerProcess, _ensure_users, free_port, password, start_server
+from test_socket import connect
 
 HAMMERS = 8
 PER_REQUEST = 200  # events per request: long enough in flight that a SIGTERM meets some
 WAIT_S = 90  # upper bound of every wait below
+
+
+QUIET_ROLLUPS = {"ROLLUP_INTERVAL_S": "3600"}
 
 
 def start_procfile_server(data_dir: Path) -> ServerProcess:
@@ -33,7 +38,7 @@ def start_procfile_server(data_dir: Path) -> ServerProcess:
     env = {
         **os.environ, "PORT": str(port), "DATA_DIR": str(data_dir), "SIMULATOR": "0", "BUILD": "test",
         "ADMIN_PASSWORD": password("admin"), "PYTHONUNBUFFERED": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **QUIET_ROLLUPS,
     }
     log_path = data_dir / f"gunicorn-{port}.log"
     proc = subprocess.Popen(["bash", "-c", "exec " + line[len("web:"):].strip()], cwd=ROOT, env=env,
@@ -85,9 +90,15 @@ def stored_ids(data_dir: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT event_id FROM events")}
 
 
+def rolled_up(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "floorpulse.db") as conn:
+        return conn.execute("SELECT coalesce(sum(count), 0) FROM rollups").fetchone()[0]
+
+
 def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str, int]:
     """`backlog_resets`: connections the server may reset unread (still waiting in its listen backlog when it
     closed the socket); none of them may have stored anything."""
+    screen, inbox = connect(srv.url, srv.token("viewer"))
     outcomes: list = []
     stop = threading.Event()
     threads = [threading.Thread(target=hammer, args=(srv, n, outcomes, stop)) for n in range(HAMMERS)]
@@ -103,7 +114,14 @@ def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str,
         stop.set()
         for t in threads:
             t.join(WAIT_S)
+    deadline = time.time() + WAIT_S
+    while screen.connected and time.time() < deadline:  # the server closed it; the client reads what came first
+        time.sleep(0.05)
+    screen.disconnect()
     stored = stored_ids(srv.data_dir)
+    told = []
+    while not inbox.empty():
+        told.append(inbox.get()[0])
     kinds: dict[str, int] = {}
     for _, s in outcomes:
         kind = s if isinstance(s, str) and s == "refused" else ("dropped" if isinstance(s, str) else str(s))
@@ -116,11 +134,13 @@ def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str,
     assert not cut, f"{len(cut)} requests whose events were stored got a dropped connection, e.g. {cut[:3]}"
     assert kinds.get("dropped", 0) <= backlog_resets, kinds
     assert code == 0, srv.log()[-3000:]
+    assert "server:shutdown" in told, (told[-5:], srv.log()[-2000:])
+    assert rolled_up(srv.data_dir) == len(stored), "the engine did not stop cleanly (its last rollups are missing)"
     return kinds
 
 
 def test_sigterm_under_python_app_py(tmp_path):
-    srv = start_server(tmp_path / "srv")
+    srv = start_server(tmp_path / "srv", **QUIET_ROLLUPS)
     try:
         sigterm_under_load(srv)  # served from the backlog too: every request is answered or refused
     finally:
