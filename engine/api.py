@@ -121,7 +121,7 @@ def create_api(engine: "Engine") -> Blueprint:
         """Status for anyone (load balancers); the details only with a valid token."""
         body, ok = engine.health()
         if resolve_identity() is None:
-            body = {"status": body["status"], "reason": body["reason"]}
+            body = {"status": body["status"], **({"reason": body["reason"]} if body["reason"] else {})}
         return jsonify(body), 200 if ok else 503
 
     @api.get("/metrics")
