@@ -264,3 +264,30 @@ def test_rows_of_a_killed_claimer_are_reclaimed_after_the_setting(make_engine):
     with engine.db.engine.connect() as conn:
         (row,) = conn.execute(InboundEvent.__table__.select()).all()
     assert row.processed_at is not None and row.claimed_by == engine.claimer
+
+
+def test_connection_lost_mid_transaction_on_postgresql_is_retried(make_engine, pg_url):
+    """11 (a) on PostgreSQL: the database connection dies inside the writer's transaction (a server restart,
+    a failover); the writer retries on a fresh connection and the request is stored and acknowledged."""
+    from sqlalchemy import create_engine, text
+
+    app, engine = make_engine(database_url=pg_url)
+    killer = create_engine(pg_url)
+    real = engine.db._insert_events
+    killed = []
+
+    def insert_events(conn, events):
+        if not killed:  # the first time only: the server ends this session under the writer's feet
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with killer.begin() as k:
+                k.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            killed.append(pid)
+        return real(conn, events)
+
+    engine.db._insert_events = insert_events
+    try:
+        r = post(authed_client(app.server, "operator"), scans("pg", 4))
+        assert killed and r.status_code == 202 and r.json["accepted"] == 4, r.json
+        assert engine.db.count_events() == 4
+    finally:
+        killer.dispose()
