@@ -9,6 +9,9 @@ import atexit
 import functools
 import logging
 import signal
+import socketserver
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import pandas  # noqa: F401
 from dash import Dash
 from flask import Flask
 from flask_socketio import SocketIO
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wsgi import ClosingIterator
 
 from components.shell import create_shell
 from engine.api import create_api
@@ -124,27 +128,86 @@ class RequestHandler(WSGIRequestHandler):
 
     def version_string(self) -> str:
         return "Floorpulse"
+def end_sockets(flask_server: Flask) -> None:
+    """At shutdown: tell every screen the server is going and close its Socket.IO connection (it would
+    otherwise hold the server's graceful stop for its whole timeout). The screens reconnect by themselves."""
+    fp: Floorpulse = flask_server.extensions["floorpulse"]
+    fp.engine.emit("server:shutdown", {"server_time": int(time.time() * 1000)})
+    fp.socketio.server.eio.disconnect()
+
+
+class InFlight:
+    """WSGI wrapper that counts HTTP requests being answered, so a shutdown can wait for them.
+    Socket.IO's transports are not counted: they last as long as the page, and are told `server:shutdown`."""
+
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/socket.io"):
+            return self.app(environ, start_response)
+        with self._cond:
+            self.count += 1
+        try:
+            return ClosingIterator(self.app(environ, start_response), self._done)
+        except BaseException:
+            self._done()
+            raise
+
+    def _done(self) -> None:
+        with self._cond:
+            self.count -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.count == 0, timeout)
+
+
+def serve_backlog(httpd) -> None:
+    """Answer the connections already waiting in the listen backlog: closing the socket would reset them."""
+    httpd.socket.setblocking(False)
+    for _ in range(httpd.request_queue_size):
+        try:
+            request, address = httpd.get_request()
+        except OSError:  # none left
+            return
+        request.setblocking(True)
+        httpd.process_request(request, address)
 
 
 def main() -> None:
+    """Serve until SIGTERM or Ctrl-C, then stop gracefully: stop accepting, tell the screens, let the requests
+    in flight finish (at most SHUTDOWN_GRACE_S), then flush the ingest queue and stop the engine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     config = Config.from_env()
     app = create_app(config)
     fp: Floorpulse = app.server.extensions["floorpulse"]
-
-    def on_sigterm(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    inflight = InFlight(app.server.wsgi_app)
+    app.server.wsgi_app = inflight
+    # what socketio.run does in threading mode, with the server object kept so that it can be stopped gracefully
+    httpd = make_server(config.host, config.port, app.server, threaded=True, request_handler=RequestHandler)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # socketserver's loop, not werkzeug's override: that one closes the listening socket when the loop ends,
+    # which would reset the connections still waiting in its backlog
+    threading.Thread(target=socketserver.BaseServer.serve_forever, args=(httpd,), name="http", daemon=True).start()
     print(f"Floorpulse on http://{config.host}:{config.port}  (Ctrl-C stops)", flush=True)
     try:
-        fp.socketio.run(app.server, host=config.host, port=config.port, allow_unsafe_werkzeug=True, use_reloader=False, log_output=False,
-                       request_handler=RequestHandler)
+        while not stopping.wait(1.0):
+            pass
     except KeyboardInterrupt:
         pass
-    finally:
-        fp.engine.stop()
+    httpd.shutdown()  # the accept loop has ended
+    serve_backlog(httpd)
+    httpd.server_close()  # new connections are refused
+    end_sockets(app.server)
+    if not inflight.wait_idle(config.shutdown_grace_s):
+        logging.getLogger(__name__).warning("%d requests still in flight after %ss; stopping anyway", inflight.count, config.shutdown_grace_s)
+    fp.engine.stop()
 
 
 if __name__ == "__main__":

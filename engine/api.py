@@ -10,6 +10,7 @@ from .ingest import IngestClosed, QueueFull, submit_and_wait
 from .metrics import exposition
 from .jsonparse import JSONBodyError, format_path, loads
 from .schema import ID_RE, FieldError, parse_timestamp, validate_batch
+from .storage import decode_cursor
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -92,10 +93,10 @@ def create_api(engine: "Engine") -> Blueprint:
         except IngestClosed as exc:
             return error(503, str(exc), headers={"Retry-After": "5"})
         except TimeoutError as exc:
-            # still queued: it will be stored, but we cannot promise it yet; the id makes a retry safe
-            return error(503, f"{exc}; retrying with the same event_ids is safe", headers={"Retry-After": "2"})
-        except Exception as exc:
-            return error(503, f"storage failed, nothing was stored: {type(exc).__name__}", headers={"Retry-After": "2"})
+            # still queued: the writer keeps it until it is stored, but we cannot promise it yet; the ids make a retry safe
+            return error(503, f"{exc}: still queued, kept until stored; retrying with the same event_ids is safe", headers={"Retry-After": "2"})
+        except Exception as exc:  # the database refused this request's own data (other requests are not affected)
+            return error(503, f"storage failed for this request, nothing was stored: {type(exc).__name__}", headers={"Retry-After": "2"})
         duplicates = ticket.duplicates
         who = resolve_identity()
         if who.via == "cookie":  # a person at the control page: one entry per injection
@@ -131,10 +132,10 @@ def create_api(engine: "Engine") -> Blueprint:
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             errors.append(FieldError(0, "limit", "must be a whole number from 1 to 1000"))
         if args.get("before"):
-            if not args["before"].isdigit():
-                errors.append(FieldError(0, "before", "must be the cursor of a previous page"))
-            else:
-                filters["before_id"] = int(args["before"])
+            try:
+                filters["before"] = decode_cursor(args["before"])
+            except ValueError:
+                errors.append(FieldError(0, "before", "must be the `next` of a previous page"))
         if errors:
             return error(400, "invalid query", [e.to_json() for e in errors])
         rows = engine.db.query_events(limit=int(limit), **filters)
@@ -152,7 +153,7 @@ def create_api(engine: "Engine") -> Blueprint:
         """Status for anyone (load balancers); the details only with a valid token."""
         body, ok = engine.health()
         if resolve_identity() is None:
-            body = {"status": body["status"]}
+            body = {"status": body["status"], **({"reason": body["reason"]} if body["reason"] else {})}
         return jsonify(body), 200 if ok else 503
 
     @api.get("/metrics")

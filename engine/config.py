@@ -64,6 +64,7 @@ class Config:
     ingest_batch_max: int = 5_000
     ingest_wait_s: float = 10.0  # how long an HTTP request waits for its batch to commit
     max_batch_events: int = 10_000
+    shutdown_grace_s: float = 30.0  # `python app.py`: on SIGTERM, how long requests in flight may take to finish (gunicorn: --graceful-timeout)
     max_request_bytes: int = 16 * 1024 * 1024
     default_capacity: int = 200
     max_warehouses: int = 200  # warehouses known at once (configured ones count); a request naming more new ones is refused (409)
@@ -72,6 +73,7 @@ class Config:
     sla_risk_min: int = 15
     poll_interval_s: float = 1.0
     poll_batch: int = 1000
+    inbound_reclaim_s: int = 60  # an inbound row claimed this long ago and not processed (its claimer died) is claimed again
     rollup_interval_s: float = 10.0
     retention_interval_s: float = 3600.0
     simulator_interval_s: float = 1.0

@@ -8,6 +8,12 @@ resolves the tickets (a 202 means the events are in the database and in the
 live model) and publishes it. The two threads overlap: the next batch is
 being inserted while the last one fans out.
 A full queue raises `QueueFull` — the caller answers 429, nothing is dropped.
+
+A fault of the storage (locked, read-only, full, connection lost) does not fail
+anything: the writer keeps the batch, opens fresh connections and retries with
+backoff until it is stored, whether or not its callers still wait. A failure of
+the data fails only the request that carried it: the batch is retried one
+request per transaction. Each ticket learns how many events it inserted itself.
 """
 from __future__ import annotations
 
@@ -22,9 +28,11 @@ from typing import Callable
 from .bus import InProcessBus
 from .live import LiveModel
 from .schema import Event
+from .schema import epoch_ms as _now_ms
 from .storage import Database
 
 log = logging.getLogger(__name__)
+RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # backoff of the writer's retries while storage is failing
 
 
 class QueueFull(Exception):
@@ -43,7 +51,7 @@ class Ticket:
 
     events: list[Event]
     _done: threading.Event = field(default_factory=threading.Event)
-    stored_ids: set[str] | None = None
+    inserted: int = 0  # events this ticket itself inserted; the rest were already stored (duplicates)
     error: Exception | None = None
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -51,12 +59,10 @@ class Ticket:
 
     @property
     def duplicates(self) -> int:
-        if self.stored_ids is None:
-            return 0
-        return len(self.events) - sum(1 for e in self.events if e.event_id in self.stored_ids)
+        return 0 if self.error is not None else len(self.events) - self.inserted
 
-    def _resolve(self, stored_ids: set[str] | None, error: Exception | None = None) -> None:
-        self.stored_ids, self.error = stored_ids, error
+    def _resolve(self, inserted: int, error: Exception | None = None) -> None:
+        self.inserted, self.error = inserted, error
         self._done.set()
 
 
@@ -81,7 +87,8 @@ class Ingest:
         self._closing = False
         self.commit_hooks: list[Callable[[float], None]] = []  # told each stored batch's commit time, s (engine/metrics.py)
         self.refused_hooks: list[Callable[[int], None]] = []  # told of each submission a full queue refused (its event count)
-        self.stats = {"batches": 0, "stored": 0, "duplicates": 0, "rejected_full": 0, "errors": 0, "last_batch": 0, "last_commit_ms": 0.0}
+        self.stats = {"batches": 0, "stored": 0, "duplicates": 0, "rejected_full": 0, "errors": 0, "retries": 0, "last_batch": 0, "last_commit_ms": 0.0}
+        self.fault: dict | None = None  # while storage is failing: {"error", "since_ms", "retries"}
 
     @property
     def depth(self) -> int:
@@ -91,7 +98,7 @@ class Ingest:
         """Queue events for the writer. Raises QueueFull when they do not fit."""
         ticket = Ticket(events)
         if not events:
-            ticket._resolve(set())
+            ticket._resolve(0)
             return ticket
         now = time.monotonic()
         for e in events:
@@ -151,22 +158,58 @@ class Ingest:
             self._write(tickets)
 
     def _write(self, tickets: list[Ticket]) -> None:
-        events = [e for t in tickets for e in t.events]
         t0 = time.perf_counter()
         try:
-            new_wh, new_wk = self.live.unknown_entities(events)
-            fresh = self.db.store_batch(events, new_warehouses=new_wh, new_workers=new_wk)
-        except Exception as exc:  # the batch is not acknowledged: callers see the error, nothing half-stored
-            log.exception("batch of %d events failed to store", len(events))
+            fresh = self._store([e for t in tickets for e in t.events])
+        except Exception as exc:
+            if len(tickets) > 1:  # the data of one request: isolate it, the others are stored
+                log.warning("batch of %d requests failed (%s: %s); storing them one by one", len(tickets), type(exc).__name__, exc)
+                for t in tickets:
+                    self._write([t])
+                return
+            log.exception("a request of %d events failed to store", len(tickets[0].events))
             self.stats["errors"] += 1
-            for t in tickets:
-                t._resolve(None, exc)
+            tickets[0]._resolve(0, exc)
             return
         seconds = time.perf_counter() - t0
         self.stats["last_commit_ms"] = round(seconds * 1000, 2)
         for hook in self.commit_hooks:
             hook(seconds)
-        self._fanout.put((tickets, len(events), fresh))
+        self._fanout.put((tickets, sum(len(t.events) for t in tickets), fresh))
+
+    def _store(self, events: list[Event]) -> list[Event]:
+        """Store in one transaction; through a storage fault, retry with backoff until stored.
+        Raises only what the data caused."""
+        delay = RETRY_FIRST_S
+        conflict_retried = False
+        while True:
+            try:
+                new_wh, new_wk = self.live.unknown_entities(events)
+                fresh = self.db.store_batch(events, new_warehouses=new_wh, new_workers=new_wk)
+            except Exception as exc:
+                if self.db.is_conflict(exc) and not conflict_retried:
+                    conflict_retried = True  # another writer inserted one of these ids meanwhile: the next check sees it
+                    continue
+                if not self.db.is_fault(exc):
+                    raise
+                self._storage_failed(exc)
+                self.db.reset_connections()  # a connection opened during the fault (read-only, broken) is not reused
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self.fault is not None:
+                log.warning("storage recovered after %d retries", self.fault["retries"])
+                self.fault = None
+                self.db.reset_connections()  # other threads' connections from the fault go too
+            return fresh
+
+    def _storage_failed(self, exc: Exception) -> None:
+        self.stats["retries"] += 1
+        if self.fault is None:
+            log.error("storage failing, the writer keeps its batch and retries: %s", exc)
+            self.fault = {"error": f"{type(exc).__name__}: {exc}"[:300], "since_ms": _now_ms(), "retries": 0}
+        self.fault["retries"] += 1
+        self.fault["error"] = f"{type(exc).__name__}: {exc}"[:300]
 
     def _fan(self) -> None:
         while True:
@@ -178,13 +221,13 @@ class Ingest:
                 self.live.apply(fresh)
             except Exception:  # stored is stored: a live-model bug must not fail the acknowledgement
                 log.exception("live model failed to apply %d events", len(fresh))
-            stored = {e.event_id for e in fresh}
+            mine = {id(e) for e in fresh}  # a repeated id is fresh only as its first copy, in one ticket
             self.stats["batches"] += 1
             self.stats["stored"] += len(fresh)
             self.stats["duplicates"] += n - len(fresh)
             self.stats["last_batch"] = n
             for t in tickets:
-                t._resolve(stored)
+                t._resolve(sum(1 for e in t.events if id(e) in mine))
             if fresh:
                 self.bus.publish("events", fresh)
 

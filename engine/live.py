@@ -12,22 +12,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .schema import MAX_UNITS, saturate  # noqa: F401  (MAX_UNITS: the ceiling, re-exported)
 from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
-# Sums of units (windows, rollups, rates) saturate here instead of overflowing: `"units": 1e308` is valid
-# input, and two of them made units_per_hour Infinity, which no screen's JSON.parse accepts. Far above any
-# floor's figures, and below 2**53, where a float stops counting whole units.
-MAX_UNITS = 1e15
-
-
-def saturate(x: float) -> float:
-    """Clamp a derived sum or rate of units to ±MAX_UNITS: always finite."""
-    return max(-MAX_UNITS, min(MAX_UNITS, x))
-
-
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
     data = sorted(samples)
     if not data:

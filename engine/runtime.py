@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import logging
 import os
 import socket
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
+from . import __version__, jsonparse
 from .accounts import Accounts, Audit
 from .kiosk import KioskTokens
 from .bus import InProcessBus
@@ -270,7 +269,7 @@ class Engine:
         """Claim rows from inbound_events, store them, then mark them processed. Returns rows handled."""
         total = 0
         while True:
-            rows = self.db.claim_inbound(self.claimer, self.config.poll_batch)
+            rows = self.db.claim_inbound(self.claimer, self.config.poll_batch, reclaim_after_ms=self.config.inbound_reclaim_s * 1000)
             if not rows:
                 return total
             now = _now_ms()
@@ -279,7 +278,7 @@ class Engine:
             good = []
             for rid, body in rows:
                 try:
-                    raw = json.loads(body)
+                    raw = jsonparse.loads(body)
                 except ValueError as exc:
                     errors[rid] = f"malformed JSON: {exc}"
                     continue
@@ -368,15 +367,21 @@ class Engine:
         return [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items() if m >= since]
 
     def health(self) -> tuple[dict[str, Any], bool]:
+        """`ok`, or `degraded` with `reason`: the database must answer and its writes must not be failing."""
         try:
             self.db.ping()
             db = {"ok": True, "dialect": self.db.dialect}
         except Exception as exc:
             db = {"ok": False, "dialect": self.db.dialect, "error": str(exc)[:200]}
+        fault = self.ingest.fault
+        if fault is not None:  # reads can work while every write fails (read-only, locked, disk full)
+            db = {**db, "ok": False, "writes": "failing", **fault}
         ok = db["ok"] and self.started and self.jobs.scheduler.running
+        reason = None if ok else ("database writes failing" if fault else "database unreachable" if not db["ok"] else "engine not running")
         return (
             {
                 "status": "ok" if ok else "degraded",
+                "reason": reason,
                 "version": __version__,
                 "build": self.build,
                 "server_time": _now_ms(),

@@ -59,6 +59,16 @@ REQUIRED_IDS: dict[str, tuple[str, ...]] = {
     "scan": ("worker_id",),
 }
 
+# Sums of units (windows, rollups, rates) saturate here instead of overflowing: `"units": 1e308` is valid
+# input, and two of them made units_per_hour Infinity, which no screen's JSON.parse accepts. Far above any
+# floor's figures, and below 2**53, where a float stops counting whole units.
+MAX_UNITS = 1e15
+
+
+def saturate(x: float) -> float:
+    """Clamp a derived sum or rate of units to ±MAX_UNITS: always finite."""
+    return max(-MAX_UNITS, min(MAX_UNITS, x))
+
 
 @dataclass(slots=True)
 class Event:

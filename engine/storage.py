@@ -6,16 +6,20 @@ upserts and `FOR UPDATE SKIP LOCKED`.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from .config import Config
 from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
-from .schema import OPEN_STATUSES, TASK_STATUS, Event, task_details
+from .schema import OPEN_STATUSES, TASK_STATUS, Event, saturate, task_details
 from .schema import epoch_ms as _now_ms
 
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -94,6 +98,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
+            event.listen(self.engine, "handle_error", self._sqlite_read_only_is_broken)
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
         self._task_upsert_sql = _TASK_UPSERT.format(p="?" if self.is_sqlite else "%s")
 
@@ -109,6 +114,13 @@ class Database:
         # high-water size for ever (229 MB after a fresh start, measured); with it, a reset truncates it
         cur.execute("PRAGMA journal_size_limit=67108864")
         cur.close()
+
+    @staticmethod
+    def _sqlite_read_only_is_broken(ctx) -> None:
+        """A connection opened while the file was read-only stays read-only after the file is writable again:
+        treat it like a broken connection, so the pool drops it and the connections of that time."""
+        if "readonly database" in str(ctx.original_exception):
+            ctx.is_disconnect = True
 
     @property
     def dialect(self) -> str:
@@ -131,6 +143,23 @@ class Database:
         Base.metadata.drop_all(self.engine)
 
     def dispose(self) -> None:
+        self.engine.dispose()
+
+    def is_fault(self, exc: BaseException) -> bool:
+        """A fault of the storage, not of the data (locked, read-only, disk full, connection lost): the same
+        write can succeed later. The driver's own errors count too (COPY runs on the raw connection)."""
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        dbapi = self.engine.dialect.dbapi
+        return isinstance(exc, (OperationalError, InterfaceError, dbapi.OperationalError, dbapi.InterfaceError))
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        """A unique key violated: another writer committed one of the same event ids first."""
+        return isinstance(exc, (IntegrityError, self.engine.dialect.dbapi.IntegrityError))
+
+    def reset_connections(self) -> None:
+        """After a failed write: pooled connections opened during a fault (SQLite opened read-only, a dropped
+        PostgreSQL session) are closed, so the next try opens a fresh one."""
         self.engine.dispose()
 
     def ping(self) -> bool:
@@ -266,7 +295,7 @@ class Database:
             u = json.loads(m).get("units")
             if isinstance(u, (int, float)):
                 key = (ts - ts % 60_000, w, t)
-                out[key] = out.get(key, 0.0) + u
+                out[key] = saturate(out.get(key, 0.0) + u)
         return out
 
     # ---- retention ----
@@ -290,9 +319,10 @@ class Database:
         with self.engine.begin() as conn:
             conn.execute(InboundEvent.__table__.insert(), [{"body": b, "created_at": now} for b in bodies])
 
-    def claim_inbound(self, claimer: str, limit: int, *, reclaim_after_ms: int = 60_000) -> list[tuple[int, str]]:
+    def claim_inbound(self, claimer: str, limit: int, *, reclaim_after_ms: int = Config.inbound_reclaim_s * 1000) -> list[tuple[int, str]]:
         """Claim up to `limit` unprocessed rows for `claimer`. Concurrent claimers never get the same row:
-        PostgreSQL skips rows locked by another transaction; SQLite serialises writers."""
+        PostgreSQL skips rows locked by another transaction; SQLite serialises writers. Rows claimed longer
+        than `reclaim_after_ms` ago and still unprocessed (their claimer died) are claimed again."""
         now = _now_ms()
         pending = (
             select(InboundEvent.id)
@@ -343,7 +373,7 @@ class Database:
         until_ms: int | None = None,
         types: Sequence[str] | None = None,
         warehouse_ids: Sequence[str] | None = None,
-        before_id: int | None = None,
+        before: tuple[int, int] | None = None,
         stress_run: int | None = None,
     ) -> list:
         conds = []
@@ -355,14 +385,15 @@ class Database:
             conds.append(EventRow.type.in_(list(types)))
         if warehouse_ids:
             conds.append(EventRow.warehouse_id.in_(list(warehouse_ids)))
-        if before_id is not None:
-            conds.append(EventRow.id < before_id)
+        if before is not None:  # keyset over the sort order (ts desc, id desc)
+            ts, row_id = before
+            conds.append(or_(EventRow.ts < ts, and_(EventRow.ts == ts, EventRow.id < row_id)))
         if stress_run is not None:
             conds.append(EventRow.stress_run == stress_run)
         return conds
 
     def query_events(self, *, limit: int = 100, **filters) -> list[dict[str, Any]]:
-        """History, newest first. Each row carries `cursor` (pass as before_id for the next page)."""
+        """History, newest first (ts, then id). Each row carries `cursor`: decoded, pass it as `before` for the rows after it."""
         q = (
             select(EventRow)
             .where(*self._event_filters(**filters))
@@ -437,9 +468,28 @@ class Database:
             return dict(conn.execute(select(EventRow.warehouse_id, func.max(EventRow.ts)).group_by(EventRow.warehouse_id)).all())
 
 
+def encode_cursor(ts: int, row_id: int) -> str:
+    """An opaque paging cursor: a row's place in the history order (ts, id)."""
+    return base64.urlsafe_b64encode(f"{ts}.{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    """(ts, id) from `encode_cursor`; ValueError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("not a cursor") from exc
+    ts, sep, row_id = raw.partition(".")
+    if not sep or not ts.lstrip("-").isdigit() or not row_id.isdigit() or len(raw) > 41:
+        raise ValueError("not a cursor")
+    if not -(2**63) <= int(ts) < 2**63 or not int(row_id) < 2**63:  # what the BIGINT columns can compare with
+        raise ValueError("not a cursor")
+    return int(ts), int(row_id)
+
+
 def row_to_json(r) -> dict[str, Any]:
     """A stored row as the API shows it: the envelope plus `cursor` for paging."""
-    return {**row_to_event(r).to_json(), "cursor": r.id}
+    return {**row_to_event(r).to_json(), "cursor": encode_cursor(r.ts, r.id)}
 
 
 def row_to_event(r) -> Event:
