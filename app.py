@@ -128,12 +128,19 @@ class RequestHandler(WSGIRequestHandler):
 
     def version_string(self) -> str:
         return "Floorpulse"
+
+
 def end_sockets(flask_server: Flask) -> None:
     """At shutdown: tell every screen the server is going and close its Socket.IO connection (it would
     otherwise hold the server's graceful stop for its whole timeout). The screens reconnect by themselves."""
     fp: Floorpulse = flask_server.extensions["floorpulse"]
     fp.engine.emit("server:shutdown", {"server_time": int(time.time() * 1000)})
-    fp.socketio.server.eio.disconnect()
+    eio = fp.socketio.server.eio
+    # not eio.disconnect(): it waits for each socket's queue to drain, and a long-polling screen can no
+    # longer fetch its close packet once the listening socket is closed (it hung shutdown for good)
+    for sock in list(eio.sockets.values()):
+        sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+    eio.sockets = {}
 
 
 class InFlight:

@@ -84,6 +84,17 @@ def anon_client(app):
     return app.server.test_client()
 
 
+def wait_until(check, timeout: float = 60.0, what: str = "condition"):
+    """Poll `check` until it returns something truthy (returned); the timeout only bounds a test that would hang."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -142,11 +153,16 @@ def start_server(data_dir: Path, port: int | None = None, **env) -> ServerProces
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env, stdout=log_path.open("w"), stderr=subprocess.STDOUT
     )
+    return wait_ready(proc, port, data_dir, log_path)
+
+
+def wait_ready(proc: subprocess.Popen, port: int, data_dir: Path, log_path: Path, what: str = "server") -> ServerProcess:
+    """Wait until a started server process answers /health, then make sure the test users exist."""
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(url + "/health", timeout=1).status_code in (200, 503):
                 srv = ServerProcess(url, port, proc, data_dir, log_path)
@@ -156,7 +172,7 @@ def start_server(data_dir: Path, port: int | None = None, **env) -> ServerProces
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"server did not answer within 60 s:\n{log_path.read_text()}")
+    raise RuntimeError(f"{what} did not answer within 60 s:\n{log_path.read_text()}")
 
 
 def _ensure_users(srv: "ServerProcess") -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 
 import pytest
 from sqlalchemy import select
 
-from conftest import add_test_users, authed_client, login_tokens, make_config
+from conftest import add_test_users, authed_client, login_tokens, make_config, wait_until
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.live import LiveModel
 from engine.models import InboundEvent
@@ -36,14 +35,6 @@ def long_id(prefix: str, n: int) -> str:
     return f"{prefix}{n:06d}".ljust(64, "x")  # the longest id the schema allows
 
 
-def poll(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def test_a_flood_of_new_warehouses_or_workers_is_refused_whole_and_stores_nothing(small):
@@ -92,7 +83,7 @@ def test_room_up_to_the_limit_then_409_from_every_outside_source(small):
         with engine.db.engine.connect() as conn:
             return conn.execute(select(InboundEvent.error).where(InboundEvent.processed_at.is_not(None))).all()
 
-    ((err,),) = poll(finished, what="the inbound row processed")
+    ((err,),) = wait_until(finished, what="the inbound row processed")
     assert "warehouse_id" in err and f"at most {MAX_WH}" in err
     assert not {"W-new", "W-sock", "W-inbound"} & set(engine.live.warehouses)
     assert not {"W-new", "W-sock", "W-inbound"} & {w for w, *_ in engine.db.warehouses()}
@@ -192,7 +183,7 @@ def test_hello_and_tick_stay_bounded_by_the_configured_maxima_whatever_the_input
         ticks.extend(m["args"][0] for m in watcher.get_received("/live") if m["name"] == "tick")
         return any(t["throughput"]["events_total"] >= total for t in ticks)
 
-    poll(caught_up, what="a tick with every event of the flood")
+    wait_until(caught_up, what="a tick with every event of the flood")
     watcher.disconnect("/live")
     after = hello_snapshot()
     tick = max(ticks, key=size)

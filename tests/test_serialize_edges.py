@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 
-from conftest import login_tokens
+from conftest import login_tokens, wait_until
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.ingest import submit_and_wait
 from engine.jsonsafe import MARKER, StrictJSON
@@ -68,14 +67,6 @@ def received(screen, name: str) -> list:
     return [m["args"] for m in screen.get_received("/live") if m["name"] == name]
 
 
-def poll(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def serializer_alerts(engine) -> list[dict]:
@@ -115,9 +106,9 @@ def test_poison_values_never_reach_a_screen_and_connections_stay_up(app, engine,
         take()
         return [d for n, d in seen if n == "tick" and d[0]["throughput"]["events_total"] >= 3]
 
-    tick = poll(ticks_after_poison, what="a tick after the poison")[-1][0]
+    tick = wait_until(ticks_after_poison, what="a tick after the poison")[-1][0]
     assert tick["throughput"]["by_warehouse"]["W1"]["units_per_hour"] > 0  # saturated, a number
-    events_seen = poll(lambda: take() or [e for n, d in seen if n == "events" for e in d[0] if e["event_id"] == marker], what="the poison event pushed")
+    events_seen = wait_until(lambda: take() or [e for n, d in seen if n == "events" for e in d[0] if e["event_id"] == marker], what="the poison event pushed")
     assert events_seen[0]["payload"] == {"temp_c": None, "note": "probe"}
     assert screen.is_connected("/live")
 
@@ -137,10 +128,10 @@ def test_poison_values_never_reach_a_screen_and_connections_stay_up(app, engine,
         assert any(a["event_id"] == marker for a in stats["alerts"])
 
     # reported once, however many messages, sources and places carried it
-    poll(lambda: serializer_alerts(engine), what="the serializer's system.alert")
+    wait_until(lambda: serializer_alerts(engine), what="the serializer's system.alert")
     more = fp.socketio.test_client(app.server, namespace="/live", auth={"token": token})
     client.get("/api/stats")
-    poll(lambda: take() or sum(1 for n, _ in seen if n == "tick") >= 3, what="more ticks")
+    wait_until(lambda: take() or sum(1 for n, _ in seen if n == "tick") >= 3, what="more ticks")
     submit_and_wait(engine.ingest, validate_batch({"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}, types=engine.types)[0], 10)
     (report,) = serializer_alerts(engine)  # ingest is FIFO: a second report would be stored by now
     assert report["warehouse_id"] == "system" and report["payload"]["field"] == "payload.temp_c"

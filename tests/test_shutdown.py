@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, ServerProcess, _ensure_users, free_port, password, start_server
+from conftest import ROOT, ServerProcess, free_port, password, start_server, wait_ready
 from test_socket import connect
 
 HAMMERS = 8
@@ -43,21 +42,7 @@ def start_procfile_server(data_dir: Path) -> ServerProcess:
     log_path = data_dir / f"gunicorn-{port}.log"
     proc = subprocess.Popen(["bash", "-c", "exec " + line[len("web:"):].strip()], cwd=ROOT, env=env,
                             stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(url + "/health", timeout=1).status_code in (200, 503):
-                srv = ServerProcess(url, port, proc, data_dir, log_path)
-                _ensure_users(srv)
-                return srv
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"gunicorn did not answer within 60 s:\n{log_path.read_text()}")
+    return wait_ready(proc, port, data_dir, log_path, "gunicorn")
 
 
 def refused(exc: BaseException) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from conftest import login_tokens
+from conftest import login_tokens, wait_until
 from engine.runtime import Engine
 from engine.schema import iso_ms
 
@@ -21,14 +21,6 @@ def post(client, events) -> None:
     assert r.status_code == 202, r.get_json()
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def make_floor(client, engine) -> int:

@@ -4,26 +4,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import DataError
 
-from conftest import add_test_users, authed_client, make_config
+from conftest import add_test_users, authed_client, make_config, wait_until
 
 WAIT_S = 60  # upper bound of every poll below; the conditions normally hold within a second
 
 
-def until(condition, what: str, timeout: float = WAIT_S):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def post(client, body):
@@ -88,11 +79,11 @@ def test_bad_data_fails_only_its_own_request_not_the_batch(make_engine):
     release = hold_writer(engine, refuse=lambda e: e.warehouse_id == "POISON")
     warm, warm_threads = post_in_threads(app, {"warm": scans("warm", 1)})
     warm_threads[0].start()
-    until(lambda: engine.ingest.depth == 0 and "warm" not in warm, "the writer to hold the first batch")
+    wait_until(lambda: engine.ingest.depth == 0 and "warm" not in warm, what="the writer to hold the first batch", timeout=WAIT_S)
     results, threads = post_in_threads(app, {"good": scans("good", 3), "bad": scans("bad", 2, warehouse="POISON")})
     for t in threads:
         t.start()
-    until(lambda: engine.ingest.depth == 5, "both requests queued behind the held batch")
+    wait_until(lambda: engine.ingest.depth == 5, what="both requests queued behind the held batch", timeout=WAIT_S)
     release.set()
     for t in threads + warm_threads:
         t.join(WAIT_S)
@@ -109,12 +100,12 @@ def test_same_batch_posted_twice_at_once_is_accepted_once(make_engine):
     release = hold_writer(engine)
     warm, warm_threads = post_in_threads(app, {"warm": scans("warm", 1)})
     warm_threads[0].start()
-    until(lambda: engine.ingest.depth == 0 and "warm" not in warm, "the writer to hold the first batch")
+    wait_until(lambda: engine.ingest.depth == 0 and "warm" not in warm, what="the writer to hold the first batch", timeout=WAIT_S)
     batch = scans("same", 200) + scans("same", 5)  # an in-request repeat counts as a duplicate too
     results, threads = post_in_threads(app, {"a": batch, "b": batch})
     for t in threads:
         t.start()
-    until(lambda: engine.ingest.depth == 410, "both requests queued in one batch")
+    wait_until(lambda: engine.ingest.depth == 410, what="both requests queued in one batch", timeout=WAIT_S)
     release.set()
     for t in threads + warm_threads:
         t.join(WAIT_S)
@@ -192,7 +183,7 @@ def test_events_answered_503_while_sqlite_is_locked_are_stored_after(make_engine
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    until(lambda: engine.db.count_events() == 50, "every event answered 503 to be stored")
+    wait_until(lambda: engine.db.count_events() == 50, what="every event answered 503 to be stored", timeout=WAIT_S)
     assert post(client, scans("after", 1)).status_code == 202
 
 
@@ -227,8 +218,8 @@ def test_read_only_episode_recovers_by_itself(make_engine):
     assert during.status_code == 503
     fault.end()
     # the episode is over: a write succeeds again (the writer may still be in its backoff for the first tries)
-    until(lambda: post(client, scans("after", 2)).status_code == 202, "a write to succeed after the episode")
-    until(lambda: engine.db.count_events() == 5, "the events posted during the episode to be stored too")
+    wait_until(lambda: post(client, scans("after", 2)).status_code == 202, what="a write to succeed after the episode", timeout=WAIT_S)
+    wait_until(lambda: engine.db.count_events() == 5, what="the events posted during the episode to be stored too", timeout=WAIT_S)
     for i in range(20):  # and no other writer meets a connection left over from the episode
         engine.db.upsert_warehouses([(f"WX{i}", "after the episode", 10)])
 
@@ -242,12 +233,12 @@ def test_health_reports_failing_writes(make_engine, tmp_path):
     fault = ReadOnlyEpisode(engine)
     fault.start()
     assert post(client, scans("during", 1)).status_code == 503
-    r = until(lambda: (h := anon.get("/health")).status_code == 503 and h, "/health to report failing writes")
+    r = wait_until(lambda: (h := anon.get("/health")).status_code == 503 and h, what="/health to report failing writes", timeout=WAIT_S)
     assert r.json["status"] == "degraded" and r.json["reason"] == "database writes failing"
     detail = client.get("/health").json["database"]
     assert detail["ok"] is False and detail["writes"] == "failing" and "readonly" in detail["error"]
     fault.end()
-    until(lambda: anon.get("/health").status_code == 200, "/health to be ok again")
+    wait_until(lambda: anon.get("/health").status_code == 200, what="/health to be ok again", timeout=WAIT_S)
     assert engine.db.count_events() == 1
 
 
@@ -260,7 +251,7 @@ def test_rows_of_a_killed_claimer_are_reclaimed_after_the_setting(make_engine):
     body = json.dumps({"type": "scan", "warehouse_id": "W1", "worker_id": "K1"})
     with engine.db.engine.begin() as conn:  # claimed just now by an instance that was then killed
         conn.execute(InboundEvent.__table__.insert(), {"body": body, "created_at": epoch_ms(), "claimed_at": epoch_ms(), "claimed_by": "killed-1"})
-    until(lambda: engine.db.count_events() == 1, "the orphaned row to be claimed again and stored")
+    wait_until(lambda: engine.db.count_events() == 1, what="the orphaned row to be claimed again and stored", timeout=WAIT_S)
     with engine.db.engine.connect() as conn:
         (row,) = conn.execute(InboundEvent.__table__.select()).all()
     assert row.processed_at is not None and row.claimed_by == engine.claimer
