@@ -12,6 +12,7 @@ import signal
 import socketserver
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from dash import Dash
 from flask import Flask
 from flask_socketio import SocketIO
 from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wsgi import ClosingIterator
 
 from components.shell import create_shell
 from engine.api import create_api
@@ -124,10 +124,18 @@ def __getattr__(name: str):
 
 
 class RequestHandler(WSGIRequestHandler):
-    """The embedded server's handler, minus `Server: Werkzeug/x Python/y` (gunicorn sends only `gunicorn`)."""
+    """The embedded server's handler: no `Server: Werkzeug/x Python/y` banner (gunicorn sends only `gunicorn`),
+    and each HTTP request counted in the server's `inflight` for the whole time it is handled."""
 
     def version_string(self) -> str:
         return "Floorpulse"
+
+    def run_wsgi(self) -> None:
+        inflight: InFlight | None = getattr(self.server, "inflight", None)
+        if inflight is None or self.path.startswith("/socket.io"):  # a screen's transport lasts as long as its page
+            return super().run_wsgi()
+        with inflight.request():
+            return super().run_wsgi()
 
 
 def end_sockets(flask_server: Flask) -> None:
@@ -144,29 +152,24 @@ def end_sockets(flask_server: Flask) -> None:
 
 
 class InFlight:
-    """WSGI wrapper that counts HTTP requests being answered, so a shutdown can wait for them.
-    Socket.IO's transports are not counted: they last as long as the page, and are told `server:shutdown`."""
+    """HTTP requests being answered, so that a shutdown can wait for them. Counted around the handler's
+    whole run, not by a WSGI wrapper's close(): werkzeug skips the response's close() when the client
+    resets the connection, and such a request stayed counted for ever (a stop then waited its full grace)."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self):
         self.count = 0
         self._cond = threading.Condition()
 
-    def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").startswith("/socket.io"):
-            return self.app(environ, start_response)
+    @contextmanager
+    def request(self):
         with self._cond:
             self.count += 1
         try:
-            return ClosingIterator(self.app(environ, start_response), self._done)
-        except BaseException:
-            self._done()
-            raise
-
-    def _done(self) -> None:
-        with self._cond:
-            self.count -= 1
-            self._cond.notify_all()
+            yield
+        finally:
+            with self._cond:
+                self.count -= 1
+                self._cond.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         with self._cond:
@@ -193,10 +196,9 @@ def main() -> None:
     config = Config.from_env()
     app = create_app(config)
     fp: Floorpulse = app.server.extensions["floorpulse"]
-    inflight = InFlight(app.server.wsgi_app)
-    app.server.wsgi_app = inflight
     # what socketio.run does in threading mode, with the server object kept so that it can be stopped gracefully
     httpd = make_server(config.host, config.port, app.server, threaded=True, request_handler=RequestHandler)
+    httpd.inflight = inflight = InFlight()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     # socketserver's loop, not werkzeug's override: that one closes the listening socket when the loop ends,
