@@ -3,7 +3,8 @@
     python bench/stress.py [--rates 5000 10000 20000] [--duration 20] [--reps 3] [--no-simulator]
 
 Starts the real `python app.py` (simulator on, like the demo), connects one dashboard-like
-Socket.IO client that receives every pushed event, then for each rate presses the button
+Socket.IO client subscribed to the stress run's own warehouse (stress events never reach the floor's
+screens, which watch the real warehouses) so that it receives every pushed stress event, then for each rate presses the button
 through `POST /api/stress` and waits for the result. Reports per rate the medians over
 the repetitions of: achieved rate, ingest → push latency p50/p95/p99, ping round trip p95,
 429 rejections, and lost (= accepted − stored; must be 0). Results: bench/results/stress-*.json.
@@ -20,6 +21,8 @@ import common as c
 import requests
 import socketio
 
+from engine.stress import STRESS_WAREHOUSE
+
 
 class Dashboard:
     """A browser stand-in: subscribed to everything, counting what arrives."""
@@ -29,6 +32,8 @@ class Dashboard:
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("events", self._on_events, namespace="/live")
         self.sio.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=10, auth={"token": c.token(url, "viewer")})
+        ack = self.sio.call("subscribe", {"warehouses": [STRESS_WAREHOUSE]}, namespace="/live", timeout=10)
+        assert ack.get("ok"), ack
 
     def _on_events(self, batch) -> None:
         self.events += len(batch)
