@@ -37,7 +37,7 @@ from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.metrics import init_metrics
-from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace
+from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, strict_packet_class
 from engine.runtime import Engine
 from engine.stress import StressRunner
 
@@ -68,7 +68,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     # replace is reported once as a system.alert
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
     server.json = AppJSONProvider(server, strict_json)  # strict in (engine/jsonparse.py) and out
-    socketio = SocketIO(async_mode="threading", json=strict_json)
+    socketio = SocketIO(async_mode="threading", json=strict_json, serializer=strict_packet_class(strict_json))
     socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
     live = LiveNamespace(engine)
     socketio.on_namespace(live)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import request
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, leave_room
+from socketio.packet import Packet
 
 from .auth import KIOSK_COOKIE, KIOSK_PREFIX, Identity, client_address, has_role, resolve_identity
+from .jsonparse import JSONBodyError, format_path
 from .push import ALL_ROOM, warehouse_room
 
 if TYPE_CHECKING:
@@ -24,7 +26,29 @@ if TYPE_CHECKING:
 
 NAMESPACE = "/live"
 ADMIN_ROOM = "role:admin"
+# what a client message that is not strict JSON becomes (see strict_packet_class): refused with its reason
+REFUSED = "floorpulse:refused"
 log = logging.getLogger(__name__)
+
+
+def strict_packet_class(json_module) -> type[Packet]:
+    """Socket.IO packets read with the strict parser (`json_module.loads`, engine/jsonparse.py), as
+    python-socketio's `serializer`. A message that is not strict JSON (NaN, too deep, a 400-digit number)
+    keeps its namespace and ack id and becomes a `REFUSED` event naming the field, which the namespace
+    answers like any refusal: no traceback per hostile packet, and the connection stays up."""
+
+    class StrictPacket(Packet):
+        json = json_module
+
+        def decode(self, encoded_packet):
+            try:
+                return super().decode(encoded_packet)
+            except JSONBodyError as exc:  # the header (type, namespace, id) is read before the data
+                path = exc.path[1:] if exc.path and exc.path[0] != 0 else exc.path  # [event, data]: inside the data
+                self.data = [REFUSED, {"field": format_path(path), "message": exc.message}]
+                return 0
+
+    return StrictPacket
 
 
 def role_rooms(identity: Identity) -> set[str]:
@@ -95,6 +119,12 @@ class LiveNamespace(Namespace):
             message = f"rate limit: at most {self.rate_per_min} messages a minute; {event!r} refused, retry in {retry} s"
             self.emit("error", {"code": "rate_limited", "message": message, "event": event, "retry_after": retry}, room=sid)
             return {"ok": False, "error": message, "code": "rate_limited"}
+        if event == REFUSED:
+            detail = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+            message = f"not strict JSON at {detail.get('field') or 'the message'}: {detail.get('message', '')}"
+            log.info("socket %s: message refused, %s", sid, message)
+            self.emit("error", {"code": "invalid_json", "message": message}, room=sid)
+            return {"ok": False, "error": message, "code": "invalid_json", "errors": [{"index": 0, **detail}]}
         return super().trigger_event(event, *args)
 
     def on_connect(self, auth: dict[str, Any] | None = None):

@@ -84,19 +84,22 @@ def test_every_json_route_parses_strictly(app, client):
 
 
 def test_socket_inject_refuses_non_finite_and_unstorable_values(app, engine):
-    """Socket.IO packets are read by the same strict parser (NaN refused where it is, naming the field) and the
-    connection stays up; what parses but cannot be stored is refused by validation, with the field in the ack."""
+    """Socket.IO packets are read by the same strict parser: a message with NaN or a 31-digit number is refused
+    with an ack naming the field (no traceback, the connection stays up); what parses but cannot be stored is
+    refused by validation, with the field in the ack."""
     fp = app.server.extensions["floorpulse"]
     sio = fp.socketio.test_client(app.server, namespace="/live", auth={"token": login_tokens(app.server, "operator")["access_token"]})
     assert sio.is_connected("/live")
-    # the test client encodes through the server's strict serializer (which would send NaN as null): a raw packet
-    raw = '2/live,7["inject",{"event":{"type":"system.alert","warehouse_id":"W1","payload":{"temp_c":NaN}}}]'
-    with pytest.raises(ValueError, match=r"event\.payload\.temp_c: NaN is not a JSON number"):
-        fp.socketio.server._handle_eio_message(sio.eio_sid, raw)
-    assert sio.is_connected("/live")
-    for payload, field in [({"n": 2**63}, "payload.n"), ({"s": "\ud800"}, "payload.s")]:  # 2**63: 19 digits, past int64
+    cases = [
+        ({"temp_c": float("nan")}, "event.payload.temp_c", "invalid_json"),  # the test client sends NaN as Python's json writes it
+        ({"n": 10**30}, "event.payload.n", "invalid_json"),
+        ({"n": 2**63}, "payload.n", None),  # 19 digits: parses, but past int64
+        ({"s": "\ud800"}, "payload.s", None),
+    ]
+    for payload, field, code in cases:
         res = sio.emit("inject", {"event": {"type": "system.alert", "warehouse_id": "W1", "payload": payload}}, namespace="/live", callback=True)
-        assert res["ok"] is False and [e["field"] for e in res["errors"]] == [field], res
+        assert res["ok"] is False and [e["field"] for e in res["errors"]] == [field] and res.get("code") == code, res
+        assert sio.is_connected("/live")
     assert engine.db.count_events() == 0
     assert sio.emit("inject", {"event": {"type": "system.alert", "warehouse_id": "W1", "payload": {"temp_c": 21.5}}}, namespace="/live", callback=True)["ok"]
     sio.disconnect(namespace="/live")
