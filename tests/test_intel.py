@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import socketio
 
-from conftest import REDIS_URL, add_test_users, authed_client, make_config, need_service, start_server
+from conftest import REDIS_URL, add_test_users, authed_client, make_config, need_service, start_server, wait_until
 from engine.schema import iso_ms
 
 MIN = 60_000
@@ -71,16 +71,6 @@ def seed(client, wh: str, minutes: int, per_min, *, end_ms: int | None = None) -
     for i in range(0, len(events), 5000):
         r = client.post("/api/events", json=events[i : i + 5000])
         assert r.status_code == 202, r.get_json()
-
-
-def wait_until(predicate, timeout: float = 8.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def messages(sent, name):
