@@ -111,7 +111,6 @@ def create_auth_api(engine: "Engine") -> Blueprint:
 
     @bp.post("/api/auth/refresh")
     def refresh():
-        st = auth_state()
         try:
             _, claims = verify_jwt_in_request(refresh=True)
         except (JWTExtendedException, PyJWTError) as exc:

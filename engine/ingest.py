@@ -207,7 +207,7 @@ class Ingest:
         self.stats["retries"] += 1
         if self.fault is None:
             log.error("storage failing, the writer keeps its batch and retries: %s", exc)
-            self.fault = {"error": f"{type(exc).__name__}: {exc}"[:300], "since_ms": _now_ms(), "retries": 0}
+            self.fault = {"since_ms": _now_ms(), "retries": 0}
         self.fault["retries"] += 1
         self.fault["error"] = f"{type(exc).__name__}: {exc}"[:300]
 

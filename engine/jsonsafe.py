@@ -11,7 +11,7 @@ Socket.IO packet (`SocketIO(json=...)`) and of every `jsonify` (`StrictDumpsProv
   replaced field is logged once per place it was sent from (source and path) and reported once
   (`report`, a `system.alert` through ingest), not once per message.
 
-`loads` is strict the same way (it refuses `NaN`/`Infinity`), as a JavaScript client would be.
+`loads` is the one strict parser (engine/jsonparse.py), so what clients send meets the same rules as HTTP bodies.
 """
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .schema import MAX_UNITS, saturate  # noqa: F401  (MAX_UNITS: the ceiling, re-exported)
-from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, task_details
+from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, saturate, task_details
 
 WINDOW_S = 60
 LATENCY_WINDOW_S = 60.0

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import REDIS_URL, add_test_users, authed_client, login_tokens, make_config, need_service, password
+from conftest import REDIS_URL, add_test_users, authed_client, login_tokens, make_config, need_service, password, wait_until
 
 # ---- item 3: OPTIONS and the redirect after sign-in never answer 5xx ----
 
@@ -245,9 +245,7 @@ def test_a_storage_failure_never_refuses_a_sign_in(tmp_path):
 
 def _start_of_a_second() -> None:
     """Wait (a condition, not a duration) until early in a wall-clock second, so the change and the sign-in share it."""
-    deadline = time.time() + 5
-    while time.time() % 1 > 0.3 and time.time() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: time.time() % 1 <= 0.3, timeout=5, what="the start of a second")
 
 
 def test_a_sign_in_right_after_an_admin_change_gives_a_working_token(app, client):

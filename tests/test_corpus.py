@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from conftest import add_test_users, authed_client, login_tokens, make_config
+from conftest import add_test_users, authed_client, login_tokens, make_config, wait_until
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.jsonparse import MAX_DEPTH
 from engine.schema import EVENT_ID_RE, FIELDS, ID_RE, MAX_METRICS, MAX_PAYLOAD_BYTES, REQUIRED_IDS, SEVERITIES
@@ -226,13 +225,7 @@ class Floor:
         return new
 
     def wait_for(self, predicate, timeout: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in self.drain():
-                if predicate(m):
-                    return m
-            time.sleep(0.05)
-        raise AssertionError(f"not received within {timeout}s; saw {[m['name'] for m in self.received[-20:]]}")
+        return wait_until(lambda: next((m for m in self.drain() if predicate(m)), None), timeout, "a matching message on the socket")
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import REQUIRE_SERVICES, add_test_users, authed_client, make_config
+from conftest import REQUIRE_SERVICES, add_test_users, authed_client, make_config, wait_until
 
 SCRAPER_TOKEN = "scrape-" + "x" * 40
 EVENT = {"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}
@@ -52,15 +51,6 @@ def value(samples: dict, name: str, **labels) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-def wait_until(check, timeout: float = 15.0):
-    deadline = time.time() + timeout
-    while True:
-        result = check()
-        if result or time.time() > deadline:
-            return result
-        time.sleep(0.05)
-
-
 def test_every_family_has_help_and_type_and_parses(mapp):
     client = authed_client(mapp.server, "operator")
     assert post(client, EVENT).status_code == 202
@@ -88,7 +78,7 @@ def test_promtool_check_metrics_is_clean(mapp):
     post(client, EVENT)
     post(client, {"type": "nope"})
     client.get("/boom/1")
-    wait_until(lambda: (value(scrape(client)[1], "floorpulse_push_latency_seconds_count") or 0) >= 1)
+    wait_until(lambda: (value(scrape(client)[1], "floorpulse_push_latency_seconds_count") or 0) >= 1, what="a push latency observation")
     text, _ = scrape(client)
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done.stdout + done.stderr
@@ -139,7 +129,7 @@ def test_latency_histograms_fill_after_events(mapp):
     def pushed():
         return (value(scrape(client)[1], "floorpulse_push_latency_seconds_count") or 0) >= 3
 
-    assert wait_until(pushed), "push latency was never observed"
+    wait_until(pushed, what="push latency to be observed")
     _, s = scrape(client)
     count = value(s, "floorpulse_push_latency_seconds_count")
     assert value(s, "floorpulse_push_latency_seconds_bucket", le="+Inf") == count

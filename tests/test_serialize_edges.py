@@ -11,7 +11,8 @@ from conftest import login_tokens, wait_until
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.ingest import submit_and_wait
 from engine.jsonsafe import MARKER, StrictJSON
-from engine.live import MAX_UNITS, LiveModel, merge_rollups, rollup
+from engine.live import LiveModel, merge_rollups, rollup
+from engine.schema import MAX_UNITS
 from engine.schema import Event, epoch_ms, iso_ms, validate_batch
 
 T0 = 1_795_000_000_000 - 1_795_000_000_000 % 60_000

@@ -12,13 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import ROOT, ServerProcess, free_port, password, start_server, wait_ready
+from conftest import ROOT, ServerProcess, free_port, password, start_server, wait_ready, wait_until
 from test_socket import connect
 
 HAMMERS = 8
@@ -67,7 +66,7 @@ def hammer(srv: ServerProcess, n: int, outcomes: list, stop: threading.Event) ->
         except requests.RequestException as exc:
             outcomes.append((ids, "refused" if refused(exc) else f"dropped: {type(exc).__name__}: {exc}"[:200]))
             if refused(exc):
-                time.sleep(0.05)
+                stop.wait(0.05)  # back off from a closed port; returns at once when the test stops the hammers
 
 
 def stored_ids(data_dir: Path) -> set[str]:
@@ -89,9 +88,7 @@ def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str,
     threads = [threading.Thread(target=hammer, args=(srv, n, outcomes, stop)) for n in range(HAMMERS)]
     for t in threads:
         t.start()
-    deadline = time.time() + WAIT_S
-    while sum(1 for _, s in outcomes if s == 202) < 200 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: sum(1 for _, s in outcomes if s == 202) >= 200, WAIT_S, "200 requests accepted before the SIGTERM")
     srv.proc.send_signal(signal.SIGTERM)
     try:
         code = srv.proc.wait(WAIT_S)
@@ -99,9 +96,7 @@ def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str,
         stop.set()
         for t in threads:
             t.join(WAIT_S)
-    deadline = time.time() + WAIT_S
-    while screen.connected and time.time() < deadline:  # the server closed it; the client reads what came first
-        time.sleep(0.05)
+    wait_until(lambda: not screen.connected, WAIT_S, "the screen to see its socket closed")  # it reads what came first
     screen.disconnect()
     stored = stored_ids(srv.data_dir)
     told = []

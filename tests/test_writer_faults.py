@@ -73,20 +73,29 @@ def post_in_threads(app, bodies: dict[str, object]) -> tuple[dict, list[threadin
     return results, threads
 
 
-def test_bad_data_fails_only_its_own_request_not_the_batch(make_engine):
-    """Item 2: a valid request committed in the same group-commit batch as a request the database refuses is stored."""
-    app, engine = make_engine()
-    release = hold_writer(engine, refuse=lambda e: e.warehouse_id == "POISON")
+def in_one_batch(app, engine, bodies: dict[str, list], refuse=lambda event: False) -> tuple[dict, dict]:
+    """Post `bodies` (name → events) so that they share one group commit: a first request holds the writer
+    until all of them are queued behind it. Returns their responses and the first request's, by name."""
+    release = hold_writer(engine, refuse=refuse)
     warm, warm_threads = post_in_threads(app, {"warm": scans("warm", 1)})
     warm_threads[0].start()
     wait_until(lambda: engine.ingest.depth == 0 and "warm" not in warm, what="the writer to hold the first batch", timeout=WAIT_S)
-    results, threads = post_in_threads(app, {"good": scans("good", 3), "bad": scans("bad", 2, warehouse="POISON")})
+    results, threads = post_in_threads(app, bodies)
     for t in threads:
         t.start()
-    wait_until(lambda: engine.ingest.depth == 5, what="both requests queued behind the held batch", timeout=WAIT_S)
+    queued = sum(len(b) for b in bodies.values())
+    wait_until(lambda: engine.ingest.depth == queued, what="the requests queued in one batch behind it", timeout=WAIT_S)
     release.set()
     for t in threads + warm_threads:
         t.join(WAIT_S)
+    return results, warm
+
+
+def test_bad_data_fails_only_its_own_request_not_the_batch(make_engine):
+    """Item 2: a valid request committed in the same group-commit batch as a request the database refuses is stored."""
+    app, engine = make_engine()
+    bodies = {"good": scans("good", 3), "bad": scans("bad", 2, warehouse="POISON")}
+    results, warm = in_one_batch(app, engine, bodies, refuse=lambda e: e.warehouse_id == "POISON")
     assert warm["warm"].status_code == 202
     assert results["good"].status_code == 202, results["good"].json
     assert results["good"].json["accepted"] == 3
@@ -97,18 +106,8 @@ def test_bad_data_fails_only_its_own_request_not_the_batch(make_engine):
 def test_same_batch_posted_twice_at_once_is_accepted_once(make_engine):
     """11 (f): two requests with the same ids in one group commit: only one of them inserted each event."""
     app, engine = make_engine()
-    release = hold_writer(engine)
-    warm, warm_threads = post_in_threads(app, {"warm": scans("warm", 1)})
-    warm_threads[0].start()
-    wait_until(lambda: engine.ingest.depth == 0 and "warm" not in warm, what="the writer to hold the first batch", timeout=WAIT_S)
     batch = scans("same", 200) + scans("same", 5)  # an in-request repeat counts as a duplicate too
-    results, threads = post_in_threads(app, {"a": batch, "b": batch})
-    for t in threads:
-        t.start()
-    wait_until(lambda: engine.ingest.depth == 410, what="both requests queued in one batch", timeout=WAIT_S)
-    release.set()
-    for t in threads + warm_threads:
-        t.join(WAIT_S)
+    results, _ = in_one_batch(app, engine, {"a": batch, "b": batch})
     answers = [results[k].json for k in ("a", "b")]
     assert all(results[k].status_code == 202 for k in ("a", "b")), answers
     assert sum(a["accepted"] for a in answers) == 200, answers
