@@ -126,12 +126,14 @@ class ForecastsMixin:
         old_error = st.error if st.error is not None else ((model or {}).get("backtest") or {}).get("error")
         new = self._fit(wh, kind, hist, now, adjustments)
         new_error = self._replay_error(new, hist, store) if reason in ("drift", "admin") else None
-        mf = self.store.write(new)
-        for p in [p for p in self._seen if p.parent.name == wh]:
-            del self._seen[p]  # our own write (and pruning) is not a change for hot-reload to pick up
-        for f in self.store.files().get(wh, []):
-            self._seen[f.path] = fc.file_signature(f.path)
+        # the write and the install as one step for the hot-reload scan (which holds the same lock): a scan
+        # that listed the folder before the write must not then reinstall the older file over the new model
         with self.lock:
+            mf = self.store.write(new)
+            for p in [p for p in self._seen if p.parent.name == wh]:
+                del self._seen[p]  # our own write (and pruning) is not a change for hot-reload to pick up
+            for f in self.store.files().get(wh, []):
+                self._seen[f.path] = fc.file_signature(f.path)
             self.retrain_requests.pop(wh, None)
             self.by_hand.discard(wh)
             self._install(wh, new, mf.path)
@@ -208,8 +210,12 @@ class ForecastsMixin:
                 self._seen[mf.path] = fc.file_signature(mf.path)
 
     def _reload_models(self) -> None:
-        """The model half of the hot-reload job: per warehouse folder whose files changed and settled."""
-        files = self.store.files()
+        """The model half of the hot-reload job: per warehouse folder whose files changed and settled.
+        Under the lock, so that a fit's write and install (also under it) cannot fall between listing and installing."""
+        with self.lock:
+            self._reload_changed(self.store.files())
+
+    def _reload_changed(self, files: dict[str, list[fc.ModelFile]]) -> None:
         seen_whs = {p.parent.name for p in self._seen}
         for wh in sorted(set(files) | seen_whs):
             current = {mf.path: fc.file_signature(mf.path) for mf in files.get(wh, [])}
