@@ -31,7 +31,7 @@ from engine.api import create_api
 from engine.auth import SCRIPT_HASHES, init_auth
 from engine.auth_api import create_auth_api
 from engine.config import Config
-from engine.intel_api import create_intel_api
+from engine.intel.api import create_intel_api
 from engine.jsonparse import StrictJSONProvider
 from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
@@ -79,7 +79,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     )
     init_auth(server, config, engine.accounts, engine.audit, engine.kiosks)
     server.register_blueprint(create_api(engine))
-    server.register_blueprint(create_intel_api(engine))
+    server.register_blueprint(create_intel_api(engine.intel))
     server.register_blueprint(create_auth_api(engine))
     kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, live.kiosks_online)
     server.register_blueprint(kiosk_api)

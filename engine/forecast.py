@@ -72,7 +72,7 @@ class History:
     """Per-minute history of one warehouse, ending with the last complete minute.
 
     `completed[i]` is the tasks completed in minute start_ms + i·60 s; `open_tasks[i]` the open tasks at
-    that minute's end (reconstructed, see engine/intel.py); `since_ms` the first minute with any activity."""
+    that minute's end (reconstructed, see engine/intel/history.py); `since_ms` the first minute with any activity."""
 
     start_ms: int
     completed: np.ndarray

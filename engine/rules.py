@@ -205,7 +205,7 @@ def parse_rules(text: str) -> RuleSet:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the rules look at, for one warehouse (built by engine/intel.py from the live model and forecasts)."""
+    """What the rules look at, for one warehouse (built by engine/intel/rules_runner.py from the live model and forecasts)."""
 
     id: str
     name: str

@@ -84,7 +84,10 @@ class Engine:
         self.started = False
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
-        self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
+        self.intel = Intel(  # forecasts, drift, anomalies, rules, hot-reload (engine/intel/)
+            config, db=self.db, live=self.live, bus=self.bus, jobs=self.jobs, emit=self.emit,
+            submit=lambda events: self.ingest.submit(events), types=self.types, running=lambda: self.started,
+        )
 
     # ---- wiring ----
 

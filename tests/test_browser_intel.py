@@ -1,6 +1,6 @@
 """Browser tests for the intelligence views (issue 5): forecast band, anomalies, recommendations, model status.
 
-Against a real server process with the simulator and the real forecasting engine (engine/intel.py):
+Against a real server process with the simulator and the real forecasting engine (engine/intel/):
 the forecasts, model status and rule firings on screen come from the server. Two tests also hand the
 page protocol-shaped messages through its own socket listeners (marked "client side" below) to check
 the rendering rules that the simulator does not trigger on demand: bounds and anomaly drawing.

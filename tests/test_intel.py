@@ -133,15 +133,15 @@ def test_a_broken_rules_file_keeps_the_old_rules_and_raises_one_alert(tmp_path):
     past(path)
     app, engine, sent = build(tmp_path, rules_file=str(path))
     try:
-        old = engine.intel.rules.version
-        assert engine.intel.snapshot()["rules"] == {"file": str(path), "version": old, "loaded_at": engine.intel.rules_info["loaded_at"], "count": 1, "error": None}
+        old = engine.intel.rules_runner.rules.version
+        assert engine.intel.snapshot()["rules"] == {"file": str(path), "version": old, "loaded_at": engine.intel.rules_runner.rules_info["loaded_at"], "count": 1, "error": None}
 
         path.write_text(RULES.replace("tasks_min = 3", "tasks_min = 'three'"))
         past(path)
         alert = wait_until(lambda: stored(engine, "system.alert", source="hot-reload"), what="an alert")[0]
         assert alert["payload"]["file"] == str(path) and "tasks_min must be a number" in alert["payload"]["error"]
         assert f"still running version {old}" in alert["payload"]["message"]
-        assert engine.intel.rules.version == old and "tasks_min" in engine.intel.rules_info["error"]
+        assert engine.intel.rules_runner.rules.version == old and "tasks_min" in engine.intel.rules_runner.rules_info["error"]
         assert any(a["status"] == "rules rejected" for a in engine.live.stats()["alerts"])  # in the alert list too
         time.sleep(1.0)
         assert len(stored(engine, "system.alert", source="hot-reload")) == 1  # once per bad version, not per poll
@@ -150,8 +150,8 @@ def test_a_broken_rules_file_keeps_the_old_rules_and_raises_one_alert(tmp_path):
         path.write_text(RULES + '\n[[rule]]\nid = "over"\nkind = "overload_forecast"\n')
         past(path)
         msg = wait_until(lambda: messages(sent, "rules:reloaded"), what="rules:reloaded")[0]
-        assert msg["count"] == 2 and msg["version"] != old and msg["file"] == str(path), (msg, messages(sent, "rules:reloaded"), engine.intel.rules_info)
-        assert engine.intel.rules_info["error"] is None and len(engine.intel.rules.rules) == 2
+        assert msg["count"] == 2 and msg["version"] != old and msg["file"] == str(path), (msg, messages(sent, "rules:reloaded"), engine.intel.rules_runner.rules_info)
+        assert engine.intel.rules_runner.rules_info["error"] is None and len(engine.intel.rules_runner.rules.rules) == 2
     finally:
         engine.stop()
 
@@ -261,10 +261,10 @@ def test_drift_detection_retrains_through_the_jobs_and_anomalies_are_stored(buil
     model = engine.intel.models["W1"]
     assert model["kind"] == "ets-level"
     # the forecasts the old model would have made for the last 40 minutes, as the running job would have kept them
-    pairs = engine.intel._pairs("W1")
+    pairs = engine.intel.book.pairs("W1")
     for m in range(complete_until - 40 * MIN, complete_until, MIN):
         pairs.forecast[m] = 10.0
-    engine.intel.judged_until["W1"] = complete_until - 40 * MIN
+    engine.intel.monitor.judged_until["W1"] = complete_until - 40 * MIN
 
     engine.intel.drift_job()
     detected = messages(sent, "drift:detected")

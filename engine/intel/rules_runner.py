@@ -1,8 +1,9 @@
-"""The rules side of `Intel`: evaluating the rules file over the live model and the forecasts
-(→ stored `ai.action` events), and hot-reloading that file.
+"""The rules runner: evaluates the rules file over the live model and the forecasts (→ stored `ai.action`
+events), hot-reloads that file, and keeps the recent actions for hello.
 
-The parsed rules, their de-duplication and the file's status (`rules_info`) belong to this job alone;
-from the rest it reads the live model, the history and the latest forecasts.
+The parsed rules, their de-duplication and the file's status (`rules_info`) are its own; it reads the live
+floor and, through a callable, the latest forecasts. Built from plain collaborators, so it can be built and
+tested alone.
 """
 from __future__ import annotations
 
@@ -10,57 +11,78 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Iterable
 
-from . import forecast as fc
-from .intel_forecasts import SETTLE_S
-from .intel_history import MINUTE
-from .rules import Deduper, Facts, RuleSet, RulesError, evaluate, parse_rules
-from .schema import SYSTEM_WAREHOUSE
-from .schema import epoch_ms as now_ms
-
-if TYPE_CHECKING:
-    from .runtime import Engine
+from .. import forecast as fc
+from ..rules import Deduper, Facts, RuleSet, RulesError, evaluate, parse_rules
+from ..schema import SYSTEM_WAREHOUSE, epoch_ms
+from .history import MINUTE, Floor
+from .outbox import SETTLE_S, Outbox
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RULES = ROOT / "rules" / "default.toml"
 OPEN_HISTORY_MIN = 240
+KEEP = 50  # recent actions kept for hello
 
 
-class RulesMixin:
-    """Rules evaluation and the rules file. The state lives on `Intel`; declared here. Uses Intel's _history,
-    _store_event, _flush_outbox and _alert_rejected."""
+class RulesRunner:
+    """The rules, their file and the actions they led to."""
 
-    engine: "Engine"
-    latest: dict[str, dict]
-    actions: deque[dict]
-    rules_path: Path
-    rules: RuleSet | None
-    rules_info: dict[str, Any]
-    deduper: Deduper
-    stats: dict[str, Any]
-    _rules_sig: tuple[int, int] | None | tuple
+    def __init__(
+        self,
+        path: Path,
+        *,
+        floor: Floor,
+        latest_forecast: Callable[[str], dict | None],
+        emit: Callable[..., Any],
+        outbox: Outbox,
+        clock: Callable[[], int] = epoch_ms,
+    ):
+        """`path`: the rules file; `latest_forecast(wh)`: the latest published forecast of a warehouse (or None);
+        `emit(event, data)` pushes on /live."""
+        self.path = Path(path)
+        self.floor, self.latest_forecast, self.emit, self.outbox, self.clock = floor, latest_forecast, emit, outbox, clock
+        self.rules: RuleSet | None = None
+        self.rules_info: dict[str, Any] = {"file": str(self.path), "version": None, "loaded_at": None, "count": 0, "error": None}
+        self.deduper = Deduper()
+        self.actions: deque[dict] = deque(maxlen=KEEP)
+        self.stats: dict[str, Any] = {"actions": 0}
+        self._sig: tuple[int, int] | None | tuple = ()
+
+    def start(self) -> None:
+        self.load(startup=True)
+
+    def recall(self, actions: Iterable[dict]) -> None:
+        """At start: stored `ai.action` events (newest first, as storage returns them)."""
+        for e in reversed(list(actions)):
+            self.actions.append({k: v for k, v in e.items() if k != "cursor"})
+
+    def on_events(self, events) -> None:
+        """Bus handler (writer's fan-out thread): keep the latest recommendations for hello, quickly."""
+        for e in events:
+            if e.type == "ai.action":
+                self.actions.append(e.to_json())
 
     def rules_job(self) -> None:
         rs = self.rules
         if rs is None:
             return
-        now = now_ms()
+        now = self.clock()
         firings = evaluate(rs, self.facts(now))
         fresh = self.deduper.new(firings, now, {r.id: r.repeat_after_min for r in rs.rules})
         for f in fresh:
             self.stats["actions"] += 1
-            self._store_event({
+            self.outbox.store({
                 "type": "ai.action", "warehouse_id": f.warehouse_id, "severity": f.severity, "status": f.rule,
                 "payload": {"rule": f.rule, "score": f.score, "reason": f.reason, "suggestion": f.suggestion,
                             "warehouse_ids": list(f.warehouse_ids), "values": f.values},
             })
-        self._flush_outbox()
+        self.outbox.flush()
 
     def facts(self, now: int) -> list[Facts]:
         """What the rules see: the live model per warehouse, recent open tasks and the load forecast."""
-        live = self.engine.live
+        live = self.floor.live
         with live.lock:
             whs = {wid: (w.name, w.capacity, w.open_tasks) for wid, w in live.warehouses.items() if wid != SYSTEM_WAREHOUSE}
             waiting: dict[str, int] = {}
@@ -76,24 +98,25 @@ class RulesMixin:
                     idle[w.warehouse_id] = idle.get(w.warehouse_id, 0) + 1
         out = []
         for wid, (name, cap, open_n) in sorted(whs.items()):
-            hist = self._history(wid, now, open_now=open_n)
+            hist = self.floor.history(wid, now, open_now=open_n)
             n = min(OPEN_HISTORY_MIN, hist.minutes)
             recent = tuple(hist.open_tasks[len(hist.open_tasks) - n :]) if hist.open_tasks is not None and n > 0 else ()
-            latest = self.latest.get(wid)
+            latest = self.latest_forecast(wid)
             load = tuple(p["yhat"] for p in (latest or {}).get("series", {}).get("load", []) if p["ts"] >= now - now % MINUTE)
             out.append(Facts(wid, name, cap, open_n, waiting.get(wid, 0), idle.get(wid, 0), recent, tuple(sorted(due.get(wid, []))), load))
         return out
 
-    def _load_rules(self, startup: bool = False) -> None:
-        path = self.rules_path
+    def load(self, startup: bool = False) -> None:
+        """Read the rules file when it changed and settled (at start: whatever it holds); keep the running rules when it does not parse."""
+        path = self.path
         sig = fc.file_signature(path)
-        if not startup and sig == self._rules_sig:
+        if not startup and sig == self._sig:
             return
         if sig is not None and not startup and time.time() - sig[0] / 1e9 < SETTLE_S:
             return
         if sig is None:
-            self._rules_sig = sig
-            self._rules_error(path, "file not found", "gone")
+            self._sig = sig
+            self._error(path, "file not found", "gone")
             return
         try:
             data = path.read_bytes()
@@ -101,29 +124,29 @@ class RulesMixin:
             return
         if fc.file_signature(path) != sig:
             return  # changed while we read it: next time
-        self._rules_sig = sig
+        self._sig = sig
         digest = fc.content_hash(data)
         if self.rules is not None and self.rules.version == digest[:8]:
             return
         try:
             rs = parse_rules(data.decode("utf-8"))
         except (RulesError, UnicodeDecodeError) as exc:
-            self._rules_error(path, str(exc), digest)
+            self._error(path, str(exc), digest)
             return
         old = self.rules
         changed = {r.id for r in rs.rules} ^ {r.id for r in (old.rules if old else ())}
         changed |= {r.id for r in rs.rules if old and r not in old.rules}
         self.deduper.forget(changed)
         self.rules = rs
-        now = now_ms()
+        now = self.clock()
         self.rules_info = {"file": str(path), "version": rs.version, "loaded_at": now, "count": len(rs.rules), "error": None}
         if not startup:
             log.info("rules reloaded from %s: %d rules, version %s", path, len(rs.rules), rs.version)
-            self.engine.emit("rules:reloaded", {"file": str(path), "version": rs.version, "count": len(rs.rules), "ts": now})
+            self.emit("rules:reloaded", {"file": str(path), "version": rs.version, "count": len(rs.rules), "ts": now})
 
-    def _rules_error(self, path: Path, error: str, digest: str) -> None:
+    def _error(self, path: Path, error: str, digest: str) -> None:
         """A rules file that does not parse: the running rules stay, `rules_info.error` says why; one alert per bad version."""
         running = f"; still running version {self.rules.version}" if self.rules else "; no rules are running"
         self.rules_info = {**self.rules_info, "error": error[:500]}
-        self._alert_rejected(path, digest, warehouse_id=SYSTEM_WAREHOUSE, status="rules rejected",
+        self.outbox.alert_rejected(path, digest, warehouse_id=SYSTEM_WAREHOUSE, status="rules rejected",
                              error=error, message=f"Rules file {path} rejected: {error}{running}")

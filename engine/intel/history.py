@@ -1,4 +1,4 @@
-"""What the intelligence jobs read: per-minute history rebuilt from the rollups, and forecast/actual pairs.
+"""What the intelligence jobs read: per-minute history rebuilt from the rollups, the floor, forecast/actual pairs.
 
 History: completed tasks per minute are the rollups' `task.completed` counts. Load history is not stored
 as such; it is reconstructed from the same rollups: the open tasks at the end of each minute are today's
@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import forecast as fc
+from .. import forecast as fc
+from ..drift import MAX_SPAN, DriftState
+from ..schema import SYSTEM_WAREHOUSE
 
 if TYPE_CHECKING:
-    from .runtime import Engine
+    from ..live import LiveModel
+
+RollupRows = Sequence[tuple[int, str, str, int, float]]  # (minute, warehouse, type, count, units), as storage returns them
 
 MINUTE = 60_000
 FLOW_TYPES = ("task.completed", "task.created", "task.failed", "task.cancelled")
@@ -34,15 +38,20 @@ def round_or_none(x: float | None, nd: int = 4) -> float | None:
 class MinuteHistory:
     """Per-minute completed tasks and net task flow per warehouse, kept in memory, refreshed from rollups."""
 
-    def __init__(self, days: int):
+    def __init__(self, days: int, *, rollups_since: Callable[..., RollupRows], pending: Callable[[], Mapping]):
+        """`rollups_since(since_ms, types=[...])` reads stored rollups (the database); `pending()` the deltas
+        not flushed yet (the live model's)."""
         self.window_ms = days * 1440 * MINUTE
+        self._rollups_since = rollups_since
+        self._pending = pending
         self.done: dict[str, dict[int, float]] = {}
         self.net: dict[str, dict[int, float]] = {}
         self.first: dict[str, int] = {}
         self.loaded_until: int | None = None
         self.full_at = 0
         self.lock = threading.Lock()
-    def refresh(self, engine: "Engine", now_ms: int) -> None:
+
+    def refresh(self, now_ms: int) -> None:
         """Read rollups since the last refresh (less an overlap) plus the deltas not yet flushed; all of them
         every FULL_REFRESH_MS, and on every call while the history is under a day (cheap, and a fresh start's
         backfill lands in minutes already read)."""
@@ -52,8 +61,8 @@ class MinuteHistory:
         since -= since % MINUTE
         if full:
             self.full_at = now_ms
-        rows = engine.db.rollups_since(since, types=list(FLOW_TYPES))  # the database first, then the pending
-        pending = engine.live.pending_snapshot()  # deltas: read the other way round, one could count twice
+        rows = self._rollups_since(since, types=list(FLOW_TYPES))  # the database first, then the pending
+        pending = self._pending()  # deltas: read the other way round, one could count twice
         with self.lock:
             if full:
                 self.done, self.net, self.first = {}, {}, {}
@@ -110,6 +119,34 @@ class MinuteHistory:
         return fc.History(start, completed, open_tasks, first)
 
 
+class Floor:
+    """The live floor as the intelligence reads it: its warehouses (not the system one), their capacity and open
+    tasks, and each one's per-minute history anchored at the live open-task count."""
+
+    def __init__(self, live: "LiveModel", history: MinuteHistory):
+        self.live = live
+        self.minutes = history
+
+    def refresh(self, now_ms: int) -> None:
+        self.minutes.refresh(now_ms)
+
+    def warehouses(self) -> list[str]:
+        return sorted(w for w in self.live.warehouses if w != SYSTEM_WAREHOUSE)
+
+    def knows(self, wh: str) -> bool:
+        return wh in self.live.warehouses
+
+    def capacity(self, wh: str) -> int | None:
+        w = self.live.warehouses.get(wh)
+        return w.capacity if w else None
+
+    def history(self, wh: str, now_ms: int, open_now: int | None = None) -> fc.History:
+        if open_now is None:
+            w = self.live.warehouses.get(wh)
+            open_now = w.open_tasks if w else None
+        return self.minutes.get(wh, now_ms, open_now)
+
+
 class PairStore:
     """One warehouse's forecasts (frozen when their minute completes) and actuals, by minute."""
 
@@ -139,3 +176,33 @@ class PairStore:
         minutes = list(range(min(known), until_ms, MINUTE))
         nan = float("nan")
         return minutes, [self.forecast.get(m, nan) for m in minutes], [self.actual.get(m, nan) for m in minutes]
+
+
+class DriftBook:
+    """Per warehouse: forecast/actual pairs and the drift state. The drift monitor judges them; the model
+    registry freezes each published forecast into them and resets them when it installs a model (the rolling
+    error and the CUSUM's evidence are the running model's)."""
+
+    def __init__(self, drift_window: int):
+        self.keep_min = MAX_SPAN + 4 * drift_window + 60  # the longest span the drift check reads, and the pairs it judges
+        self._pairs: dict[str, PairStore] = {}
+        self._states: dict[str, DriftState] = {}
+
+    def pairs(self, wh: str) -> PairStore:
+        s = self._pairs.get(wh)
+        if s is None:
+            s = self._pairs[wh] = PairStore(self.keep_min)
+        return s
+
+    def state(self, wh: str) -> DriftState:
+        st = self._states.get(wh)
+        if st is None:
+            st = self._states[wh] = DriftState()
+        return st
+
+    def model_installed(self, wh: str) -> None:
+        """A new model runs: its error is measured anew, on its own forecasts."""
+        self.pairs(wh).forecast.clear()
+        st = self.state(wh)
+        st.error, st.samples, st.score = None, 0, None
+        st.cusum.reset()

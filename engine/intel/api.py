@@ -5,24 +5,20 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify
 
-from .api import error
-from .auth import require_role
+from ..api import error
+from ..auth import require_role
 
 if TYPE_CHECKING:
-    from .runtime import Engine
+    from .service import Intel
 
 
-def create_intel_api(engine: "Engine") -> Blueprint:
+def create_intel_api(intel: "Intel") -> Blueprint:
     bp = Blueprint("intel_api", __name__)
-    intel = engine.intel
-
-    def known(wh: str) -> bool:
-        return wh in engine.live.warehouses
 
     @bp.get("/api/forecast/<warehouse_id>")
     @require_role("viewer")
     def get_forecast(warehouse_id: str):
-        if not known(warehouse_id):
+        if not intel.knows(warehouse_id):
             return error(404, f"unknown warehouse {warehouse_id!r}")
         doc = intel.forecast(warehouse_id)
         if doc is None:
@@ -42,7 +38,7 @@ def create_intel_api(engine: "Engine") -> Blueprint:
     @bp.post("/api/models/<warehouse_id>/retrain")
     @require_role("admin")
     def retrain(warehouse_id: str):
-        if not known(warehouse_id):
+        if not intel.knows(warehouse_id):
             return error(404, f"unknown warehouse {warehouse_id!r}")
         return jsonify(intel.request_retrain(warehouse_id)), 202
 

@@ -1,62 +1,94 @@
-"""The drift job of `Intel`: each newly complete minute's actual, throughput anomalies, and the drift
-state machine that asks the forecast job for a retrain.
+"""The drift monitor: each newly complete minute's actual, throughput anomalies, and the drift state machine
+that asks the model registry for a retrain.
 
-Its state (judged minutes, anomaly detectors, recent anomalies) is its own; the pairs and drift states
-it updates are shared with the forecast side, which freezes forecasts into them and resets them on install.
+Its own state: judged minutes, anomaly detectors, recent anomalies. The pairs and drift states it updates
+(a `DriftBook`) are shared with the registry, which freezes forecasts into them and resets them on install.
+Built from plain collaborators, so it can be built and tested alone.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .drift import AnomalyDetector, cusum_step, drift_step, minute_burst_excess, rolling_error, trailing_pairs, window_and_baseline
-from .intel_history import MINUTE, MinuteHistory, round_or_none
-from .schema import iso_ms
-from .schema import epoch_ms as now_ms
+from ..drift import AnomalyDetector, cusum_step, drift_step, minute_burst_excess, rolling_error, trailing_pairs, window_and_baseline
+from ..schema import epoch_ms, iso_ms
+from .history import MINUTE, DriftBook, Floor, round_or_none
+from .outbox import Outbox
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .runtime import Engine
+    from ..config import Config
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
 ACTUALS_GRACE_MS = 10_000  # a minute's actuals count as complete this long after it ended
 ANOMALY_BASELINE_MIN = 60
 BURST_WINDOW_MIN = 5  # arrivals are judged for bursts over this many minutes against the hour before
+KEEP = 50  # recent anomalies kept for hello
 
 
-class WatchMixin:
-    """Drift and anomalies. The state lives on `Intel`; declared here. Uses Intel's _warehouses, _history,
-    _pairs, _state, _emit_status_if_changed, _run_soon, _store_event and _flush_outbox."""
+def check_drift_config(c: "Config") -> None:
+    if c.drift_metric not in ("wape", "mape"):
+        raise ValueError(f"DRIFT_METRIC must be wape or mape, is {c.drift_metric!r}")
+    if c.drift_detector not in ("cusum", "error"):
+        raise ValueError(f"DRIFT_DETECTOR must be cusum or error, is {c.drift_detector!r}")
+    if not 0 < c.drift_shift < 1 or c.drift_cusum_h <= 0:
+        raise ValueError("DRIFT_SHIFT must be between 0 and 1 and DRIFT_CUSUM_H above 0")
 
-    engine: "Engine"
-    config: "Config"
-    history: MinuteHistory
-    lock: threading.RLock
-    models: dict[str, dict]
-    detectors: dict[str, AnomalyDetector]
-    judged_until: dict[str, int]
-    retrain_requests: dict[str, str]
-    anomalies: deque[dict]
-    stats: dict[str, Any]
+
+def _nothing(*_args) -> None:
+    return None
+
+
+class DriftMonitor:
+    """Drift and anomalies of every warehouse."""
+
+    def __init__(
+        self,
+        config: "Config",
+        *,
+        floor: Floor,
+        book: DriftBook,
+        has_model: Callable[[str], bool],
+        request_retrain: Callable[[str, str], Any],
+        emit: Callable[..., Any],
+        outbox: Outbox,
+        status_changed: Callable[[int], None] = _nothing,
+        clock: Callable[[], int] = epoch_ms,
+    ):
+        """`has_model(wh)`: a model runs there (drift is judged only then); `request_retrain(wh, "drift")` asks
+        the registry for a refit; `emit(event, data)` pushes on /live; `status_changed(now)` after each run."""
+        check_drift_config(config)
+        self.config = config
+        self.floor, self.book, self.has_model, self.request_retrain = floor, book, has_model, request_retrain
+        self.emit, self.outbox, self.status_changed, self.clock = emit, outbox, status_changed, clock
+        self.detectors: dict[str, AnomalyDetector] = {}
+        self.judged_until: dict[str, int] = {}
+        self.anomalies: deque[dict] = deque(maxlen=KEEP)
+        self.stats: dict[str, Any] = {"anomalies": 0, "drifts": 0}
+
+    def recall(self, alerts: Iterable[dict]) -> None:
+        """At start: the anomalies among stored `system.alert` events (newest first, as storage returns them)."""
+        for e in reversed(list(alerts)):
+            anomaly = (e.get("payload") or {}).get("anomaly")
+            if isinstance(anomaly, dict):
+                self.anomalies.append(anomaly)
 
     def drift_job(self) -> None:
-        now = now_ms()
-        self.history.refresh(self.engine, now)
+        now = self.clock()
+        self.floor.refresh(now)
         complete_until = now - ACTUALS_GRACE_MS
         complete_until -= complete_until % MINUTE  # minutes before this are complete
         c = self.config
-        for wh in self._warehouses():
-            hist = self._history(wh, now)
-            store = self._pairs(wh)
+        for wh in self.floor.warehouses():
+            hist = self.floor.history(wh, now)
+            store = self.book.pairs(wh)
             det = self.detectors.setdefault(wh, AnomalyDetector(c.anomaly_z, c.anomaly_min_sigma))
             start = self.judged_until.get(wh, complete_until - MINUTE)
             first = hist.since_ms if hist.since_ms is not None else hist.end_ms
             lo, hi = max(start, hist.start_ms), min(complete_until, hist.end_ms)
-            st = self._state(wh)
+            st = self.book.state(wh)
             burst_from = lo - (ANOMALY_BASELINE_MIN + BURST_WINDOW_MIN) * MINUTE
-            arrivals = self.history.arrivals(wh, burst_from, hi) if c.drift_burst_z > 0 and hi > lo else []
+            arrivals = self.floor.minutes.arrivals(wh, burst_from, hi) if c.drift_burst_z > 0 and hi > lo else []
             for m in range(lo, hi, MINUTE):
                 i = (m - hist.start_ms) // MINUTE
                 actual = float(hist.completed[i])
@@ -67,7 +99,7 @@ class WatchMixin:
                     found = det.check(m, *wb) if wb else None
                     if found:
                         self._anomaly(wh, found, now)
-                if wh in self.models and (st.cusum.last_minute is None or m > st.cusum.last_minute):
+                if self.has_model(wh) and (st.cusum.last_minute is None or m > st.cusum.last_minute):
                     # each complete minute once, against the forecast frozen for it (none yet: the minute is skipped)
                     excess = 0.0
                     if arrivals and m - first >= (ANOMALY_BASELINE_MIN + BURST_WINDOW_MIN) * MINUTE:
@@ -80,7 +112,7 @@ class WatchMixin:
             minutes, f, a = store.arrays(complete_until)
             pairs = trailing_pairs(f, a, min_volume=c.drift_min_volume, last=c.drift_window * 4)
             err, n = rolling_error(pairs, window=c.drift_window, metric=c.drift_metric)
-            if wh not in self.models:
+            if not self.has_model(wh):
                 continue
             score = st.cusum.score(c.drift_cusum_h) if st.cusum.minutes else None
             for action in drift_step(st, err, n, now, threshold=c.drift_threshold, pending_s=c.drift_pending_s, cooldown_s=c.retrain_cooldown_s,
@@ -88,11 +120,9 @@ class WatchMixin:
                 if action == "detected":
                     self._drift_detected(wh, err, now)
                 elif action == "retrain":
-                    with self.lock:
-                        self.retrain_requests.setdefault(wh, "drift")
-                    self._run_soon("forecast", 0)
-        self._emit_status_if_changed(now)
-        self._flush_outbox()
+                    self.request_retrain(wh, "drift")
+        self.status_changed(now)
+        self.outbox.flush()
 
     def _anomaly(self, wh: str, found: dict, now: int) -> None:
         k = self.config.anomaly_window_min
@@ -101,9 +131,9 @@ class WatchMixin:
         anomaly = {"id": f"{wh}-{found['ts']}", "warehouse_id": wh, "metric": "completed_per_min", "window_min": k, **found}
         self.anomalies.append(anomaly)
         self.stats["anomalies"] += 1
-        self.engine.emit("anomaly:alert", anomaly)
+        self.emit("anomaly:alert", anomaly)
         size = f" ({found['size_pct']:+.0f} %)" if found.get("size_pct") is not None else ""
-        self._store_event({
+        self.outbox.store({
             "type": "system.alert", "warehouse_id": wh, "severity": "warning", "status": "anomaly",
             "timestamp": iso_ms(found["ts"] + MINUTE),
             "payload": {"source": "anomaly", "anomaly": anomaly,
@@ -113,7 +143,7 @@ class WatchMixin:
 
     def _drift_detected(self, wh: str, err: float | None, now: int) -> None:
         c = self.config
-        st = self._state(wh)
+        st = self.book.state(wh)
         self.stats["drifts"] += 1
         msg = {"warehouse_id": wh, "error": round_or_none(err), "metric": c.drift_metric, "threshold": c.drift_threshold, "window": c.drift_window,
                "detector": c.drift_detector, "ts": now}
@@ -125,8 +155,8 @@ class WatchMixin:
                     f"{c.drift_shift:.0%} shift {cu.stat:.1f} ≥ {c.drift_cusum_h:g} over {cu.minutes} min; {shown} over the last {c.drift_window} pairs")
         else:
             text = f"Forecast drift: {shown} above {c.drift_threshold:.0%} over the last {c.drift_window} pairs"
-        self.engine.emit("drift:detected", msg)
-        self._store_event({
+        self.emit("drift:detected", msg)
+        self.outbox.store({
             "type": "system.alert", "warehouse_id": wh, "severity": "warning", "status": "drift",
             "payload": {"source": "drift", **msg, "message": text},
         })

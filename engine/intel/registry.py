@@ -1,8 +1,9 @@
-"""The forecast side of `Intel`: the model registry, fitting (in the worker process), the cache,
-`forecast:update`, and hot-reload of model files.
+"""The model registry: forecast models per warehouse — the versioned files on disk, the running model, fitting
+(in the worker process), the forecast cache, `forecast:update`, and hot-reload of model files.
 
-One job owns this state: the forecast job is the only place that fits; hot-reload swaps in dropped-in
-files; both go through `_install`, which is why they live together. Requests only ever apply a model.
+The forecast job is the only place that fits; hot-reload swaps in dropped-in files; both go through
+`_install`, under one lock (a hot-reload scan must not fall between a fit's write and its install).
+Requests only ever apply a model. Built from plain collaborators, so it can be built and tested alone.
 """
 from __future__ import annotations
 
@@ -13,20 +14,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from . import forecast as fc
-from .drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
-from .intel_history import MinuteHistory, PairStore, round_or_none
-from .schema import ID_RE, SYSTEM_WAREHOUSE
-from .schema import epoch_ms as now_ms
+from .. import forecast as fc
+from ..drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
+from ..schema import ID_RE, SYSTEM_WAREHOUSE, epoch_ms
+from .history import DriftBook, Floor, PairStore, round_or_none
+from .outbox import SETTLE_S, Outbox, file_hash
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .runtime import Engine
+    from ..config import Config
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
-SETTLE_S = 1.0  # a file modified more recently than this is still being written: look again next time
+Emit = Callable[..., Any]
 
 
 def _fit_in_child(*args, **kwargs) -> dict:
@@ -34,39 +34,75 @@ def _fit_in_child(*args, **kwargs) -> dict:
     return fc.fit_model(*args, **kwargs)
 
 
-def file_hash(path: Path, missing: str) -> str:
-    """The content hash of a file, or `missing` when it cannot be read (gone, or not ours to read)."""
-    try:
-        return fc.content_hash(path.read_bytes())
-    except OSError:
-        return missing
+def _nothing(*_args) -> None:
+    return None
 
 
-class ForecastsMixin:
-    """Models, cache and forecasts. The state lives on `Intel` (shared with drift and the API); declared here."""
+class ModelRegistry:
+    """Models, cache and forecasts of every warehouse."""
 
-    engine: "Engine"
-    config: "Config"
-    preferences: dict[str, str]
-    store: fc.ModelStore
-    cache: fc.MemoryCache | fc.RedisCache
-    history: MinuteHistory
-    lock: threading.RLock
-    models: dict[str, dict]
-    model_hash: dict[str, str]
-    by_hand: set[str]
-    installed_at: dict[str, int]
-    latest: dict[str, dict]
-    retrain_requests: dict[str, str]
-    fit_errors: dict[str, str]
-    stats: dict[str, Any]
-    started_at: int
-    _seen: dict[Path, tuple[int, int] | None]
-    _pool: ProcessPoolExecutor | None
-    _job_lock: threading.Lock
+    def __init__(
+        self,
+        config: "Config",
+        *,
+        floor: Floor,
+        book: DriftBook,
+        emit: Emit,
+        outbox: Outbox,
+        status_changed: Callable[[int], None] = _nothing,
+        run_soon: Callable[[str, float], None] = _nothing,
+        running: Callable[[], bool] = lambda: False,
+        clock: Callable[[], int] = epoch_ms,
+    ):
+        """`emit(event, data)` pushes on /live; `status_changed(now)` after anything that may change a model's
+        status; `run_soon(job, delay_s)` brings a scheduled job forward; `running()` says the engine runs its jobs."""
+        c = self.config = config
+        self.floor, self.book, self.emit, self.outbox = floor, book, emit, outbox
+        self.status_changed, self.run_soon, self.running, self.clock = status_changed, run_soon, running, clock
+        self.preferences = fc.parse_preferences(c.forecast_models)
+        self.store = fc.ModelStore(c.models_path, keep=c.models_keep)
+        self.cache: fc.MemoryCache | fc.RedisCache = (
+            fc.RedisCache(c.redis_url, c.forecast_cache_ttl, c.forecast_cache_prefix) if c.redis_url else fc.MemoryCache(c.forecast_cache_ttl)
+        )
+        self.lock = threading.RLock()  # the models, retrain requests and seen files; a reload scan and a fit's write+install
+        self.models: dict[str, dict] = {}
+        self.model_hash: dict[str, str] = {}
+        self.by_hand: set[str] = set()  # warehouses whose model came from a dropped-in file
+        self.installed_at: dict[str, int] = {}
+        self.latest: dict[str, dict] = {}
+        self.retrain_requests: dict[str, str] = {}
+        self.fit_errors: dict[str, str] = {}
+        self._seen: dict[Path, tuple[int, int] | None] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._job_lock = threading.Lock()
+        self.started_at = clock()
+        self.stats: dict[str, Any] = {"cache_hits": 0, "cache_misses": 0, "cache_errors": 0, "fits": 0, "fit_errors": 0, "reloads": 0,
+                                      "rejected_files": 0, "last_fit_s": None}
 
-    # and from Intel: _warehouses, _capacity, _history, _state, _pairs, _emit_status_if_changed, _run_soon,
-    # _flush_outbox, _alert_rejected (defined there, not stubbed here: a stub could shadow them in the MRO)
+    # ---- life cycle ----
+
+    def start(self) -> None:
+        """The newest valid model per warehouse; every file seen, so hot-reload only reacts to changes."""
+        self.started_at = self.clock()
+        for wh, files in self.store.files().items():
+            for mf in reversed(files):
+                try:
+                    model = self.store.read(mf)
+                except fc.ModelError as exc:
+                    self._reject(mf.path, exc)
+                    continue
+                self._install(wh, model, mf.path)
+                break
+            for mf in files:
+                self._seen[mf.path] = fc.file_signature(mf.path)
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def has_model(self, wh: str) -> bool:
+        return wh in self.models
 
     # ---- the forecast job ----
 
@@ -75,18 +111,18 @@ class ForecastsMixin:
             self._forecast_run()
 
     def _forecast_run(self) -> None:
-        now = now_ms()
-        self.history.refresh(self.engine, now)
+        now = self.clock()
+        self.floor.refresh(now)
         short = False
-        for wh in self._warehouses():
-            hist = self._history(wh, now)
+        for wh in self.floor.warehouses():
+            hist = self.floor.history(wh, now)
             try:
                 self._maybe_fit(wh, hist, now)
             except Exception as exc:  # one warehouse's failure must not stop the others
                 self.stats["fit_errors"] += 1
                 self.fit_errors[wh] = f"{type(exc).__name__}: {exc}"[:300]
                 log.exception("fitting %s failed", wh)
-                st = self._state(wh)
+                st = self.book.state(wh)
                 if st.retrain_requested:
                     retrain_failed(st)
             if wh not in self.models:
@@ -94,9 +130,9 @@ class ForecastsMixin:
                 short = short or now - self.started_at < 600_000 or 0 < hist.minutes < fc.MIN_HISTORY + 5
                 continue
             self._publish(wh, hist, now)
-        self._emit_status_if_changed(now)
-        if short and self.engine.started:
-            self._run_soon("forecast", 15)  # a fresh start: try again soon rather than in a minute
+        self.status_changed(now)
+        if short and self.running():
+            self.run_soon("forecast", 15)  # a fresh start: try again soon rather than in a minute
 
     def _maybe_fit(self, wh: str, hist: fc.History, now: int) -> None:
         kind = fc.choose_kind(self.preferences.get(wh, "ets"), hist.minutes)
@@ -116,8 +152,8 @@ class ForecastsMixin:
                 reason = "scheduled"
         if reason is None:
             return
-        st = self._state(wh)
-        store = self._pairs(wh)
+        st = self.book.state(wh)
+        store = self.book.pairs(wh)
         adjustments = [a for a in (model or {}).get("adjustments", []) if a["before_ms"] > hist.start_ms]
         if reason == "drift" and self.config.drift_relevel:
             adj = level_adjustment(*store.arrays(hist.end_ms))
@@ -143,7 +179,7 @@ class ForecastsMixin:
         log.info("model %s v%04d (%s, %s) fitted in %.2fs", wh, new["version"], kind, reason, new.get("fit_seconds", 0))
         if reason in ("drift", "admin"):
             retrained(st, now, self.config.retrain_cooldown_s)
-            self.engine.emit("model:retrained", {
+            self.emit("model:retrained", {
                 "warehouse_id": wh, "reason": reason, "old_error": round_or_none(old_error), "new_error": round_or_none(new_error),
                 "old_version": (model or {}).get("version"), "new_version": new["version"], "ts": now,
             })
@@ -183,33 +219,19 @@ class ForecastsMixin:
         if model is None:
             return None
         try:
-            doc = fc.apply_model(model, hist, capacity=self._capacity(wh), now_ms=now)
+            doc = fc.apply_model(model, hist, capacity=self.floor.capacity(wh), now_ms=now)
         except fc.ModelError as exc:
             self.fit_errors[wh] = str(exc)
             return None
         self._cache_set(wh, model["version"], doc)
         self.latest[wh] = {**doc, "cached": True}
-        self._pairs(wh).record_forecast(doc["series"]["completed"], hist.end_ms)
-        self.engine.emit("forecast:update", {**doc, "cached": False})
+        self.book.pairs(wh).record_forecast(doc["series"]["completed"], hist.end_ms)
+        self.emit("forecast:update", {**doc, "cached": False})
         return doc
 
-    # ---- the model registry and its hot-reload ----
+    # ---- hot-reload of model files ----
 
-    def _load_models(self) -> None:
-        """At start: the newest valid model per warehouse; every file seen, so hot-reload only reacts to changes."""
-        for wh, files in self.store.files().items():
-            for mf in reversed(files):
-                try:
-                    model = self.store.read(mf)
-                except fc.ModelError as exc:
-                    self._reject(mf.path, exc)
-                    continue
-                self._install(wh, model, mf.path)
-                break
-            for mf in files:
-                self._seen[mf.path] = fc.file_signature(mf.path)
-
-    def _reload_models(self) -> None:
+    def reload(self) -> None:
         """The model half of the hot-reload job: per warehouse folder whose files changed and settled.
         Under the lock, so that a fit's write and install (also under it) cannot fall between listing and installing."""
         with self.lock:
@@ -243,10 +265,10 @@ class ForecastsMixin:
             return
         try:
             model = self.store.read(mf)
-            if wh in self.engine.live.warehouses:
-                hist = self._history(wh, now_ms())
+            if self.floor.knows(wh):
+                hist = self.floor.history(wh, self.clock())
                 if hist.minutes >= fc.MIN_HISTORY:
-                    fc.apply_model(model, hist, capacity=self._capacity(wh), now_ms=now_ms())  # must forecast finitely
+                    fc.apply_model(model, hist, capacity=self.floor.capacity(wh), now_ms=self.clock())  # must forecast finitely
         except Exception as exc:  # noqa: BLE001 — any failure means: keep the running model
             self._reject(mf.path, exc, digest)
             return
@@ -254,11 +276,11 @@ class ForecastsMixin:
             self._install(wh, model, mf.path, digest)
             self.by_hand.add(wh)
         self.stats["reloads"] += 1
-        now = now_ms()
+        now = self.clock()
         log.info("model %s v%04d reloaded from %s", wh, model["version"], mf.path)
-        self.engine.emit("model:reloaded", {"warehouse_id": wh, "version": model["version"], "file": str(mf.path), "ts": now})
-        self._publish(wh, self._history(wh, now), now)
-        self._emit_status_if_changed(now)
+        self.emit("model:reloaded", {"warehouse_id": wh, "version": model["version"], "file": str(mf.path), "ts": now})
+        self._publish(wh, self.floor.history(wh, now), now)
+        self.status_changed(now)
 
     def _install(self, wh: str, model: dict, path: Path, digest: str | None = None) -> None:
         """Swap a model in (one dict assignment: a request sees the old or the new, never half) and drop its cache."""
@@ -266,13 +288,10 @@ class ForecastsMixin:
             digest = file_hash(path, missing="")
         self.models[wh] = model
         self.model_hash[wh] = digest
-        self.installed_at[wh] = now_ms()
+        self.installed_at[wh] = self.clock()
         self._cache_drop(wh)  # also keys a previous process left under the same version number
         self.latest.pop(wh, None)
-        self._pairs(wh).forecast.clear()  # the rolling error is this model's error
-        st = self._state(wh)
-        st.error, st.samples, st.score = None, 0, None
-        st.cusum.reset()  # and so is the CUSUM's evidence
+        self.book.model_installed(wh)  # the rolling error and the CUSUM's evidence are this model's
 
     def _reject(self, path: Path, exc: Exception, digest: str | None = None) -> None:
         """A model file that does not validate: the running model stays; one alert per bad version of the file."""
@@ -282,7 +301,7 @@ class ForecastsMixin:
         wh = path.parent.name
         running = self.models.get(wh)
         keep = f"; still running v{running['version']:04d}" if running else ""
-        self._alert_rejected(path, digest, warehouse_id=wh if ID_RE.fullmatch(wh) else SYSTEM_WAREHOUSE, status="model rejected",
+        self.outbox.alert_rejected(path, digest, warehouse_id=wh if ID_RE.fullmatch(wh) else SYSTEM_WAREHOUSE, status="model rejected",
                              error=str(exc), message=f"Model file {path} rejected: {exc}{keep}")
 
     # ---- services for the API ----
@@ -303,19 +322,23 @@ class ForecastsMixin:
             self.stats["cache_hits"] += 1
             return {**doc, "cached": True}
         self.stats["cache_misses"] += 1
-        now = now_ms()
+        now = self.clock()
         try:
-            doc = fc.apply_model(model, self._history(wh, now), capacity=self._capacity(wh), now_ms=now)
+            doc = fc.apply_model(model, self.floor.history(wh, now), capacity=self.floor.capacity(wh), now_ms=now)
         except fc.ModelError:
             return None
         self._cache_set(wh, version, doc)
         return {**doc, "cached": False}
 
-    def request_retrain(self, wh: str) -> dict[str, Any]:
-        """An admin's forced retrain: the next forecast run fits anew, whatever the cooldown (which it restarts)."""
+    def request_retrain(self, wh: str, reason: str = "admin") -> dict[str, Any]:
+        """The next forecast run fits anew, whatever the cooldown (which it restarts). An admin's request
+        ("admin") replaces a pending one; the drift monitor's ("drift") does not replace an admin's."""
         with self.lock:
-            self.retrain_requests[wh] = "admin"
-        self._run_soon("forecast", 0)
+            if reason == "admin":
+                self.retrain_requests[wh] = reason
+            else:
+                self.retrain_requests.setdefault(wh, reason)
+        self.run_soon("forecast", 0)
         return {"warehouse_id": wh, "requested": True, "current_version": (self.models.get(wh) or {}).get("version")}
 
     def _cache_set(self, wh: str, version: int, doc: dict) -> None:
