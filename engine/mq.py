@@ -35,6 +35,9 @@ OUTBOX_MAX = 10_000  # messages waiting to be published; past it the oldest are 
 PIPELINE_MAX = 500  # messages sent in one round trip
 
 
+redis_errors = (redis.RedisError, OSError)  # what a Redis command raises when Redis is down or slow
+
+
 def redis_client(url: str, *, timeout_s: float = 1.0, **kwargs) -> redis.Redis:
     """A client whose every command gives up within `timeout_s` (a Redis outage must not hang a caller)."""
     return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, **kwargs)
@@ -200,7 +203,7 @@ class SharedRooms:
     """Rooms with members, across web processes: a Redis hash `<prefix>rooms`, one field per web process,
     {"rooms", "clients", "at"}, rewritten when its rooms change and at least every `refresh_s`."""
 
-    def __init__(self, client: redis.Redis, key: str, *, host_id: str = "", refresh_s: float = 5.0, stale_s: float = 20.0, cache_s: float = 0.25):
+    def __init__(self, client: redis.Redis, key: str, *, host_id: str = "", refresh_s: float = 5.0, stale_s: float = 20.0, cache_s: float = 0.1):
         self.redis, self.key, self.host_id = client, key, host_id
         self.refresh_s, self.stale_s, self.cache_s = refresh_s, stale_s, cache_s
         self._last: tuple[frozenset[str], int] | None = None

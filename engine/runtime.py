@@ -37,7 +37,7 @@ from .jobs import JobRunLog, Jobs
 from .jsonsafe import StrictJSON
 from .leader import Leader, process_identity
 from .live import LiveModel
-from .mq import Members, SharedIntel, redis_client
+from .mq import Members, SharedIntel, redis_client, redis_errors
 from .push import Pusher
 from .schema import epoch_ms as _now_ms
 from .schema import validate_batch
@@ -93,6 +93,8 @@ class Engine:
         self._ready_token: int | None = None  # the leadership term whose state is rebuilt: leader jobs run under it
         self._takeover_lock = threading.Lock()
         self._intel_started = False
+        self._share_failing = False
+        self._last_token: int | None = None  # the last term this process led
         self.stop_hooks: list[Callable[[], None]] = []  # called once the jobs have stopped
         if self.scaled:
             if self.db.is_sqlite:
@@ -243,6 +245,13 @@ class Engine:
     def _take_over(self, token: int) -> None:
         """Rebuild what the leader needs from the database, then let the leader jobs run under `token`."""
         with self._takeover_lock:
+            # the term right after our own (tokens grow by one per election): nobody led in between, and what
+            # this process holds (live model kept by the tail, simulator, intelligence) is still the floor's
+            if self._last_token is not None and token == self._last_token + 1 and self.leader.lease() == token:
+                self._last_token = self._ready_token = token
+                log.info("leader: resumed under token %s (no other leader in between)", token)
+                self.jobs.run_eager()
+                return
             while self.leader is not None and self.leader.lease() == token:
                 t0 = time.perf_counter()
                 try:
@@ -261,14 +270,22 @@ class Engine:
                     log.exception("leader: rebuilding the state failed; trying again")
                     time.sleep(1.0)
                     continue
-                self._ready_token = token
+                self._last_token = self._ready_token = token
                 log.info("leader: state rebuilt in %.2fs; leader jobs run under token %s", time.perf_counter() - t0, token)
                 self.jobs.run_eager()
                 return
 
     def share_intel(self) -> None:
-        """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel)."""
-        self.shared_intel.publish(self.intel.snapshot())
+        """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel). Redis down:
+        said once; the web processes fall back to their own view meanwhile."""
+        try:
+            self.shared_intel.publish(self.intel.snapshot())
+        except redis_errors as exc:
+            if not self._share_failing:
+                log.warning("could not share the intelligence snapshot: %s", exc)
+            self._share_failing = True
+            return
+        self._share_failing = False
 
     def beat(self) -> None:
         """This engine process's status for /health anywhere in the deployment."""
