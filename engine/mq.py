@@ -331,3 +331,49 @@ class Members:
         if stale:
             self.redis.hdel(self.key, *stale)
         return sorted(out, key=lambda d: d["identity"])
+
+
+class WebIntel:
+    """The intelligence as a web process (ROLE=web) serves it: the leader's, shared through Redis (`SharedIntel`),
+    in front of the process's own `Intel` (models on disk, recommendations from the tail, no jobs), which answers
+    when nothing is shared (no leader yet, Redis down). An admin's retrain is queued in Redis for the leader
+    (`take_retrains`, run by its intel-share job). What the API and `hello` call: snapshot, model_statuses,
+    forecast, request_retrain; the rest is the local object's."""
+
+    def __init__(self, local: Any, shared: SharedIntel, client: redis.Redis, retrain_key: str):
+        self.local, self.shared, self.redis, self.retrain_key = local, shared, client, retrain_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.local, name)
+
+    def snapshot(self) -> dict[str, Any]:
+        shared = self.shared.read()
+        return shared if shared is not None else self.local.snapshot()
+
+    def model_statuses(self) -> list[dict[str, Any]]:
+        shared = self.shared.read()
+        return (shared.get("models") or []) if shared is not None else self.local.model_statuses()
+
+    def forecast(self, wh: str) -> dict | None:
+        shared = self.shared.read()
+        if shared is None:
+            return self.local.forecast(wh)
+        return (shared.get("forecasts") or {}).get(wh)
+
+    def request_retrain(self, wh: str) -> dict[str, Any]:
+        current = next((m.get("version") for m in self.model_statuses() if m.get("warehouse_id") == wh), None)
+        try:
+            self.redis.rpush(self.retrain_key, wh)
+        except redis_errors as exc:
+            return {"warehouse_id": wh, "requested": False, "current_version": current,
+                    "error": f"the engine cannot be reached to retrain (Redis: {type(exc).__name__}); try again later"}
+        return {"warehouse_id": wh, "requested": True, "current_version": current}
+
+    def health(self) -> dict[str, Any]:
+        return {**self.local.health(), "shared_snapshot": self.shared.read() is not None}
+
+
+def take_retrains(client: redis.Redis, key: str, limit: int = 100) -> list[str]:
+    """The leader's side of `WebIntel.request_retrain`: the warehouses asked for, oldest first, once each."""
+    raw = client.lpop(key, limit) or []
+    return list(dict.fromkeys(w.decode() if isinstance(w, bytes) else w for w in raw))

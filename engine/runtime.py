@@ -37,7 +37,7 @@ from .jobs import JobRunLog, Jobs
 from .jsonsafe import StrictJSON
 from .leader import Leader, process_identity
 from .live import LiveModel
-from .mq import Members, SharedIntel, redis_client, redis_errors
+from .mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from .push import Pusher
 from .schema import epoch_ms as _now_ms
 from .schema import validate_batch
@@ -127,6 +127,8 @@ class Engine:
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
         self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
+        if self.role == "web":  # the leader's, through Redis, in front of this process's own
+            self.intel = WebIntel(self.intel, self.shared_intel, self.redis, config.redis_prefix + "retrain")
 
     def _new_live(self) -> LiveModel:
         c = self.config
@@ -217,7 +219,7 @@ class Engine:
         self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s, leader_only=lead)
         self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s, leader_only=lead)
         if lead:
-            self.jobs.add("intel-share", self.share_intel, 2.0, run_now=True, leader_only=True)
+            self.jobs.add("intel-share", self.share_intel, 1.0, run_now=True, leader_only=True)
             self.jobs.add("job-runs-prune", lambda: self.jobs.runs.prune(c.job_runs_keep_s), 60.0, leader_only=True)
             self.jobs.add("members", self.beat, 2.0, run_now=True)
 
@@ -279,6 +281,8 @@ class Engine:
         """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel). Redis down:
         said once; the web processes fall back to their own view meanwhile."""
         try:
+            for wh in take_retrains(self.redis, self.config.redis_prefix + "retrain"):  # asked on a web process
+                self.intel.request_retrain(wh)
             self.shared_intel.publish(self.intel.snapshot())
         except redis_errors as exc:
             if not self._share_failing:
@@ -525,11 +529,7 @@ class Engine:
 
     def intel_snapshot(self) -> dict[str, Any]:
         """ROLE=web: the leader's, shared through Redis; this process's own view when there is none (no leader
-        yet, Redis down): the models on disk and the recommendations the tail brought, without forecasts."""
-        if self.role == "web":
-            shared = self.shared_intel.read()
-            if shared is not None:
-                return shared
+        yet, Redis down): the models on disk and the recommendations the tail brought (engine/mq.py WebIntel)."""
         return self.intel.snapshot()
 
     def history(self, minutes: int = 60) -> dict[str, Any]:

@@ -148,6 +148,42 @@ def test_the_database_refuses_a_replaced_leaders_run(tmp_path, cluster_services)
     db.dispose()
 
 
+def test_web_intel_is_the_leaders_through_redis(cluster_services):
+    from engine.mq import SharedIntel, WebIntel, take_retrains
+
+    _db_url, server = cluster_services
+    client = redis.Redis.from_url(server.url)
+    client.delete("t-wi:intel", "t-wi:retrain")
+
+    class Local:
+        def snapshot(self):
+            return {"forecasts": {}, "models": [{"warehouse_id": "W1", "version": None}], "rules": {"version": "local"}}
+
+        def model_statuses(self):
+            return self.snapshot()["models"]
+
+        def forecast(self, wh):
+            return {"local": wh}
+
+        def health(self):
+            return {"models": 0}
+
+    intel = WebIntel(Local(), SharedIntel(client, "t-wi:intel", cache_s=0), client, "t-wi:retrain")
+    assert intel.snapshot()["rules"]["version"] == "local"  # nothing shared yet: this process's own view
+    assert intel.forecast("W1") == {"local": "W1"}
+    leader_side = SharedIntel(client, "t-wi:intel")
+    leader_side.publish({"forecasts": {"W1": {"warehouse_id": "W1", "version": 3}}, "models": [{"warehouse_id": "W1", "version": 3}],
+                         "rules": {"version": "leader"}})
+    assert intel.snapshot()["rules"]["version"] == "leader"
+    assert intel.forecast("W1")["version"] == 3 and intel.forecast("W2") is None
+    assert intel.request_retrain("W1") == {"warehouse_id": "W1", "requested": True, "current_version": 3}
+    intel.request_retrain("W1")
+    intel.request_retrain("W2")
+    assert take_retrains(client, "t-wi:retrain") == ["W1", "W2"]
+    assert take_retrains(client, "t-wi:retrain") == []
+    assert intel.health() == {"models": 0, "shared_snapshot": True}
+
+
 # ---- one web process and one engine process, for real ----
 
 
@@ -215,6 +251,9 @@ def test_web_and_engine_processes(tmp_path, cluster_services):
         assert web_health["role"] == "web"
         assert web_health["cluster"]["leader_holder"].startswith(health["cluster"]["identity"])
         assert [e["identity"] for e in web_health["cluster"]["engines"]] == [health["cluster"]["identity"]]
+
+        shared = wait_until(lambda: requests.get(web.url + "/api/intel", headers=auth, timeout=10).json(), 30, "GET /api/intel")
+        assert shared["rules"]["version"] is not None  # the leader's rules, through Redis
 
         screen = Screen(web.url, token)
         hello = screen.wait_for(lambda n, d: n == "hello" and d, what="hello")
