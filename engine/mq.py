@@ -170,6 +170,8 @@ class QueueManager(socketio.RedisManager):
                 pubsub.close()
             except Exception:
                 pass
+        while True:  # closed: python-socketio logs an error when this generator ends, so it never does
+            self._sleep(3600)
 
     # ---- state ----
 
@@ -282,11 +284,14 @@ class SharedRooms:
 
 
 class SharedIntel:
-    """The leader's `intel.snapshot()` under `<prefix>intel` (JSON, expiring), and a cached, failure-proof read."""
+    """The leader's `intel.snapshot()` under `<prefix>intel` (JSON, expiring), and a cached, failure-proof read:
+    a read that failed is not tried again for `backoff_s` (a Redis that does not answer costs its timeout once,
+    not once per `hello`)."""
 
-    def __init__(self, client: redis.Redis, key: str, *, ttl_s: int = 300, cache_s: float = 1.0, dumps: Callable[[Any], str] = json.dumps):
-        self.redis, self.key, self.ttl_s, self.cache_s, self.dumps = client, key, ttl_s, cache_s, dumps
-        self._cache: tuple[float, dict | None] = (-1e9, None)
+    def __init__(self, client: redis.Redis, key: str, *, ttl_s: int = 300, cache_s: float = 1.0, backoff_s: float = 5.0,
+                 dumps: Callable[[Any], str] = json.dumps):
+        self.redis, self.key, self.ttl_s, self.cache_s, self.backoff_s, self.dumps = client, key, ttl_s, cache_s, backoff_s, dumps
+        self._cache: tuple[float, dict | None] = (-1e9, None)  # (valid until, snapshot)
         self._lock = threading.Lock()
 
     def publish(self, snapshot: dict) -> None:
@@ -296,15 +301,15 @@ class SharedIntel:
         """The last published snapshot, or None (nothing published within the TTL, or Redis unreachable)."""
         now = time.monotonic()
         with self._lock:
-            at, doc = self._cache
-            if now - at < self.cache_s:
+            until, doc = self._cache
+            if now < until:
                 return doc
             try:
                 raw = self.redis.get(self.key)
-                doc = json.loads(raw)["snapshot"] if raw else None
+                doc, keep = (json.loads(raw)["snapshot"] if raw else None), self.cache_s
             except Exception:
-                doc = None
-            self._cache = (now, doc)
+                doc, keep = None, self.backoff_s
+            self._cache = (time.monotonic() + keep, doc)
             return doc
 
 

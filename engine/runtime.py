@@ -96,6 +96,7 @@ class Engine:
         self._intel_started = False
         self._share_failing = False
         self._last_token: int | None = None  # the last term this process led
+        self._shared_cache: tuple[float, dict[str, Any]] = (-1e9, {})
         self.stop_hooks: list[Callable[[], None]] = []  # called once the jobs have stopped
         if self.scaled:
             if self.db.is_sqlite:
@@ -606,10 +607,18 @@ class Engine:
             out["leader"] = {**self.leader.snapshot(), "ready": self.lease() is not None}
         if self.mq is not None:
             out["queue"] = self.mq.snapshot()
+        return {**out, **self._shared_view()}
+
+    def _shared_view(self) -> dict[str, Any]:
+        """Who leads and which engines live, from Redis: kept a second (a balancer polls /health), and after a
+        failure five (a Redis that does not answer costs its timeout once, not on every probe)."""
+        until, view = self._shared_cache
+        if time.monotonic() < until:
+            return view
         try:
             holder = self.redis.get(self.config.redis_prefix + "leader")
-            out["leader_holder"] = holder.decode() if holder else None
-            out["engines"] = self.members.read()
+            view, keep = {"leader_holder": holder.decode() if holder else None, "engines": self.members.read()}, 1.0
         except Exception as exc:
-            out["redis_error"] = f"{type(exc).__name__}: {exc}"[:300]
-        return out
+            view, keep = {"redis_error": f"{type(exc).__name__}: {exc}"[:300]}, 5.0
+        self._shared_cache = (time.monotonic() + keep, view)
+        return view

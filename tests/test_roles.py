@@ -56,6 +56,26 @@ def test_role_all_is_the_embedded_engine(tmp_path):
     eng.db.dispose()
 
 
+def test_pushing_while_redis_is_down_neither_raises_nor_waits():
+    """Emits from the engine (write-only queue) with nothing listening on the Redis port: each returns at once
+    (the publisher thread sends), none raises, and what cannot be sent is dropped and counted, the outbox bounded."""
+    from engine.jsonsafe import StrictJSON
+    from engine.mq import OUTBOX_MAX, QueueManager
+
+    mq = QueueManager(f"redis://127.0.0.1:{free_port()}/0", channel="t-down:socketio", json_module=StrictJSON(), write_only=True)
+    n = OUTBOX_MAX * 2
+    t0 = time.perf_counter()
+    for i in range(n):
+        mq.emit("tick", {"i": i}, namespace="/live", room="all")
+    per_emit_ms = (time.perf_counter() - t0) / n * 1000
+    wait_until(lambda: mq.stats["publishing"] is False, 30, "the publisher finds Redis down")
+    assert len(mq._outbox) <= OUTBOX_MAX
+    wait_until(lambda: mq.stats["dropped"] + len(mq._outbox) == n, 30, "every message sent, dropped or waiting")
+    assert mq.stats["published"] == 0
+    mq.close()
+    print(f"emit with Redis down: {per_emit_ms:.4f} ms each")
+
+
 # ---- two engines, one database, one Redis ----
 
 
@@ -175,6 +195,8 @@ def test_the_database_refuses_a_replaced_leaders_run(tmp_path, cluster_services)
     assert db.start_job_run("fence-test", "h", 1, 9, 3000) is not None
     assert db.start_job_run("other-job", "h", 2, 8, 2000) is not None  # per job
     assert [r["token"] for r in db.job_runs("fence-test")] == [9, 9]
+    assert db.prune_job_runs(2500) == 2  # the runs started before 2500 (one per job)
+    assert [r["started_at"] for r in db.job_runs()] == [3000]
     db.dispose()
 
 
