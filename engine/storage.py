@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import BigInteger, Engine, and_, bindparam, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -527,16 +527,16 @@ class Database:
             return [(r.id, row_to_event(r)) for r in conn.execute(q)]
 
     def events_in(self, ids: Sequence[int]) -> list[tuple[int, Event]]:
-        """The events among these ids that are committed now, in id order (the tail's gaps, read as ranges)."""
-        ranges = id_ranges(ids)
-        if not ranges:
-            return []
+        """The events among these ids that are committed now, in id order (the tail's gaps). Concurrent COPYs
+        interleave their ids one by one, so gaps are often many single ids: PostgreSQL takes them as one array."""
+        ids = sorted(ids)
         out: list[tuple[int, Event]] = []
+        step = 10_000 if not self.is_sqlite else _CHUNK
         with self.engine.connect() as conn:
-            for i in range(0, len(ranges), 100):
-                part = ranges[i : i + 100]
-                q = select(EventRow).where(or_(*(EventRow.id.between(lo, hi) for lo, hi in part))).order_by(EventRow.id)
-                out.extend((r.id, row_to_event(r)) for r in conn.execute(q))
+            for i in range(0, len(ids), step):
+                part = ids[i : i + step]
+                cond = EventRow.id == func.any(bindparam("ids", part, type_=postgresql.ARRAY(BigInteger))) if not self.is_sqlite else EventRow.id.in_(part)
+                out.extend((r.id, row_to_event(r)) for r in conn.execute(select(EventRow).where(cond).order_by(EventRow.id)))
         return out
 
     # ---- job runs (the scaled deployment's leader jobs, engine/jobs.py) ----
