@@ -126,6 +126,9 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     if start:
         engine.start()
         atexit.register(engine.stop)
+        if web:  # listen to the queue now, not at the first client's connect (pushes meanwhile would be missed)
+            socketio.server.manager_initialized = True
+            socketio.server.manager.initialize()
     return app
 
 
