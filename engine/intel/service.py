@@ -83,6 +83,11 @@ class Intel:
         self._last_status: list[dict] | None = None
         bus.subscribe("events", self.rules_runner.on_events)
 
+    def use_live(self, live: "LiveModel") -> None:
+        """Read another live model from now on (a new leader rebuilds its floor into a fresh one)."""
+        self.floor.live = live
+        self.floor.minutes._pending = live.pending_snapshot
+
     # ---- life cycle ----
 
     def start(self) -> None:
