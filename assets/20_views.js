@@ -253,10 +253,11 @@
   function tpKpis() {
     var t = state.snapshot.throughput || {};
     var lat = state.snapshot.latency || {};
+    var uphSub = "last " + (t.rate_window_min || 15) + " min average";
     if (state.selected === null) {
       kpi("tp-eps", fp.fmt(t.eps_10s, 1), "10 s average · 60 s: " + fp.fmt(t.eps_60s, 1) + "/s");
       kpi("tp-tpm", fp.fmt(t.tasks_per_min), "last 60 s, all warehouses");
-      kpi("tp-uph", fp.fmt(t.units_per_hour), "at the last minute's pace");
+      kpi("tp-uph", fp.fmt(t.units_per_hour), uphSub);
     } else {
       var eps = 0,
         tpm = 0,
@@ -272,7 +273,7 @@
       var n = state.selected.size;
       kpi("tp-eps", fp.fmt(eps, 1), "10 s average · " + n + (n === 1 ? " warehouse" : " warehouses"));
       kpi("tp-tpm", fp.fmt(tpm), "last 60 s · " + n + (n === 1 ? " warehouse" : " warehouses"));
-      kpi("tp-uph", fp.fmt(uph), "at the last minute's pace");
+      kpi("tp-uph", fp.fmt(uph), uphSub);
     }
     kpi("tp-lat", fp.fmt(lat.p95, 0), "p50 " + fp.fmt(lat.p50, 0) + " ms · p99 " + fp.fmt(lat.p99, 0) + " ms");
   }
@@ -354,13 +355,25 @@
     );
   }
 
+  // Events/s by type: the server's figure for all warehouses, or the sum of the selected warehouses' own mixes.
   function tpMix(now) {
-    if (state.tickRev === tp.mixRev || now - tp.mixAt < SLOW_MS) return;
+    var rev = state.tickRev + "/" + state.filterRev;
+    if (rev === tp.mixRev || now - tp.mixAt < SLOW_MS) return;
     var gd = fp.graph("tp-mix-graph");
     if (!gd) return;
-    tp.mixRev = state.tickRev;
+    tp.mixRev = rev;
     tp.mixAt = now;
-    var by = (state.snapshot.throughput && state.snapshot.throughput.by_type) || {};
+    var t = state.snapshot.throughput || {};
+    var by = t.by_type || {};
+    if (state.selected !== null) {
+      by = {};
+      state.selected.forEach(function (wh) {
+        var mix = (t.by_warehouse && t.by_warehouse[wh] && t.by_warehouse[wh].by_type) || {};
+        Object.keys(mix).forEach(function (k) {
+          by[k] = (by[k] || 0) + mix[k];
+        });
+      });
+    }
     var types = gd.data[0].y || [];
     var xs = types.map(function (t) {
       return by[t] || 0;
@@ -425,6 +438,21 @@
     ]);
   }
 
+  // The state board, rendered here only (the page's layout holds a placeholder): a tile per worker on shift, and
+  // per site one tile counting who is offline (202 roster tiles, 166 of them "Offline · —", made a 2,359 px page).
+  var OFFLINE_NAMES_MAX = 40;
+
+  function offlineTile(crew, labels) {
+    var shown = crew.slice(0, OFFLINE_NAMES_MAX).map(function (w) {
+      return labels[w.id] || w.name || w.id;
+    });
+    var tip = shown.join(", ") + (crew.length > shown.length ? " and " + (crew.length - shown.length) + " more" : "");
+    return h("Div", {className: "fp-tile fp-state-offline fp-tile-offline", title: "Not signed in: " + tip}, [
+      h("Div", {className: "fp-tile-name"}, "+" + crew.length + " offline"),
+      h("Div", {className: "fp-tile-meta"}, "not signed in"),
+    ]);
+  }
+
   function wkBoard(list, now, labels) {
     var nm = names();
     var groups = {};
@@ -440,12 +468,17 @@
         });
         var on = crew.filter(function (w) {
           return w.state !== "offline";
-        }).length;
+        });
+        var off = crew.filter(function (w) {
+          return w.state === "offline";
+        });
+        var tiles = on.map(function (w) {
+          return tileOf(w, now, labels[w.id]);
+        });
+        if (off.length) tiles.push(offlineTile(off, labels));
         return h("Section", {className: "fp-board-group"}, [
-          h("H3", {className: "fp-board-title"}, [nm[wh] || wh, h("Span", {className: "fp-board-count"}, on + " signed in · " + crew.length + " on roster")]),
-          h("Div", {className: "fp-board-tiles"}, crew.map(function (w) {
-            return tileOf(w, now, labels[w.id]);
-          })),
+          h("H3", {className: "fp-board-title"}, [nm[wh] || wh, h("Span", {className: "fp-board-count"}, on.length + " signed in · " + crew.length + " on roster")]),
+          h("Div", {className: "fp-board-tiles"}, tiles),
         ]);
       });
     if (!sections.length) sections = [h("Div", {className: "fp-empty"}, state.selected ? "No workers in the selected warehouses." : "No workers have reported yet.")];

@@ -597,9 +597,10 @@
       ]),
     ];
     if (admin) {
+      // beside the drift state it answers, not a column of its own (the table then fits a half-width panel at 1440 px)
       var r = intel.retrain[m.warehouse_id];
       var busy = r && r.state === "sending";
-      cells.push(h("Td", {className: "fp-ms-action"}, [
+      cells[cells.length - 1].props.children.push(h("Div", {className: "fp-ms-action"}, [
         h("Button", {className: "fp-button fp-button-sm", "data-retrain": m.warehouse_id, disabled: !!busy, title: "Retrain " + m.warehouse_id + " now (POST /api/models/" + m.warehouse_id + "/retrain)"}, busy ? "Retraining…" : "Retrain"),
         r && r.text ? h("Div", {className: "fp-ms-retrain-" + r.state}, r.text) : null,
       ]));
@@ -622,8 +623,7 @@
     });
     var body;
     if (list.length) {
-      var heads = ["Warehouse", "Model", "Trained", "Error now / limit", "Drift"];
-      if (admin) heads.push("");
+      var heads = ["Warehouse", "Model", "Trained", "Error now / limit", admin ? "Drift · retrain" : "Drift"];
       body = [h("Table", {className: "fp-ms-table"}, [
         h("Thead", {}, h("Tr", {}, heads.map(function (t) {
           return h("Th", {}, t);

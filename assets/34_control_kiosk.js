@@ -24,6 +24,12 @@
 
   var VIEWS = [["timeline", "Live floor"], ["throughput", "Throughput"], ["workers", "Crew"], ["load", "Warehouse load"]];
   var LIST_MS = 10000; // the list's "online" column follows the wall
+
+  // A view as the form names it ("Crew", not "workers"), so the list reads like what was chosen.
+  function viewLabel(v) {
+    for (var i = 0; i < VIEWS.length; i++) if (VIEWS[i][0] === v) return VIEWS[i][1];
+    return v;
+  }
   var kt = {listAt: 0, busy: false};
 
   function build(root) {
@@ -122,7 +128,7 @@
         var st = k.revoked_at ? "revoked " + when(k.revoked_at) : k.online ? "on the wall now (" + k.online + ")" : "offline";
         return el("tr", {class: k.revoked_at ? "is-revoked" : ""}, [
           el("th", {scope: "row"}, k.name),
-          el("td", {}, (s.views || []).join(" → ") + " · " + (s.rotate_s ? s.rotate_s + " s each" : "no rotation")),
+          el("td", {}, (s.views || []).map(viewLabel).join(" → ") + " · " + (s.rotate_s ? s.rotate_s + " s each" : "no rotation")),
           el("td", {class: k.online ? "fp-ct-ok" : ""}, st),
           el("td", {}, k.last_seen_at ? fp.age(snow - k.last_seen_at) + " ago" : "never"),
           el("td", {}, when(k.created_at) + " by " + k.created_by),

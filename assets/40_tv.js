@@ -1,10 +1,11 @@
 /*
  * Floorpulse TV (/tv, SPEC 8): rotation, clock, giant KPIs, "updated at" stamps, staleness made
- * visible, the problem banner and the alert overlay, all from the bridge's state (10_bridge.js).
+ * visible, the problem banner and the alert strip, all from the bridge's state (10_bridge.js).
  *
  * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
  * Every list and chart is rebuilt from bounded buffers (the bridge's event window and samples, a
- * fixed hour of throughput, at most OVERLAY_MAX overlays), so nothing grows per message.
+ * fixed hour of throughput, at most STRIP_MAX folded alerts), so nothing grows per message.
+ * The page's layout seeds the last 10 minutes from the database (pages/tv.py, seedTv below).
  * Reconnecting, the watchdog and reloads live in the bridge; the scheduled reload is asked for here,
  * at a quiet moment (just after a rotation, connected, no alert on screen).
  */
@@ -18,12 +19,14 @@
 
   var TITLES = {timeline: "Live floor", throughput: "Throughput", workers: "Crew", load: "Warehouse load"};
   var GRAPH_MS = 2000; // charts redraw at most this often
+  var TL_GRAPH_MS = 5000; // the timeline's (up to TL_POINTS_MAX markers, a full SVG redraw) less often: it is read from 3–5 m
   var LIST_MS = 1000;
   var HOUR_MS = 3600 * 1000;
   var TL_WINDOW_MS = 10 * 60 * 1000;
   var TL_POINTS_MAX = 1500;
-  var OVERLAY_MAX = 5;
-  var ANOMALY_OVERLAY_MS = 60 * 1000;
+  var STRIP_MAX = 8; // folded entries kept
+  var STRIP_SHOWN = 3; // entries drawn side by side; the rest are counted
+  var ANOMALY_SHOW_MS = 60 * 1000;
   var CLEARED = {resolved: 1, cleared: 1, ok: 1, closed: 1};
   var STATES = ["busy", "idle", "break", "offline"];
 
@@ -40,8 +43,10 @@
     reloadH: 6,
     notes: "",
     loadedAt: Date.now(),
-    overlays: [], // {id, kind, title, text, wh, key, at, until}
-    overlayRev: 0,
+    alerts: [], // the strip: folded entries {fold, ids, count, kind, title, text, wh, key, first, at, until}
+    alertsRev: 0,
+    cleared: {}, // "<wh>\u0000<key>" → when it was last cleared (an older repeat, e.g. from the seed, stays cleared)
+    seedAlerts: [], // system.alert events of the last 10 minutes from the page's seed
     stale: false,
     drawnAt: {},
     tp: null, // {el, lines: {wh: {x: [], y: []}}, lastT}
@@ -73,7 +78,7 @@
     tv.switchedAt = Date.now();
     tv.scale = Math.max(0.5, window.innerHeight / 1080);
     // a critical alert still open when this screen (re)connected is shown at once
-    (state.alerts || []).forEach(onAlert);
+    replayAlerts();
   }
 
   // ---- rotation ----
@@ -108,7 +113,7 @@
   // A last resort against whatever slowly goes wrong in a browser left on for weeks.
   function maybeScheduledReload(now) {
     if (!(tv.reloadH > 0) || now - tv.loadedAt < tv.reloadH * HOUR_MS) return;
-    if (!state.connected || tv.stale || tv.overlays.length) return; // not a quiet moment
+    if (!state.connected || tv.stale || tv.alerts.length) return; // not a quiet moment
     fp.safeReload("scheduled, every " + tv.reloadH + " h");
   }
 
@@ -150,7 +155,7 @@
     document.querySelectorAll(".tv-stamp").forEach(function (el) {
       fp.set(el.id, {children: stamp});
     });
-    fp.set("tv-root", {className: "tv-root" + (tv.stale ? " is-stale" : "") + (tv.overlays.some(critical) ? " has-critical" : "")});
+    fp.set("tv-root", {className: "tv-root" + (tv.stale ? " is-stale" : "") + (tv.alerts.some(critical) ? " has-critical" : "")});
     banner(now, t, age);
   }
 
@@ -192,7 +197,9 @@
     fp.set("tv-date", {children: d.toLocaleDateString("en-GB", {weekday: "short", day: "numeric", month: "short", timeZone: "UTC"}) + " · UTC"});
   }
 
-  // ---- alert overlay ----
+  // ---- the alert strip: a row of its own above the slides (it takes space, it never covers a number) ----
+  // Repeats of one alert (same warehouse, same alert) fold into one entry with a count, and so do anomalies of one
+  // warehouse in one direction.
 
   function critical(o) {
     return o.kind === "critical";
@@ -205,74 +212,130 @@
 
   function onAlert(a) {
     if (!a || !a.warehouse_id) return;
+    var at = Date.parse(a.timestamp) || fp.serverNow();
+    var key = alertKey(a);
     var status = String(a.status || "").toLowerCase();
     if (CLEARED[status]) {
-      var key = alertKey(a);
-      var before = tv.overlays.length;
-      tv.overlays = tv.overlays.filter(function (o) {
-        return !(o.wh === a.warehouse_id && (!key || !o.key || o.key === key));
+      var mark = a.warehouse_id + "\u0000" + key;
+      if ((tv.cleared[mark] || 0) < at) tv.cleared[mark] = at;
+      var before = tv.alerts.length;
+      tv.alerts = tv.alerts.filter(function (o) {
+        return !(critical(o) && o.wh === a.warehouse_id && (!key || !o.key || o.key === key) && o.at <= at);
       });
-      if (tv.overlays.length !== before) tv.overlayRev++;
+      if (tv.alerts.length !== before) tv.alertsRev++;
       return;
     }
-    // a critical system alert takes over; a rule's suggestion (ai.action) belongs in the recommendations
+    // a critical system alert shows; a rule's suggestion (ai.action) belongs in the recommendations
     if (a.severity !== "critical" || a.type !== "system.alert") return;
-    var at = Date.parse(a.timestamp) || fp.serverNow();
-    var until = at + tv.alertS * 1000;
-    if (until <= fp.serverNow() || tv.overlays.some(function (o) { return o.id === a.event_id; })) return;
+    if ((tv.cleared[a.warehouse_id + "\u0000" + key] || 0) >= at || (tv.cleared[a.warehouse_id + "\u0000"] || 0) >= at) return;
     var p = a.payload || {};
-    push({id: a.event_id, kind: "critical", title: p.title || "Critical alert", text: p.message || p.suggestion || a.status || a.type, wh: a.warehouse_id, key: alertKey(a), at: at, until: until});
+    var text = p.message || p.suggestion || a.status || a.type;
+    add({id: a.event_id, kind: "critical", fold: key || text, title: p.title || "", text: text, wh: a.warehouse_id, key: key,
+         at: at, until: at + tv.alertS * 1000});
   }
 
   function onAnomaly(a) {
     if (!a || !a.warehouse_id || !fp.inFilter(a.warehouse_id)) return;
-    var nm = names();
     var size = a.size_pct !== undefined && a.size_pct !== null ? " (" + (a.size_pct > 0 ? "+" : "") + fp.fmt(a.size_pct, 0) + " %)" : "";
     var now = fp.serverNow();
-    push({
-      id: "anomaly-" + a.id, kind: "anomaly",
-      title: (a.direction === "down" ? "▼ Throughput drop" : "▲ Throughput surge") + " · " + whLabel(a.warehouse_id, nm),
+    add({
+      id: "anomaly-" + a.id, kind: "anomaly", fold: a.direction === "down" ? "down" : "up",
+      title: a.direction === "down" ? "▼ Throughput drop" : "▲ Throughput surge",
       text: fp.fmt(a.observed, 1) + " tasks/min against " + fp.fmt(a.baseline, 1) + " in the hour before" + size,
-      wh: a.warehouse_id, key: "anomaly", at: now, until: now + ANOMALY_OVERLAY_MS,
+      wh: a.warehouse_id, key: "anomaly", at: now, until: now + ANOMALY_SHOW_MS,
     });
   }
 
-  function push(o) {
-    if (tv.overlays.some(function (x) { return x.id === o.id; })) return;
-    tv.overlays.push(o);
-    tv.overlays.sort(function (a, b) {
+  function add(o) {
+    if (o.until <= fp.serverNow()) return;
+    var fold = o.kind + "\u0000" + o.wh + "\u0000" + o.fold;
+    var have = null;
+    for (var i = 0; i < tv.alerts.length; i++) if (tv.alerts[i].fold === fold) have = tv.alerts[i];
+    if (have) {
+      if (have.ids.indexOf(o.id) >= 0) return; // the same event again (a reconnect's hello)
+      have.ids.push(o.id);
+      if (have.ids.length > 50) have.ids.shift();
+      have.count++;
+      have.first = Math.min(have.first, o.at);
+      if (o.at >= have.at) Object.assign(have, {at: o.at, text: o.text, title: o.title});
+      have.until = Math.max(have.until, o.until);
+    } else {
+      tv.alerts.push(Object.assign({}, o, {fold: fold, ids: [o.id], count: 1, first: o.at}));
+    }
+    tv.alerts.sort(function (a, b) {
       return (critical(b) ? 1 : 0) - (critical(a) ? 1 : 0) || b.at - a.at;
     });
-    if (tv.overlays.length > OVERLAY_MAX) tv.overlays.length = OVERLAY_MAX;
-    tv.overlayRev++;
+    if (tv.alerts.length > STRIP_MAX) tv.alerts.length = STRIP_MAX;
+    tv.alertsRev++;
+  }
+
+  // Everything this screen knows of, oldest first: the seed from the database, then the socket's snapshot and
+  // pushes (ids fold away repeats, an all-clear keeps older repeats cleared).
+  function knownAlerts() {
+    var seen = {};
+    return tv.seedAlerts.concat(state.alerts || []).filter(function (a) {
+      if (!a || seen[a.event_id]) return false;
+      seen[a.event_id] = true;
+      return true;
+    }).sort(function (a, b) {
+      return Date.parse(a.timestamp) - Date.parse(b.timestamp);
+    });
+  }
+
+  function replayAlerts() {
+    knownAlerts().forEach(onAlert);
   }
 
   fp.on("alert", onAlert);
   fp.on("anomaly:alert", onAnomaly);
+  fp.on("hello", replayAlerts);
 
-  var overlayKey = "";
-  function renderOverlay() {
+  var stripKey = "";
+  function renderStrip() {
     var now = fp.serverNow();
-    var kept = tv.overlays.filter(function (o) {
+    var kept = tv.alerts.filter(function (o) {
       return o.until > now;
     });
-    if (kept.length !== tv.overlays.length) {
-      tv.overlays = kept;
-      tv.overlayRev++;
+    if (kept.length !== tv.alerts.length) {
+      tv.alerts = kept;
+      tv.alertsRev++;
     }
+    var key = tv.alertsRev + "/" + Math.floor(now / 5000);
+    if (key === stripKey) return;
+    stripKey = key;
+    Object.keys(tv.cleared).forEach(function (k) {
+      if (tv.cleared[k] < now - tv.alertS * 1000 - 60000) delete tv.cleared[k]; // nothing that old shows anyway
+    });
     var nm = names();
-    var key = tv.overlayRev + "/" + Math.floor(now / 5000);
-    if (key === overlayKey) return;
-    overlayKey = key;
-    var cards = kept.map(function (o) {
+    var shown = kept.slice(0, STRIP_SHOWN);
+    var cards = shown.map(function (o, i) {
+      var more = i === shown.length - 1 && kept.length > shown.length ? " · +" + (kept.length - shown.length) + " more" : "";
+      var when = o.count > 1 ? "first " + hhmmss(o.first) + ", latest " + hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago"
+        : hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago";
       return h("Div", {className: "tv-alert tv-alert-" + o.kind}, [
-        h("Div", {className: "tv-alert-title"}, (critical(o) ? "CRITICAL · " + whLabel(o.wh, nm) + " · " : "") + o.title),
+        h("Div", {className: "tv-alert-head"}, [
+          h("Span", {className: "tv-alert-title"}, critical(o) ? "CRITICAL · " + whLabel(o.wh, nm) + (o.title ? " · " + o.title : "") : o.title + " · " + (nm[o.wh] || o.wh)),
+          o.count > 1 ? h("Span", {className: "tv-alert-count", title: o.count + " times"}, "×" + o.count) : null,
+        ]),
         h("Div", {className: "tv-alert-text"}, o.text),
-        h("Div", {className: "tv-alert-age"}, hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago"),
+        h("Div", {className: "tv-alert-age"}, when + more),
       ]);
     });
-    fp.set("tv-overlay", {className: "tv-overlay" + (kept.length ? " is-shown" : "") + (kept.some(critical) ? " is-critical" : ""), children: cards});
+    fp.set("tv-alerts", {className: "tv-alerts" + (kept.length ? " is-shown" : "") + (kept.some(critical) ? " is-critical" : ""), children: cards});
   }
+
+  // The page's seed (pages/tv.py): the last 10 minutes of events and alerts from the database.
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.floorpulse = window.dash_clientside.floorpulse || {};
+  window.dash_clientside.floorpulse.seedTv = function (data) {
+    if (data) {
+      fp.addEvents(data.events || [], false);
+      tv.seedAlerts = (data.alerts || []).slice(-50);
+      replayAlerts();
+      tv.drawnAt = {};
+    }
+    return window.dash_clientside.no_update;
+  };
 
   // ---- shared numbers ----
 
@@ -312,6 +375,11 @@
     if (sub !== undefined) fp.set(id + "-sub", {children: sub});
   }
 
+  // A KPI in an alarming colour only while its figure is not zero ("SLA at risk 0" is good news).
+  function tone(id, name, on) {
+    fp.set(id, {className: "tv-kpi tv-tone-" + name + (on ? " is-on" : "")});
+  }
+
   function due(name, now, every) {
     if (now - (tv.drawnAt[name] || 0) < every) return false;
     tv.drawnAt[name] = now;
@@ -322,7 +390,8 @@
   function scaled(gd) {
     var s = tv.scale;
     var ax = function (a) {
-      return Object.assign({}, a, {tickfont: Object.assign({}, a && a.tickfont, {size: Math.round(16 * s)})});
+      var title = a && a.title && a.title.text ? {title: Object.assign({}, a.title, {font: Object.assign({}, a.title.font, {size: Math.round(16 * s)})})} : {};
+      return Object.assign({}, a, {tickfont: Object.assign({}, a && a.tickfont, {size: Math.round(16 * s)})}, title);
     };
     return {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}), xaxis: ax(gd.layout.xaxis), yaxis: ax(gd.layout.yaxis),
             legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
@@ -335,10 +404,11 @@
     kpi("tv-tl-eps", fp.fmt(sum("eps_10s"), 1), "10 s average");
     kpi("tv-tl-tpm", fp.fmt(tpm), "last 60 s");
     var since = fp.serverNow() - TL_WINDOW_MS;
-    var recentAlerts = (state.alerts || []).filter(function (a) {
+    var recentAlerts = knownAlerts().filter(function (a) {
       return fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= since;
     });
     var last = recentAlerts[recentAlerts.length - 1];
+    tone("tv-tl-alerts", "risk", recentAlerts.length > 0);
     kpi("tv-tl-alerts", fp.fmt(recentAlerts.length), last ? "latest " + hhmmss(Date.parse(last.timestamp)) + " · " + last.warehouse_id : "none in 10 min");
     var wc = workerCounts().all;
     kpi("tv-tl-active", fp.fmt(wc.busy + wc.idle), fp.fmt(wc.busy) + " busy · " + fp.fmt(wc.idle) + " idle");
@@ -357,7 +427,7 @@
       }
       fp.set("tv-tl-list", {children: rows.length ? rows : [h("Div", {className: "tv-empty"}, "No events in the last 10 minutes.")]});
     }
-    if (!due("tl-graph", now, GRAPH_MS)) return;
+    if (!due("tl-graph", now, TL_GRAPH_MS)) return;
     var gd = fp.graph("tv-tl-graph");
     if (!gd) return (tv.drawnAt["tl-graph"] = 0);
     var snow = fp.serverNow();
@@ -371,6 +441,14 @@
       by[e[3]].y.push(e[2]);
       n++;
     }
+    // the alerts counted above are on the chart too, also those the bounded event buffer has already let go
+    recentAlerts.forEach(function (a) {
+      var sev = by[a.severity] ? a.severity : "info";
+      if (!state.eventIds.has(a.event_id)) {
+        by[sev].x.push(Date.parse(a.timestamp));
+        by[sev].y.push(a.type);
+      }
+    });
     var traces = gd.data.map(function (t) {
       return by[t.meta] ? {x: by[t.meta].x, y: by[t.meta].y, customdata: []} : {};
     });
@@ -383,7 +461,7 @@
     var tp = (state.snapshot && state.snapshot.throughput) || {};
     var nm = names();
     kpi("tv-tp-tpm", fp.fmt(sum("tasks_per_min")), "last 60 s, all shown sites");
-    kpi("tv-tp-uph", fp.fmt(sum("units_per_hour")), "at the last minute's pace");
+    kpi("tv-tp-uph", fp.fmt(sum("units_per_hour")), "last " + (tp.rate_window_min || 15) + " min average");
     kpi("tv-tp-eps", fp.fmt(sum("eps_10s"), 1), "10 s average" + (tp.eps_1s !== undefined ? " · now " + fp.fmt(tp.eps_1s, 0) : ""));
     var b = byWh();
     var best = null;
@@ -497,6 +575,7 @@
     kpi("tv-ld-open", fp.fmt(open), "capacity " + fp.fmt(cap));
     kpi("tv-ld-used", cap ? fp.fmt((100 * open) / cap) : "—", "open tasks ÷ capacity");
     kpi("tv-ld-risk", fp.fmt(risk), "SLA due soon or overdue");
+    tone("tv-ld-risk", "risk", risk > 0);
     kpi("tv-ld-stale", fp.fmt(stale), stale ? "no events for a while" : "all feeds live");
     if (due("ld-cards", now, LIST_MS)) {
       var snow = fp.serverNow();
@@ -553,7 +632,7 @@
       rotate(now);
       clock();
       freshness(now);
-      renderOverlay();
+      renderStrip();
       if (!state.snapshot) return;
       var view = tv.views[tv.active];
       if (SLIDES[view]) SLIDES[view](now);

@@ -118,8 +118,11 @@ def tv_crew_figure(warehouses: Sequence[str], names: dict) -> go.Figure:
     return fig
 
 
-def tv_frame(slides: list[html.Section], views: Sequence[str], *, settings: dict[str, Any], who: str) -> html.Div:
-    """Top bar (brand, view title, rotation dots, clock), problem banner, stage with the slides, alert overlay."""
+def tv_frame(slides: list[html.Section], views: Sequence[str], *, settings: dict[str, Any], who: str, extra: Sequence[Any] = ()) -> html.Div:
+    """Top bar (brand, view title, rotation dots, clock), problem banner, the alert strip, stage with the slides.
+
+    The alert strip is a row of the frame's grid: when alerts show, the stage (and every chart and number in it)
+    gets smaller; nothing is ever drawn over it."""
     dots = html.Div([html.Span(VIEW_TITLES[v], className="tv-dot", id=f"tv-dot-{v}") for v in views], className="tv-dots")
     top = html.Header(
         [
@@ -137,9 +140,10 @@ def tv_frame(slides: list[html.Section], views: Sequence[str], *, settings: dict
         [
             top,
             html.Div([html.Span("", id="tv-banner-text")], id="tv-banner", className="tv-banner", role="status", **{"aria-live": "polite"}),
+            html.Div(id="tv-alerts", className="tv-alerts", role="alert"),
             html.Div(slides, id="tv-stage", className="tv-stage"),
-            html.Div(id="tv-overlay", className="tv-overlay", role="alert"),
             html.Div(who, className="tv-who"),
+            *extra,
         ],
         id="tv-root",
         className="tv-root",

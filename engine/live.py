@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 from .schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, saturate, task_details
 
 WINDOW_S = 60
+MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
+RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
@@ -133,6 +135,10 @@ class LiveModel:
         self.tasks: dict[str, OpenTask] = {}
         # per-second buckets: second → Counter of keys ("*", "wh:<id>", "type:<t>", "done:<wh>", "units:<wh>")
         self.seconds: dict[int, Counter] = {}
+        # per-second "<warehouse>\x00<type>" counts for the event mix per warehouse (last MIX_WINDOW_S only)
+        self.mix_seconds: dict[int, Counter] = {}
+        # per-minute completions and units ("done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
+        self.minutes: dict[int, Counter] = {}
         self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
         self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
         self.recent: deque[Event] = deque(maxlen=200)
@@ -284,6 +290,13 @@ class LiveModel:
                 if e.metrics and "units" in e.metrics:
                     key = "units:" + e.warehouse_id
                     bucket[key] = saturate(bucket[key] + e.metrics["units"])
+            if sec > horizon_s + WINDOW_S - MIX_WINDOW_S:
+                mix = self.mix_seconds.get(sec)
+                if mix is None:
+                    mix = self.mix_seconds[sec] = Counter()
+                mix[e.warehouse_id + "\x00" + e.type] += 1
+        if e.type == "task.completed":
+            self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_json())
@@ -293,6 +306,20 @@ class LiveModel:
             self._apply_task(e, status)
         if e.worker_id:
             self._apply_worker(e)
+
+    def _count_minute(self, e: Event, horizon_min: int) -> None:
+        """A completion into its minute, for the rates over RATE_WINDOW_MIN (the start-up replay of task events
+        fills them too, so a restarted server's rate is whole at once)."""
+        minute = e.ts // 60_000
+        if minute <= horizon_min:
+            return
+        bucket = self.minutes.get(minute)
+        if bucket is None:
+            bucket = self.minutes[minute] = Counter()
+        bucket["done:" + e.warehouse_id] += 1
+        if e.metrics and "units" in e.metrics:
+            key = "units:" + e.warehouse_id
+            bucket[key] = saturate(bucket[key] + e.metrics["units"])
 
     def _apply_task(self, e: Event, status: str) -> None:
         task = self.tasks.get(e.task_id)
@@ -381,6 +408,32 @@ class LiveModel:
     def _trim(self, now_s: int) -> None:
         for sec in [s for s in self.seconds if s <= now_s - WINDOW_S]:
             del self.seconds[sec]
+        for sec in [s for s in self.mix_seconds if s <= now_s - MIX_WINDOW_S]:
+            del self.mix_seconds[sec]
+        for minute in [m for m in self.minutes if m <= now_s // 60 - RATE_WINDOW_MIN - 1]:
+            del self.minutes[minute]
+
+    def _rate_window(self, now_ms: int) -> tuple[Counter, float]:
+        """Completions and units of the whole minutes that started inside the last RATE_WINDOW_MIN, and the seconds
+        they span (from the first such minute's start to now: 14–15 min), so a rate is count / span, exact."""
+        first = -(-(now_ms - RATE_WINDOW_MIN * 60_000) // 60_000)  # the first minute starting inside the window
+        total: Counter = Counter()
+        for minute, bucket in self.minutes.items():
+            if minute >= first:
+                total.update(bucket)
+        return total, max(1.0, (now_ms - first * 60_000) / 1000)
+
+    def _mix(self, now_s: int) -> dict[str, dict[str, float]]:
+        """Events/s by type over the last MIX_WINDOW_S, per warehouse (only types seen): the event mix follows a filter."""
+        out: dict[str, dict[str, float]] = {}
+        for sec, bucket in self.mix_seconds.items():
+            if now_s - sec >= MIX_WINDOW_S:
+                continue
+            for key, n in bucket.items():
+                wid, etype = key.split("\x00", 1)
+                per = out.setdefault(wid, {})
+                per[etype] = per.get(etype, 0) + n
+        return {wid: {t: round(n / MIX_WINDOW_S, 2) for t, n in per.items()} for wid, per in out.items()}
 
     def throughput(self, now_ms: int | None = None) -> dict[str, Any]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -397,11 +450,15 @@ class LiveModel:
                     w10.update(bucket)
                 if age < 2:  # the last full second plus the current one, halved below
                     w1.update(bucket)
+            rate, span_s = self._rate_window(now_ms)
+            per_hour = 3600 / span_s
+            mix = self._mix(now_s)
             by_wh = {
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
                     "tasks_per_min": w60["done:" + wid],
-                    "units_per_hour": round(saturate(w60["units:" + wid] * 60), 1),
+                    "units_per_hour": round(saturate(rate["units:" + wid] * per_hour), 1),
+                    "by_type": mix.get(wid, {}),
                 }
                 for wid in self.warehouses
             }
@@ -411,7 +468,9 @@ class LiveModel:
                 "eps_10s": round(w10["*"] / 10, 2),
                 "eps_60s": round(w60["*"] / 60, 2),
                 "tasks_per_min": sum(v["tasks_per_min"] for v in by_wh.values()),
+                # over the last RATE_WINDOW_MIN minutes (the views label it from `rate_window_min`)
                 "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
+                "rate_window_min": RATE_WINDOW_MIN,
                 "by_warehouse": by_wh,
                 "by_type": by_type,
                 "events_total": self.events_total,

@@ -25,7 +25,7 @@ def layout(**_):
     kpis = create_kpi_row(
         create_kpi("tp-eps", "Events per second", unit="/s", value=fmt(tp.get("eps_10s"), 1), sub="10 s average"),
         create_kpi("tp-tpm", "Tasks completed", unit="/min", value=fmt(tp.get("tasks_per_min")), sub="last 60 s"),
-        create_kpi("tp-uph", "Units moved", unit="/h", value=fmt(tp.get("units_per_hour")), sub="at the last minute's pace"),
+        create_kpi("tp-uph", "Units moved", unit="/h", value=fmt(tp.get("units_per_hour")), sub=f"last {tp.get('rate_window_min', 15)} min average"),
         create_kpi("tp-lat", "Push latency p95", unit="ms", value=fmt(lat.get("p95"), 0), sub="ingest → socket, server side"),
     )
     return html.Div(
@@ -54,7 +54,7 @@ def layout(**_):
                     ),
                     create_graph_panel(
                         "tp-mix-graph", "Event mix", type_mix_figure(tp.get("by_type") or {}, list(engine.config.event_types) if engine else list(DEFAULT_EVENT_TYPES)),
-                        subtitle="events per second by type, last 10 s · all warehouses", height=300,
+                        subtitle="events per second by type, last 10 s · the warehouses in the filter", height=300,
                     ),
                 ],
                 className="fp-grid fp-grid-3",

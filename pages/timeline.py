@@ -2,25 +2,17 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import dash
 from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
 
 from components.charts import TIMELINE_MAX_POINTS, TIMELINE_WINDOW_MIN, timeline_figure
-from components.event_table import create_event_table, event_row
+from components.event_table import create_event_table
 from components.panel import create_graph_panel, create_page_head, create_panel
 from engine.config import DEFAULT_EVENT_TYPES
-from pages._common import engine_or_none
+from pages._common import engine_or_none, recent_events
 
 dash.register_page(__name__, path="/", name="Timeline", title="Timeline · Floorpulse", order=0)
-
-
-def compact(e: dict) -> list:
-    """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format."""
-    ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
-    row = event_row(e)
-    return [e["event_id"], ts, e["type"], row["severity"], e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"), row["details"]]
 
 
 def _seed(now_ms: int) -> tuple[list[str], list[list]]:
@@ -28,8 +20,7 @@ def _seed(now_ms: int) -> tuple[list[str], list[list]]:
     engine = engine_or_none()
     if engine is None:
         return list(DEFAULT_EVENT_TYPES), []
-    rows = engine.db.query_events(limit=TIMELINE_MAX_POINTS, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000)
-    return list(engine.config.event_types), [compact(e) for e in reversed(rows)]
+    return list(engine.config.event_types), recent_events(engine, now_ms, TIMELINE_MAX_POINTS)
 
 
 def layout(**_):

@@ -8,8 +8,9 @@ from the bridge's state; rotation only changes which slide is visible, so nothin
 from __future__ import annotations
 
 import time
+
 import dash
-from dash import html
+from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
 
 from components.tv import (
     tv_crew_figure,
@@ -24,7 +25,9 @@ from components.tv import (
 from engine.auth import resolve_identity
 from engine.config import DEFAULT_EVENT_TYPES
 from engine.kiosk import resolve_settings
-from pages._common import HISTORY_MIN, engine_or_none, throughput_history
+from pages._common import HISTORY_MIN, engine_or_none, recent_alerts, recent_events, throughput_history
+
+TV_EVENTS_MAX = 1500  # the most events the TV's timeline draws (assets/40_tv.js TL_POINTS_MAX)
 
 dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", nav=False)
 
@@ -84,5 +87,11 @@ def layout(**query):
         "notes": " · ".join(notes),
     }
     who = f"{kiosk.name} · kiosk" if kiosk else (f"{identity.name} · {identity.role}" if identity else "")
-    return tv_frame(_slides(settings["views"], engine, now), settings["views"], settings=frame_settings, who=who)
+    # the last 10 minutes from the database: a reloaded screen's timeline, "Latest" and alert count open whole
+    seed = dcc.Store(id="tv-seed", data={"events": recent_events(engine, now, TV_EVENTS_MAX), "alerts": recent_alerts(engine, now)})
+    return tv_frame(_slides(settings["views"], engine, now), settings["views"], settings=frame_settings, who=who, extra=[seed])
+
+
+# An output (no_update) makes Dash run it when the page mounts.
+clientside_callback(ClientsideFunction("floorpulse", "seedTv"), Output("tv-seed", "modified_timestamp"), Input("tv-seed", "data"))
 

@@ -11,7 +11,7 @@ from components.charts import by_hour_figure, hbar_figure, utilisation_figure
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head, create_panel
 from components.theme import STATE_COLORS
-from components.worker_board import create_board_sections, state_legend, worker_labels
+from components.worker_board import state_legend, worker_labels
 from pages._common import engine_or_none
 
 dash.register_page(__name__, path="/workers", name="Workers", title="Workers · Floorpulse", order=2)
@@ -66,8 +66,9 @@ def layout(**_):
             kpis,
             create_panel(
                 "State board",
-                html.Div(create_board_sections(workers, names, now), id="wk-board", className="fp-board"),
-                subtitle="one tile per worker · time in the current state",
+                # drawn by the bridge from live state (assets/20_views.js wkBoard), the one place its markup is made
+                html.Div(html.Div("Waiting for the floor…", className="fp-empty fp-placeholder"), id="wk-board", className="fp-board"),
+                subtitle="a tile per worker on shift, time in the current state · offline workers counted per site",
                 extra=state_legend(),
             ),
             html.Div(

@@ -60,7 +60,8 @@ def test_the_tv_layout_uses_the_tokens_settings_and_the_url_overrides_them(app, 
     attrs = root.to_plotly_json()["props"]
     assert attrs["data-views"] == "load,workers" and attrs["data-warehouses"] == "W1" and attrs["data-role"] == "kiosk"
     assert attrs["data-rotate-s"] == "0" and attrs["data-paused"] == "1", "the URL's rotate=0 wins over the token's 45 s"
-    slides = [c.id for c in root.children[2].children]
+    stage = next(c for c in root.children if getattr(c, "id", None) == "tv-stage")
+    slides = [c.id for c in stage.children]
     assert slides == ["tv-slide-load", "tv-slide-workers"]
 
 

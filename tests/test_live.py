@@ -101,10 +101,43 @@ def test_throughput_windows():
     tp = m.throughput(now)
     assert tp["eps_10s"] == 10.0
     assert tp["eps_60s"] == round(130 / 60, 2)
-    assert tp["tasks_per_min"] == 30 and tp["units_per_hour"] == 30 * 4 * 60
+    # units per hour over the last 15 minutes: 120 units in a window of 15 minutes (less 1 ms) → 480 / h
+    assert tp["tasks_per_min"] == 30 and tp["units_per_hour"] == 480.0 and tp["rate_window_min"] == 15
     assert tp["by_type"]["scan"] == 10.0
     later = m.throughput(now + 61_000)
     assert later["eps_60s"] == 0 and later["tasks_per_min"] == 0
+    assert later["units_per_hour"] > 0, "still inside the 15-minute window"
+    assert m.throughput(now + 16 * 60_000)["units_per_hour"] == 0
+
+
+def test_units_per_hour_is_steady_over_its_window_and_whole_after_a_replay():
+    """A floor completing 10 units every minute reads 600 / h whatever the last minute did, also right after a
+    restart's replay (`history=True`, as `Engine.rebuild` folds the last hours of task events in)."""
+    now = T0 + 20 * 60_000 + 30_000
+    steady = [ev("task.completed", T0 + m * 60_000 + 5_000, task_id=f"S{m}", metrics={"units": 10}) for m in range(21)]
+    live = LiveModel()
+    for e in steady:
+        live.apply([e], now_ms=e.ts)
+    replayed = LiveModel()
+    replayed.apply(steady, now_ms=now, history=True)
+    for m in (live, replayed):
+        tp = m.throughput(now)
+        assert 590 <= tp["units_per_hour"] <= 645, tp["units_per_hour"]  # 15 minutes' worth, not the last minute × 60
+        assert tp["by_warehouse"]["W1"]["units_per_hour"] == tp["units_per_hour"]
+    assert live.throughput(now)["tasks_per_min"] == 1
+
+
+def test_event_mix_per_warehouse_follows_the_last_10_seconds():
+    m = LiveModel()
+    now = T0 + 30_500
+    events = [ev("scan", now - i * 500, worker_id="K1") for i in range(20)]  # W1: 2 scans/s over the last 10 s
+    events += [ev("task.created", now - 2_000, wh="W2", task_id=f"N{i}") for i in range(5)]
+    events += [ev("scan", now - 20_000, wh="W2", worker_id="K2")]  # older than the mix window
+    m.apply(events, now_ms=now)
+    by_wh = m.throughput(now)["by_warehouse"]
+    assert by_wh["W1"]["by_type"] == {"scan": 2.0}
+    assert by_wh["W2"]["by_type"] == {"task.created": 0.5}
+    assert m.throughput(now + 11_000)["by_warehouse"]["W1"]["by_type"] == {}
 
 
 def test_rollup_counts_and_units_per_minute():
