@@ -88,8 +88,10 @@ worker_connections = max(1000, 3 * _config.socket_cap + 1000)
 
 
 def post_worker_init(worker):
-    from engine.forecast import _sm
-
     # the forecast job imports statsmodels on first use: 1-2 s of CPU without a yield, which under gevent is
-    # 1-2 s in which no socket and no request is served. Done here, before the worker accepts anything.
-    _sm()
+    # 1-2 s in which no socket and no request is served. Done here, before the worker accepts anything (a web
+    # process that runs no engine jobs, ROLE=web, has no forecast job and skips it).
+    if getattr(_config, "role", "all") != "web":
+        from engine.forecast import _sm
+
+        _sm()

@@ -404,6 +404,7 @@
 
   // Other asset files listen to socket messages without touching the connection:
   // floorpulse.on("forecast:update", fn). fn(data) runs for every message, also after reconnects.
+  // fn gets the message as sent: for "tick" (a delta, mostly) read state.snapshot, which is whole by then.
   var listeners = {};
   fp.on = function (name, fn) {
     (listeners[name] = listeners[name] || []).push(fn);
