@@ -85,7 +85,9 @@ class Server:
             cmd = [str(Path(sys.executable).parent / "gunicorn"), "-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
                    "-w", "1", "--worker-connections", str(3 * max_clients + 1000), "--no-control-socket",
                    "-b", f"127.0.0.1:{self.port}", "--chdir", str(c.ROOT / "bench"), "fanout_bare:app"]
-        self.proc = subprocess.Popen(cmd, cwd=c.ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
+        # the bare app runs from bench/: gunicorn reads ./gunicorn.conf.py by default, and Floorpulse's is not its own
+        cwd = c.ROOT if target == "floorpulse" else c.ROOT / "bench"
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         wait_health(self.url, self.proc, self.log_path)
 
@@ -276,11 +278,13 @@ def median_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], url: str | None = None) -> str:
     lines = ["| server | clients | connected | delivered | p50 / p95 / p99 ms | server CPU | clients CPU | /health p95 |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "Floorpulse (Procfile, gevent)" if r["target"] == "floorpulse" else "bare Flask-SocketIO (gevent)"
+        if url:
+            name = f"{r['target']} at {url}"
         delivered = "all" if r["all_delivered"] else f"{100 * (r['delivery'] or 0):.2f} %"
         lines.append(f"| {name} | {r['clients']:,} | {r['connected']:.0f} | {delivered} | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | "
                      f"{r['server_cpu_pct']} % | {r['clients_cpu_pct']} % | {r['health_p95_ms']} ms |")
@@ -334,7 +338,7 @@ def main() -> None:
                             srv.stop()
     summary = median_rows(rows)
     c.write_result("fanout", {"machine": c.machine(), "args": {k: v for k, v in vars(args).items() if k != "password"}, "runs": rows, "medians": summary})
-    print(table(summary))
+    print(table(summary, args.url))
 
 
 if __name__ == "__main__":
