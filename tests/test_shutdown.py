@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, ServerProcess, free_port, password, start_server, wait_ready, wait_until
+from conftest import REDIS_URL, ROOT, ServerProcess, free_port, password, start_server, wait_ready, wait_until
 from test_socket import connect
 
 HAMMERS = 8
@@ -36,6 +36,9 @@ def start_procfile_server(data_dir: Path) -> ServerProcess:
     env = {
         **os.environ, "PORT": str(port), "DATA_DIR": str(data_dir), "SIMULATOR": "0", "BUILD": "test",
         "ADMIN_PASSWORD": password("admin"), "PYTHONUNBUFFERED": "1",
+        # the line runs ROLE=web, which shares pushes through Redis (no engine process is needed for what
+        # is tested here: the web process's own writer answers 202 and stops gracefully)
+        "REDIS_URL": REDIS_URL, "REDIS_PREFIX": f"fp-shutdown-{port}:",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **QUIET_ROLLUPS,
     }
     log_path = data_dir / f"gunicorn-{port}.log"
