@@ -3,18 +3,19 @@
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/floorpulse REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python deploy/cluster.py --web 3 --engine 2 --port 8050
 
-Each process is the Procfile line of its kind, run with `sh -c` in a process group of its own, with `PORT`
-set (web.1 on --port+1, web.2 on --port+2, ...; engines after the webs), `DATABASE_URL`, `REDIS_URL` and one
-shared `DATA_DIR`. The balancer is `haproxy` with `deploy/haproxy.cfg`, rendered with these ports into the run
-folder. Start order: the first process alone (on an empty database it creates the schema and the first admin,
-whose password is printed here), then the others, then HAProxy; the launcher returns to watching once every
-process answers and HAProxy sees every web process up. What runs where is printed and written to
-`<run folder>/cluster.json`; every process logs to `<run folder>/<name>.log`.
+Each process is the Procfile line of its kind, run with `sh -c` in a process group of its own, with `PORT` set
+(web.1 on --port+1, web.2 on --port+2, ...; the engines after the webs, with `ENGINE_PORT` too: their /health),
+`DATABASE_URL`, `REDIS_URL` and one shared `DATA_DIR` (its signing keys made here first). The balancer is
+`haproxy` with `deploy/haproxy.cfg`, rendered with these ports into the run folder. Start order: the first
+process alone (on an empty database it creates the schema and the first admin, whose password is printed
+here), then the others at once, then HAProxy; ready when every process answers /health and HAProxy's checks
+see every web process up. What runs where is printed and written to `<run folder>/cluster.json`; each
+process logs to `<run folder>/<name>.log`, HAProxy to `haproxy.log`.
 
 Nothing is restarted: a process that exits is reported (its code, the signal that killed it, its last log
-lines) and the others keep running. SIGINT / SIGTERM stop everything gracefully: HAProxy stops accepting,
-the web processes get SIGTERM (they end their sockets and finish their requests), then the engines; a
-process group still there after --grace seconds is killed and said so.
+lines) and the others keep running. SIGINT / SIGTERM / SIGHUP stop everything gracefully: HAProxy stops
+accepting, the web processes get SIGTERM (they end their sockets and finish their requests), then the engines;
+a process group still there after --grace seconds is killed, and said so.
 """
 from __future__ import annotations
 
@@ -261,6 +262,8 @@ class Cluster:
     def proc_env(self, proc: Proc) -> dict[str, str]:
         env = dict(self.env)
         env["PORT"] = str(proc.port)
+        if proc.kind == "engine":  # `python -m engine` serves its /health there (ENGINE_PORT; 0 would be none)
+            env["ENGINE_PORT"] = str(proc.port)
         env["PYTHONUNBUFFERED"] = "1"
         env["FLOORPULSE_PROCESS"] = proc.name  # shows in each process's environment: which cluster slot it is
         return env
@@ -282,20 +285,11 @@ class Cluster:
         proc.started_at = time.monotonic()
 
     def is_ready(self, proc: Proc) -> bool:
-        """A web process answers /health (200 ok, or 503 with its reason: it is serving); an engine too when it
-        listens on its PORT, else it is ready once it has logged that it runs (a follower or the leader)."""
+        """A process answers GET /health on its port: 200 ok, or 503 degraded with its reason (it runs, and says
+        what it lacks); the balancer once HAProxy's own checks see every web process up."""
         if proc.kind == "balancer":
             return self.balancer_sees_all()
-        status = http_status(f"http://127.0.0.1:{proc.port}/health")
-        if status in (200, 503):
-            return True
-        if proc.kind == "engine":
-            try:
-                text = Path(proc.log).read_text(errors="replace")
-            except OSError:
-                return False
-            return bool(re.search(r"engine (ready|running)|elected leader|follower", text, re.I))
-        return False
+        return http_status(f"http://127.0.0.1:{proc.port}/health") in (200, 503)
 
     def wait_ready(self, batch: list[Proc]) -> None:
         deadline = time.monotonic() + self.args.start_timeout
@@ -536,7 +530,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--procfile", default=str(ROOT / "Procfile"))
     p.add_argument("--run-dir", default=None, help="logs, haproxy.cfg and cluster.json (default data/cluster/<start time>)")
     p.add_argument("--haproxy", default=None, help="the haproxy binary (default: from PATH, or /usr/sbin/haproxy)")
-    p.add_argument("--grace", type=float, default=30.0, help="seconds each process may take to stop before it is killed")
+    p.add_argument("--grace", type=float, default=45.0, help="seconds each process may take to stop before it is killed (default 45: gunicorn's own graceful timeout is 30)")
     p.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.web < 1 or a.engine < 0:
@@ -563,8 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as exc:
         print(f"cluster.py: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, cluster.request_stop)
-    signal.signal(signal.SIGTERM, cluster.request_stop)
+    # SIGHUP too: the processes run in sessions of their own, a closed terminal would otherwise orphan them
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, cluster.request_stop)
     try:
         cluster.start()
     except BaseException as exc:  # whatever went wrong, nothing this started is left running
