@@ -2,6 +2,10 @@
 
     python app.py                       # embedded default on 127.0.0.1:$PORT (8050)
     gunicorn -w 1 ... app:server        # `server` is built on first access, never at import
+
+With ROLE=web (the Procfile's `web:`) this process serves pages, the API and /live, writes what it receives,
+and leaves the jobs to `python -m engine`: its Socket.IO server shares rooms and pushes through Redis
+(engine/mq.py), and its live model follows the events table (engine/tail.py).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.metrics import init_metrics
+from engine.mq import QueueManager, SharedRooms
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, strict_packet_class
 from engine.runtime import Engine
 from engine.stress import StressRunner
@@ -69,11 +74,17 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
     server.json = AppJSONProvider(server, strict_json)  # strict in (engine/jsonparse.py) and out
     socketio = SocketIO(async_mode="threading", json=strict_json, serializer=strict_packet_class(strict_json))
-    socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
+    web = config.role == "web"
+    if web:  # pushes from the engine process, and emits to clients of other web processes, through Redis
+        engine.mq = QueueManager(config.redis_url, channel=config.redis_prefix + "socketio", json_module=strict_json)
+    socketio.init_app(
+        server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000, **({"client_manager": engine.mq} if web else {})
+    )
     live = LiveNamespace(engine)
     socketio.on_namespace(live)
     engine.attach_push(
-        lambda event, data, to=None: socketio.emit(event, data, to=to, namespace=NAMESPACE),
+        # ROLE=web: what the engine object emits here (server:shutdown) is for this process's clients only
+        lambda event, data, to=None: socketio.emit(event, data, to=to, namespace=NAMESPACE, ignore_queue=web),
         live.active_rooms,
         lambda: live.clients,
     )
@@ -93,6 +104,10 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     server.register_blueprint(create_control_api(engine, stress))
     engine.jobs.add("sockets", live.sweep_idle, min(30.0, max(1.0, config.socket_idle_s / 4)))
     engine.jobs.add("audit", engine.audit.flush_counts, 60)
+    if web:  # the rooms this process's screens are in, for the engine's pusher (idle rooms get nothing)
+        rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms", host_id=engine.identity)
+        engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.5)
+        engine.stop_hooks.append(rooms.withdraw)
     server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
     init_metrics(server, engine)  # last: its request timer goes in front of every other hook
 
@@ -193,7 +208,10 @@ def main() -> None:
     in flight finish (at most SHUTDOWN_GRACE_S), then flush the ingest queue and stop the engine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ValueError as exc:  # a setting that cannot work (e.g. ROLE=web without REDIS_URL): say which, stop
+        raise SystemExit(f"floorpulse: {exc}") from None
     app = create_app(config)
     fp: Floorpulse = app.server.extensions["floorpulse"]
     # what socketio.run does in threading mode, with the server object kept so that it can be stopped gracefully

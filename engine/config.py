@@ -11,6 +11,9 @@ DEFAULT_EVENT_TYPES = (
 ).split()
 
 
+ROLES = ("all", "web", "engine")
+
+
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -96,6 +99,25 @@ class Config:
     stress_max_rate: int = 20_000
     stress_max_duration_s: int = 120
     build: str = ""  # empty: derived from the source tree at start
+    # the scaled deployment (issue 12; README "Running past one machine")
+    role: str = "all"  # all: web and engine in one process (the embedded default) | web | engine (both need REDIS_URL)
+    redis_prefix: str = "floorpulse:"  # every Redis key and the Socket.IO channel of the scaled roles start with this
+    leader_ttl_s: float = 5.0  # the engine leader's lock expires this long after its last renewal
+    leader_retry_s: float = 1.0  # a standby engine tries to take the lock this often
+    tail_interval_ms: int = 50  # roles web/engine: how often each process reads newly committed events
+    tail_gap_s: float = 60.0  # an event id skipped by the tail (its transaction not committed yet) is looked for this long
+    job_runs_keep_s: int = 900  # the job_runs table keeps each leader-job run this long
+    engine_port: int = 0  # `python -m engine`: serve GET /health on HOST:ENGINE_PORT (0: no HTTP)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", self.role.strip().lower())
+        if self.role not in ROLES:
+            raise ValueError(f"ROLE must be one of {', '.join(ROLES)}, is {self.role!r}")
+        if self.role != "all" and not self.redis_url:
+            raise ValueError(
+                f"ROLE={self.role} needs REDIS_URL: the web and engine processes share pushes, the leader lock "
+                "and the intelligence snapshot through Redis (ROLE=all runs everything in one process without it)"
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":

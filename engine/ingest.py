@@ -9,6 +9,12 @@ live model) and publishes it. The two threads overlap: the next batch is
 being inserted while the last one fans out.
 A full queue raises `QueueFull` — the caller answers 429, nothing is dropped.
 
+In the scaled roles (ROLE=web / engine, `apply=False`) the writer only stores:
+a 202 means committed; every process's live model and bus get the events from
+the tail (engine/tail.py), which sees all writers alike, and the writer adds the
+events' per-minute rollups in their own transaction (there is no one process
+whose memory could hold the deltas).
+
 A fault of the storage (locked, read-only, full, connection lost) does not fail
 anything: the writer keeps the batch, opens fresh connections and retries with
 backoff until it is stored, whether or not its callers still wait. A failure of
@@ -75,8 +81,10 @@ class Ingest:
         *,
         max_queue: int = 100_000,
         batch_max: int = 5_000,
+        apply: bool = True,
     ):
         self.db, self.live, self.bus = db, live, bus
+        self.apply = apply  # fold stored events into the live model and publish them here (ROLE=all)
         self.max_queue, self.batch_max = max_queue, batch_max
         self._queue: deque[Ticket] = deque()
         self._queued = 0  # events in the queue
@@ -185,7 +193,7 @@ class Ingest:
         while True:
             try:
                 new_wh, new_wk = self.live.unknown_entities(events)
-                fresh = self.db.store_batch(events, new_warehouses=new_wh, new_workers=new_wk)
+                fresh = self.db.store_batch(events, new_warehouses=new_wh, new_workers=new_wk, rollups=not self.apply)
             except Exception as exc:
                 if self.db.is_conflict(exc) and not conflict_retried:
                     conflict_retried = True  # another writer inserted one of these ids meanwhile: the next check sees it
@@ -217,10 +225,11 @@ class Ingest:
             if item is None:
                 return
             tickets, n, fresh = item
-            try:
-                self.live.apply(fresh)
-            except Exception:  # stored is stored: a live-model bug must not fail the acknowledgement
-                log.exception("live model failed to apply %d events", len(fresh))
+            if self.apply:
+                try:
+                    self.live.apply(fresh)
+                except Exception:  # stored is stored: a live-model bug must not fail the acknowledgement
+                    log.exception("live model failed to apply %d events", len(fresh))
             mine = {id(e) for e in fresh}  # a repeated id is fresh only as its first copy, in one ticket
             self.stats["batches"] += 1
             self.stats["stored"] += len(fresh)
@@ -228,7 +237,7 @@ class Ingest:
             self.stats["last_batch"] = n
             for t in tickets:
                 t._resolve(sum(1 for e in t.events if id(e) in mine))
-            if fresh:
+            if fresh and self.apply:
                 self.bus.publish("events", fresh)
 
 

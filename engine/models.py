@@ -143,3 +143,20 @@ class KioskTokenRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     last_seen_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class JobRun(Base):
+    """One run of a leader job (scaled deployment, engine/jobs.py): who ran it, under which fencing token, when.
+    Written when the run starts (finished_at empty while it runs), so runs of one job can be checked for overlap
+    across processes; pruned after JOB_RUNS_KEEP_S."""
+
+    __tablename__ = "job_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(64))
+    pid: Mapped[int] = mapped_column(Integer)
+    token: Mapped[int] = mapped_column(BigInteger)  # the leader's fencing token (engine/leader.py)
+    started_at: Mapped[int] = mapped_column(BigInteger)  # epoch ms
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(300))
+    __table_args__ = (Index("ix_job_runs_job_token", "job", "token"), Index("ix_job_runs_started", "started_at"))

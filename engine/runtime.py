@@ -4,6 +4,14 @@
 `attach_push(emit, active_rooms)` connects the Socket.IO side; `start()`
 rebuilds the live model from the database and starts the writer and the jobs;
 `stop()` flushes the queue, announces `server:shutdown` and stops the jobs.
+
+`config.role` picks what this process does (issue 12, README "Running past one machine"):
+- `all`: everything above in one process, the embedded default.
+- `web` (app.py): the writer, a live model kept by tailing the events table (engine/tail.py) for
+  hello, the API and the cardinality gate, and per-process jobs only; pushes arrive through Redis.
+- `engine` (`python -m engine`): the same tail, and the scheduler's jobs, which run only while this
+  process leads (engine/leader.py). On election it rebuilds its live model from the database,
+  lined up with the tail, loads the intelligence, and then its leader jobs run.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import heapq
 import logging
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,12 +33,16 @@ from .config import Config
 from .history import completed_by_hour, minute_series
 from .ingest import Ingest, IngestClosed, QueueFull, submit_and_wait
 from .intel import Intel
-from .jobs import Jobs
+from .jobs import JobRunLog, Jobs
+from .jsonsafe import StrictJSON
+from .leader import Leader, process_identity
 from .live import LiveModel
+from .mq import Members, SharedIntel, redis_client
 from .push import Pusher
 from .schema import epoch_ms as _now_ms
 from .schema import validate_batch
-from .storage import Database
+from .storage import Database, TailPosition
+from .tail import EventTail
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,16 +78,43 @@ class Engine:
         self.types = frozenset(config.event_types)
         self.build = config.build or source_build_id()
         self.db = Database(config.db_url)
-        self.live = LiveModel(
-            default_capacity=config.default_capacity,
-            stale_after_s=config.stale_after_s,
-            sla_risk_min=config.sla_risk_min,
-            max_warehouses=config.max_warehouses,
-            max_workers=config.max_workers,
-        )
+        self.role = config.role
+        self.scaled = self.role != "all"
+        self.live = self._new_live()
         self.bus = InProcessBus()
-        self.ingest = Ingest(self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max)
-        self.jobs = Jobs()
+        self.ingest = Ingest(
+            self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max, apply=not self.scaled
+        )
+        self.identity = process_identity()
+        self.tail: EventTail | None = None
+        self.redis = None
+        self.leader: Leader | None = None
+        self.mq = None  # the Socket.IO queue manager (engine/mq.py), for /health; set by app.py / engine/__main__.py
+        self._ready_token: int | None = None  # the leadership term whose state is rebuilt: leader jobs run under it
+        self._takeover_lock = threading.Lock()
+        self._intel_started = False
+        self.stop_hooks: list[Callable[[], None]] = []  # called once the jobs have stopped
+        if self.scaled:
+            if self.db.is_sqlite:
+                log.warning("ROLE=%s on SQLite: the scaled deployment is meant for PostgreSQL (DATABASE_URL)", self.role)
+            self.tail = EventTail(self.db, self._apply_tailed, gap_s=config.tail_gap_s)
+            self.redis = redis_client(config.redis_url)
+            self.shared_intel = SharedIntel(self.redis, config.redis_prefix + "intel", dumps=StrictJSON().dumps)
+            self.members = Members(self.redis, config.redis_prefix + "engines")
+        if self.role == "engine":
+            self.leader = Leader(
+                self.redis,
+                key=config.redis_prefix + "leader",
+                identity=self.identity,
+                ttl_s=config.leader_ttl_s,
+                retry_s=config.leader_retry_s,
+                floor=self.db.max_job_token,
+                on_elected=self._elected,
+                on_lost=self._lost,
+            )
+            self.jobs = Jobs(lease=self.lease, runs=JobRunLog(self.db))
+        else:
+            self.jobs = Jobs()
         self.accounts = Accounts(self.db)
         self.audit = Audit(self.db)
         self.kiosks = KioskTokens(self.db)
@@ -85,6 +125,16 @@ class Engine:
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
         self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
+
+    def _new_live(self) -> LiveModel:
+        c = self.config
+        return LiveModel(
+            default_capacity=c.default_capacity,
+            stale_after_s=c.stale_after_s,
+            sla_risk_min=c.sla_risk_min,
+            max_warehouses=c.max_warehouses,
+            max_workers=c.max_workers,
+        )
 
     # ---- wiring ----
 
@@ -100,66 +150,173 @@ class Engine:
             max_events=self.config.push_max_events,
             heartbeat_s=self.config.heartbeat_s,
         )
-        self.bus.subscribe("events", self.pusher.on_events)
+        if self.role == "all":
+            self.bus.subscribe("events", self.pusher.on_events)
+        elif self.role == "engine":  # only the leader pushes; a standby's buffer would be stale news on election
+            self.bus.subscribe("events", lambda events: self.pusher.on_events(events) if self.lease() is not None else None)
+        # web: pushes come from the engine through the Socket.IO queue; this pusher only carries its hooks
 
     def start(self) -> None:
         if self.started:
             return
-        self.db.create_schema()
-        self.accounts.load()
-        self.kiosks.load()
-        generated = self.accounts.ensure_first_admin(self.config.admin_password)
+        with self.db.startup_lock():  # several processes may start at once on one PostgreSQL database
+            self.db.create_schema()
+            self.accounts.load()
+            self.kiosks.load()
+            generated = None if self.role == "engine" else self.accounts.ensure_first_admin(self.config.admin_password)
         if generated:  # printed once, never logged; only its hash is stored
             print(
                 f"\n  First start: created user 'admin' with password  {generated}\n"
                 "  Change it: python -m engine.users set-password admin\n",
                 flush=True,
             )
-        if self.config.simulator:
+        if self.config.simulator and self.role != "web":
             from .simulator import DEFAULT_FLOOR
 
             self.db.upsert_warehouses([(w.id, w.name, w.capacity) for w in DEFAULT_FLOOR])
-        self.rebuild()
+        if self.tail is None:
+            self.rebuild()
+        elif self.role == "web":
+            pos = self.db.tail_start()
+            self.rebuild(upto=pos)
+            self.tail.start_at(pos)
+        else:  # engine: the live model is rebuilt when this process is elected (_take_over)
+            self.tail.start_at(self.db.tail_start())
         self.ingest.start()
-        self.intel.start()
+        if self.role != "engine":
+            self.intel.start()
+            self._intel_started = True
         self._add_jobs()
         self.jobs.start()
+        if self.leader is not None:
+            self.leader.start()
         self.started = True
-        log.info("engine started: %s, build %s", self.db.dialect, self.build)
+        log.info("engine started: role %s, %s, build %s", self.role, self.db.dialect, self.build)
 
     def _add_jobs(self) -> None:
         c = self.config
+        if self.tail is not None:  # every process of the scaled roles: committed events into its live model
+            self.jobs.add("tail", self.tail.poll, c.tail_interval_ms / 1000)
+        if self.role == "web":  # app.py adds the socket sweep, the audit flush and the rooms it publishes
+            return
+        lead = self.role == "engine"
         if self.pusher is not None:
-            self.jobs.add("push", self.pusher.push, c.push_events_ms / 1000)
-        self.jobs.add("poll", self.poll_inbound, c.poll_interval_s)
-        self.jobs.add("rollup", self.flush_rollups, c.rollup_interval_s)
+            self.jobs.add("push", self.pusher.push, c.push_events_ms / 1000, leader_only=lead)
+        self.jobs.add("poll", self.poll_inbound, c.poll_interval_s, leader_only=lead)
+        if not self.scaled:  # scaled roles: each writer stores the rollups with its events
+            self.jobs.add("rollup", self.flush_rollups, c.rollup_interval_s)
         if self.db.is_sqlite:
-            self.jobs.add("checkpoint", self.db.checkpoint, 1.0)
-        self.jobs.add("retention", self.apply_retention, c.retention_interval_s, run_now=True)
+            self.jobs.add("checkpoint", self.db.checkpoint, 1.0, leader_only=lead)
+        self.jobs.add("retention", self.apply_retention, c.retention_interval_s, run_now=True, leader_only=lead)
         if c.simulator:
-            self.jobs.add("simulator", self.simulate, c.simulator_interval_s, run_now=True)
-        self.jobs.add("forecast", self.intel.forecast_job, c.forecast_interval_s, run_now=True)
-        self.jobs.add("drift", self.intel.drift_job, c.drift_interval_s)
-        self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s)
-        self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s)
+            self.jobs.add("simulator", self.simulate, c.simulator_interval_s, run_now=True, leader_only=lead)
+        self.jobs.add("forecast", self.intel.forecast_job, c.forecast_interval_s, run_now=True, leader_only=lead)
+        self.jobs.add("drift", self.intel.drift_job, c.drift_interval_s, leader_only=lead)
+        self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s, leader_only=lead)
+        self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s, leader_only=lead)
+        if lead:
+            self.jobs.add("intel-share", self.share_intel, 2.0, run_now=True, leader_only=True)
+            self.jobs.add("job-runs-prune", lambda: self.jobs.runs.prune(c.job_runs_keep_s), 60.0, leader_only=True)
+            self.jobs.add("members", self.beat, 2.0, run_now=True)
+
+    # ---- the scaled roles: tail, leadership ----
+
+    def _apply_tailed(self, events: list) -> None:
+        """Committed events read by the tail (every writer's): into the live model, then to the bus. No rollup
+        deltas (`history=True`): the writers stored those with the events."""
+        self.live.apply(events, history=True)
+        self.bus.publish("events", events)
+
+    def lease(self) -> int | None:
+        """ROLE=engine: the fencing token while this process leads and its state is rebuilt for that term."""
+        token = self.leader.lease() if self.leader is not None else None
+        return token if token is not None and token == self._ready_token else None
+
+    def _elected(self, token: int) -> None:
+        """The leader thread was elected: rebuild off that thread (it must keep renewing meanwhile)."""
+        threading.Thread(target=self._take_over, args=(token,), name="takeover", daemon=True).start()
+
+    def _lost(self, token: int, _why: str) -> None:
+        if self._ready_token == token:
+            self._ready_token = None
+
+    def _take_over(self, token: int) -> None:
+        """Rebuild what the leader needs from the database, then let the leader jobs run under `token`."""
+        with self._takeover_lock:
+            while self.leader is not None and self.leader.lease() == token:
+                t0 = time.perf_counter()
+                try:
+                    with self.tail.lock:  # the tail waits, then goes on from where the rebuild read up to
+                        pos = self.tail.position()
+                        live = self._new_live()
+                        self.rebuild(upto=pos, into=live)
+                        self.live = self.ingest.live = live
+                        if self.pusher is not None:
+                            self.pusher.live = live
+                    if not self._intel_started:
+                        self.intel.start()
+                        self._intel_started = True
+                    self.simulator = None  # opens the floor anew: the previous leader's simulated tasks are cancelled
+                except Exception:
+                    log.exception("leader: rebuilding the state failed; trying again")
+                    time.sleep(1.0)
+                    continue
+                self._ready_token = token
+                log.info("leader: state rebuilt in %.2fs; leader jobs run under token %s", time.perf_counter() - t0, token)
+                self.jobs.run_eager()
+                return
+
+    def share_intel(self) -> None:
+        """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel)."""
+        self.shared_intel.publish(self.intel.snapshot())
+
+    def beat(self) -> None:
+        """This engine process's status for /health anywhere in the deployment."""
+        try:
+            self.members.beat(self.identity, self._member_status())
+        except Exception:  # Redis down: nothing to tell it with
+            pass
+
+    def _member_status(self) -> dict[str, Any]:
+        lead = self.leader.snapshot() if self.leader is not None else {}
+        return {
+            "role": self.role,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "leader": self.lease() is not None,
+            "token": lead.get("token"),
+            "lease_left_s": lead.get("lease_left_s"),
+        }
 
     def stop(self) -> None:
-        """Flush, announce, stop: nothing acknowledged is lost, screens learn the server is going."""
+        """Flush, announce, stop: nothing acknowledged is lost, screens learn the server is going.
+        ROLE=engine: the last push only while leading, no `server:shutdown` (the screens' server is not
+        going), and the leader lock is given up once the jobs have finished, so a standby takes over at once."""
         if not self.started:
             return
         self.started = False
         if self.jobs.scheduler.running:
             self.jobs.scheduler.pause()
         self.ingest.stop()
-        if self.pusher is not None:
+        if self.pusher is not None and self.role != "web" and (self.leader is None or self.lease() is not None):
             self.pusher.push()
         try:
             self.flush_rollups()
         except Exception:
             log.exception("final rollup flush failed")
-        if self._emit is not None:
+        if self._emit is not None and self.role != "engine":
             self._emit("server:shutdown", {"server_time": _now_ms()})
         self.jobs.stop()
+        for hook in self.stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("stop hook failed")
+        if self.leader is not None:
+            self.leader.stop(release=True)
+            self.members.leave(self.identity)
+        if self.mq is not None:
+            self.mq.close()
         self.intel.stop()
         try:
             self.db.checkpoint()
@@ -175,26 +332,30 @@ class Engine:
 
     # ---- start-up rebuild ----
 
-    def rebuild(self) -> None:
-        """Rebuild the live model from the database: entities, open tasks, recent worker states, windows."""
+    def rebuild(self, *, upto: TailPosition | None = None, into: LiveModel | None = None) -> None:
+        """Rebuild the live model (or `into`) from the database: entities, open tasks, recent worker states,
+        windows. `upto`: replay only the events a tail starting there will not apply itself."""
+        live = self.live if into is None else into
         now = _now_ms()
         for wid, name, cap in self.db.warehouses():
-            self.live.add_warehouse(wid, name, cap)
+            live.add_warehouse(wid, name, cap)
         for wid, name, wh in self.db.workers():
-            self.live.add_worker(wid, wh, name)
+            live.add_worker(wid, wh, name)
         for tid, wh, prio, sla, status, worker, _created in self.db.open_tasks():
-            self.live.add_open_task(tid, wh, prio, sla, status, worker)
+            live.add_open_task(tid, wh, prio, sla, status, worker)
         worker_types = [t for t in self.types if t.startswith(("worker.", "task.")) and t != "task.created"]
-        states = self.db.replay_events(now - REPLAY_S * 1000, types=worker_types)
-        recent = [e for e in self.db.replay_events(now - 60_000) if e.type not in worker_types]
+        states = self.db.replay_events(now - REPLAY_S * 1000, types=worker_types, upto=upto)
+        recent = [e for e in self.db.replay_events(now - 60_000, upto=upto) if e.type not in worker_types]
         # one stream in time order, as the running process saw it: a task created and completed in the last
         # minute must not be re-opened by its `task.created` coming after its completion
-        self.live.apply(list(heapq.merge(states, recent, key=lambda e: e.ts)), now_ms=now, history=True)
+        live.apply(list(heapq.merge(states, recent, key=lambda e: e.ts)), now_ms=now, history=True)
         for wid, ts in self.db.last_event_by_warehouse().items():
-            wh = self.live.warehouses.get(wid)
+            wh = live.warehouses.get(wid)
             if wh is not None and (wh.last_event is None or ts > wh.last_event):
                 wh.last_event = ts
-        self.live.take_changed_workers()
+        live.take_changed_workers()
+        if self.scaled:  # the writers store rollups with their events: none can be missing
+            return
         latest = self.db.latest_rollup_minute()
         if latest is not None or self.db.latest_event_ts() is not None:
             # rollup deltas not flushed before a crash are recomputed from the raw events
@@ -342,8 +503,17 @@ class Engine:
             "heartbeat_s": self.config.heartbeat_s,
             "event_types": list(self.config.event_types),
             "snapshot": self.live.stats(),
-            "intel": self.intel.snapshot(),
+            "intel": self.intel_snapshot(),
         }
+
+    def intel_snapshot(self) -> dict[str, Any]:
+        """ROLE=web: the leader's, shared through Redis; this process's own view when there is none (no leader
+        yet, Redis down): the models on disk and the recommendations the tail brought, without forecasts."""
+        if self.role == "web":
+            shared = self.shared_intel.read()
+            if shared is not None:
+                return shared
+        return self.intel.snapshot()
 
     def history(self, minutes: int = 60) -> dict[str, Any]:
         """Per-minute series for the last `minutes` from rollups, plus what is not yet flushed."""
@@ -378,20 +548,37 @@ class Engine:
             db = {**db, "ok": False, "writes": "failing", **fault}
         ok = db["ok"] and self.started and self.jobs.scheduler.running
         reason = None if ok else ("database writes failing" if fault else "database unreachable" if not db["ok"] else "engine not running")
-        return (
-            {
-                "status": "ok" if ok else "degraded",
-                "reason": reason,
-                "version": __version__,
-                "build": self.build,
-                "server_time": _now_ms(),
-                "database": db,
-                "redis": {"configured": bool(self.config.redis_url)},
-                "scheduler": {"running": self.jobs.scheduler.running, "jobs": self.jobs.snapshot()},
-                "clients": self._clients(),
-                "ingest": {"queue_depth": self.ingest.depth, "queue_max": self.ingest.max_queue, **self.ingest.stats},
-                "push": dict(self.pusher.stats) if self.pusher else None,
-                "intel": self.intel.health(),
-            },
-            ok,
-        )
+        body = {
+            "status": "ok" if ok else "degraded",
+            "reason": reason,
+            "version": __version__,
+            "build": self.build,
+            "server_time": _now_ms(),
+            "role": self.role,
+            "database": db,
+            "redis": {"configured": bool(self.config.redis_url)},
+            "scheduler": {"running": self.jobs.scheduler.running, "jobs": self.jobs.snapshot()},
+            "clients": self._clients(),
+            "ingest": {"queue_depth": self.ingest.depth, "queue_max": self.ingest.max_queue, **self.ingest.stats},
+            "push": dict(self.pusher.stats) if self.pusher else None,
+            "intel": self.intel.health(),
+        }
+        if self.scaled:
+            body["cluster"] = self.cluster_health()
+        return body, ok
+
+    def cluster_health(self) -> dict[str, Any]:
+        """Roles web/engine: this process's place (identity, leadership, tail, Socket.IO queue) and, from Redis,
+        who leads and which engine processes are alive. Redis down shows as an error here, not as degraded."""
+        out: dict[str, Any] = {"identity": self.identity, "tail": self.tail.snapshot() if self.tail else None}
+        if self.leader is not None:
+            out["leader"] = {**self.leader.snapshot(), "ready": self.lease() is not None}
+        if self.mq is not None:
+            out["queue"] = self.mq.snapshot()
+        try:
+            holder = self.redis.get(self.config.redis_prefix + "leader")
+            out["leader_holder"] = holder.decode() if holder else None
+            out["engines"] = self.members.read()
+        except Exception as exc:
+            out["redis_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return out

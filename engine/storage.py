@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -18,11 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from .config import Config
-from .models import Base, EventRow, InboundEvent, Rollup, Task, Warehouse, Worker
+from .live import rollup
+from .models import Base, EventRow, InboundEvent, JobRun, Rollup, Task, Warehouse, Worker
 from .schema import OPEN_STATUSES, TASK_STATUS, Event, saturate, task_details
 from .schema import epoch_ms as _now_ms
 
 _CHUNK = 500  # bound parameters per IN (...) list
+STARTUP_LOCK = 0x466C6F6F72  # PostgreSQL advisory lock key ("Floor") taken by processes setting up the schema
 
 
 
@@ -126,6 +129,23 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @contextmanager
+    def startup_lock(self):
+        """PostgreSQL: one process at a time sets up the schema and the first admin (several web and engine
+        processes start together in the scaled deployment; concurrent CREATE TABLEs collide in the catalog).
+        SQLite serialises its writers already."""
+        if self.is_sqlite:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK})")
+                conn.commit()
+
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
         if not self.is_sqlite:
@@ -184,8 +204,14 @@ class Database:
         *,
         new_warehouses: Sequence[tuple[str, str, int]] = (),
         new_workers: Sequence[tuple[str, str, str]] = (),
+        rollups: bool = False,
     ) -> list[Event]:
-        """Store a batch in one transaction; return the events that were new (not duplicates)."""
+        """Store a batch in one transaction; return the events that were new (not duplicates).
+
+        `rollups`: add the new events' per-minute counts to the rollups in the same transaction (the scaled
+        roles: several writers and no process whose memory holds the deltas; the rollups then always match the
+        stored events, whoever leads). Last, in key order: the hot rows stay locked only until the commit, and
+        two writers take them in the same order (no deadlock)."""
         with self.engine.begin() as conn:
             fresh = self._dedupe(conn, events)
             if fresh:
@@ -202,6 +228,10 @@ class Database:
                     self._insert(Worker).on_conflict_do_nothing(),
                     [{"id": i, "name": n, "warehouse_id": w, "created_at": now} for i, n, w in new_workers],
                 )
+            if rollups and fresh:
+                deltas = rollup(e for e in fresh if e.stress_run is None)  # stress runs are not the floor's history
+                if deltas:
+                    self._add_rollup_deltas(conn, dict(sorted(deltas.items())))
         return fresh
 
     def _dedupe(self, conn, events: list[Event]) -> list[Event]:
@@ -246,23 +276,28 @@ class Database:
     def _upsert_tasks(self, conn, updates: list[TaskUpdate]) -> None:
         """One statement for the batch, written once: building it per batch cost ~16 µs an event at 5,000/s."""
         if updates:
+            # in id order: concurrent writers (the scaled roles) lock the same tasks in the same order
             conn.exec_driver_sql(
                 self._task_upsert_sql,
-                [(u.id, u.warehouse_id, u.kind, u.priority, u.sla_due, u.status, u.worker_id, u.ts, u.ts) for u in updates],
+                [(u.id, u.warehouse_id, u.kind, u.priority, u.sla_due, u.status, u.worker_id, u.ts, u.ts)
+                 for u in sorted(updates, key=lambda u: u.id)],
             )
 
     def add_rollup_deltas(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
         """Add per-minute counts and units to the rollups (increments, so several flushes add up)."""
         if not deltas:
             return
+        with self.engine.begin() as conn:
+            self._add_rollup_deltas(conn, deltas)
+
+    def _add_rollup_deltas(self, conn, deltas: dict[tuple[int, str, str], list[float]]) -> None:
         stmt = self._insert(Rollup)
         stmt = stmt.on_conflict_do_update(
             index_elements=[Rollup.minute, Rollup.warehouse_id, Rollup.type],
             set_={"count": Rollup.count + stmt.excluded.count, "units": Rollup.units + stmt.excluded.units},
         )
         rows = [{"minute": m, "warehouse_id": w, "type": t, "count": int(c), "units": u} for (m, w, t), (c, u) in deltas.items()]
-        with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        conn.execute(stmt, rows)
 
     def rebuild_rollups(self, since_ms: int) -> None:
         """Recompute rollups from raw events since a minute boundary (start-up repair after a crash)."""
@@ -404,11 +439,18 @@ class Database:
             rows = conn.execute(q).all()
         return [row_to_json(r) for r in rows]
 
-    def replay_events(self, since_ms: int, types: Sequence[str] | None = None, limit: int = 500_000) -> list[Event]:
-        """Events since a time, oldest first, as `Event`s (to rebuild the live model)."""
+    def replay_events(
+        self, since_ms: int, types: Sequence[str] | None = None, limit: int = 500_000, *, upto: "TailPosition | None" = None
+    ) -> list[Event]:
+        """Events since a time, oldest first, as `Event`s (to rebuild the live model). `upto`: only those a tail
+        starting at that position will not apply (ids up to its cursor, except the gaps it still waits for)."""
         q = select(EventRow).where(EventRow.ts >= since_ms)
         if types:
             q = q.where(EventRow.type.in_(list(types)))
+        if upto is not None:
+            q = q.where(EventRow.id <= upto.cursor)
+            for lo, hi in id_ranges(upto.gaps):
+                q = q.where(EventRow.id.not_between(lo, hi))
         q = q.order_by(EventRow.ts, EventRow.id).limit(limit)
         with self.engine.connect() as conn:
             return [row_to_event(r) for r in conn.execute(q)]
@@ -467,6 +509,90 @@ class Database:
         with self.engine.connect() as conn:
             return dict(conn.execute(select(EventRow.warehouse_id, func.max(EventRow.ts)).group_by(EventRow.warehouse_id)).all())
 
+    # ---- the tail (engine/tail.py): committed events in id order ----
+
+    def tail_start(self, window: int = 10_000) -> "TailPosition":
+        """Where a tail starts now: after the highest stored id, still looking for the ids missing among the
+        last `window` (transactions that took their ids and have not committed yet, or never will)."""
+        with self.engine.connect() as conn:
+            top = conn.execute(select(func.max(EventRow.id))).scalar() or 0
+            present = set(conn.execute(select(EventRow.id).where(EventRow.id > top - window)).scalars()) if top else set()
+        low = max(1, top - window + 1)
+        return TailPosition(top, tuple(i for i in range(low, top + 1) if i not in present))
+
+    def events_after(self, after_id: int, limit: int) -> list[tuple[int, Event]]:
+        """Committed events with an id above `after_id`, in id order: (id, event)."""
+        q = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [(r.id, row_to_event(r)) for r in conn.execute(q)]
+
+    def events_in(self, ids: Sequence[int]) -> list[tuple[int, Event]]:
+        """The events among these ids that are committed now, in id order (the tail's gaps, read as ranges)."""
+        ranges = id_ranges(ids)
+        if not ranges:
+            return []
+        out: list[tuple[int, Event]] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(ranges), 100):
+                part = ranges[i : i + 100]
+                q = select(EventRow).where(or_(*(EventRow.id.between(lo, hi) for lo, hi in part))).order_by(EventRow.id)
+                out.extend((r.id, row_to_event(r)) for r in conn.execute(q))
+        return out
+
+    # ---- job runs (the scaled deployment's leader jobs, engine/jobs.py) ----
+
+    def start_job_run(self, job: str, host: str, pid: int, token: int, started_at: int) -> int | None:
+        """Record that a leader job starts under fencing token `token`; None (nothing written) when a run of
+        this job under a newer token is already recorded: the database refuses a leader that was replaced."""
+        t = JobRun.__table__
+        newer = select(t.c.id).where(t.c.job == job, t.c.token > token).exists()
+        values = select(*(bindparam(k, v, type_=col.type) for k, v, col in (
+            ("job", job, t.c.job), ("host", host[:64], t.c.host), ("pid", pid, t.c.pid),
+            ("token", token, t.c.token), ("started_at", started_at, t.c.started_at),
+        ))).where(~newer)
+        stmt = t.insert().from_select(["job", "host", "pid", "token", "started_at"], values).returning(t.c.id)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).scalar()
+
+    def finish_job_run(self, run_id: int, finished_at: int, error: str | None = None) -> None:
+        t = JobRun.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.id == run_id).values(finished_at=finished_at, error=error[:300] if error else None))
+
+    def job_runs(self, job: str | None = None) -> list[dict[str, Any]]:
+        q = select(JobRun.__table__).order_by(JobRun.started_at, JobRun.id)
+        if job is not None:
+            q = q.where(JobRun.job == job)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def max_job_token(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(JobRun.token))).scalar() or 0
+
+    def prune_job_runs(self, before_ms: int) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(JobRun).where(JobRun.started_at < before_ms)).rowcount
+
+
+@dataclass(frozen=True)
+class TailPosition:
+    """How far a tail has read: every id up to `cursor` is applied except `gaps`, which it still looks for."""
+
+    cursor: int
+    gaps: tuple[int, ...] = ()
+
+
+def id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted ids as inclusive ranges: [1, 2, 3, 7] → [(1, 3), (7, 7)]. Pure."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(set(ids)):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
 
 def encode_cursor(ts: int, row_id: int) -> str:
     """An opaque paging cursor: a row's place in the history order (ts, id)."""
@@ -504,5 +630,6 @@ def row_to_event(r) -> Event:
         severity=r.severity,
         metrics=json.loads(r.metrics) if r.metrics else None,
         payload=json.loads(r.payload) if r.payload else None,
+        stress_run=r.stress_run,
         own_id=True,
     )

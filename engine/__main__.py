@@ -1,0 +1,108 @@
+"""`python -m engine`: the engine process of the scaled deployment (the Procfile's `engine:`, ROLE=engine).
+
+It runs the scheduler: the tail of the events table in every engine process, and, in the one elected
+leader (engine/leader.py), the push, polling, simulator, retention and intelligence jobs. Its pushes (tick,
+events, alerts, intelligence messages) leave through a write-only Socket.IO queue manager on Redis, and the
+web processes (`ROLE=web`) deliver them to their screens. SIGTERM or Ctrl-C stops it gracefully: the
+ingest queue is written, the running jobs finish, the leader lock is given up for a standby.
+
+    REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=postgresql+psycopg://... python -m engine
+
+With ENGINE_PORT set it answers GET /health on HOST:ENGINE_PORT with its status (leader or standby,
+token, jobs) as JSON: 200 when healthy, 503 otherwise.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .config import Config
+from .jsonsafe import StrictJSON, alert_through
+from .mq import QueueManager, SharedRooms
+from .realtime import NAMESPACE
+from .runtime import Engine
+
+log = logging.getLogger("engine")
+
+
+def build_engine(config: Config) -> Engine:
+    """An Engine for ROLE=engine with its pushes wired to the Socket.IO queue (not started)."""
+    if config.role != "engine":
+        raise ValueError(f"python -m engine runs ROLE=engine, not ROLE={config.role}")
+    engine = Engine(config)
+    strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
+    engine.mq = mq = QueueManager(config.redis_url, channel=config.redis_prefix + "socketio", json_module=strict_json, write_only=True)
+    rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms")
+    engine.attach_push(
+        lambda event, data, to=None: mq.emit(event, data, namespace=NAMESPACE, room=to),
+        rooms.active,
+        rooms.clients,
+    )
+    return engine
+
+
+def serve_health(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
+    """GET /health → the engine's health JSON (200 ok / 503 degraded), in a daemon thread."""
+    dumps = StrictJSON().dumps
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "Floorpulse-engine"
+        sys_version = ""
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path.split("?", 1)[0] != "/health":
+                self.send_error(404)
+                return
+            body, ok = engine.health()
+            raw = dumps(body).encode()
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *_args):
+            pass
+
+    httpd = ThreadingHTTPServer((host, port), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, name="engine-health", daemon=True).start()
+    return httpd
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_env()
+        if not os.environ.get("ROLE"):
+            config = config.with_(role="engine")
+        engine = build_engine(config)
+    except ValueError as exc:
+        print(f"floorpulse engine: {exc}", file=sys.stderr, flush=True)
+        return 2
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    engine.start()
+    httpd = serve_health(engine, config.host, config.engine_port) if config.engine_port else None
+    print(
+        f"Floorpulse engine {engine.identity} started"
+        + (f"; health on http://{config.host}:{config.engine_port}/health" if httpd else "")
+        + "  (SIGTERM / Ctrl-C stops)",
+        flush=True,
+    )
+    while not stopping.wait(1.0):
+        pass
+    log.info("stopping: writing the ingest queue, finishing the jobs, giving up the leader lock")
+    if httpd is not None:
+        httpd.shutdown()
+    engine.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
