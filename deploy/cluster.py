@@ -264,6 +264,12 @@ class Cluster:
         env["PORT"] = str(proc.port)
         if proc.kind == "engine":  # `python -m engine` serves its /health there (ENGINE_PORT; 0 would be none)
             env["ENGINE_PORT"] = str(proc.port)
+        if proc.kind == "web":
+            # gunicorn's control socket (`gunicornc`) defaults to one path per user: every web process on this
+            # host would take it over from the one before. Each gets its own in the run folder (gunicorn reads
+            # GUNICORN_CMD_ARGS; anything else ignores it).
+            ctl = Path(self.args.run_dir).resolve() / f"{proc.name}.ctl"
+            env["GUNICORN_CMD_ARGS"] = f"{env.get('GUNICORN_CMD_ARGS', '')} --control-socket {shlex.quote(str(ctl))}".strip()
         env["PYTHONUNBUFFERED"] = "1"
         env["FLOORPULSE_PROCESS"] = proc.name  # shows in each process's environment: which cluster slot it is
         return env
@@ -479,6 +485,7 @@ class Cluster:
             "ready": all(p.state == "ready" for p in self.everything()) and self.balancer is not None,
             "stopping": self.stopping,
             "launcher_pid": os.getpid(),
+            "updated_at": time.time(),  # the pids below were read then
             "balancer_url": f"http://{'127.0.0.1' if a.host in ('0.0.0.0', '::', '') else a.host}:{a.port}",
             "stats_url": f"http://127.0.0.1:{getattr(self, 'stats_port', 0)}/",
             "run_dir": str(Path(a.run_dir).resolve()),
