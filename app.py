@@ -1,7 +1,7 @@
 """Floorpulse: wiring only. `create_app(config)` builds Flask, Dash, Socket.IO, the API and the engine.
 
-    python app.py                       # embedded default on 127.0.0.1:$PORT (8050)
-    gunicorn -w 1 ... app:server        # `server` is built on first access, never at import
+    python app.py                              # embedded default on 127.0.0.1:$PORT (8050), threads
+    gunicorn --config gunicorn.conf.py app:server  # the Procfile: gevent; `server` is built on first access
 
 With ROLE=web (the Procfile's `web:`) this process serves pages, the API and /live, writes what it receives,
 and leaves the jobs to `python -m engine`: its Socket.IO server shares rooms and pushes through Redis
@@ -14,6 +14,7 @@ import functools
 import logging
 import signal
 import socketserver
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from engine.kiosk_api import create_kiosk_api, install_tv_entry
 from engine.control_api import create_control_api
 from engine.metrics import init_metrics
 from engine.mq import QueueManager, SharedRooms
-from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, strict_packet_class
+from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, guard_handshakes, strict_packet_class
 from engine.runtime import Engine
 from engine.stress import StressRunner
 
@@ -73,13 +74,14 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     # replace is reported once as a system.alert
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
     server.json = AppJSONProvider(server, strict_json)  # strict in (engine/jsonparse.py) and out
-    socketio = SocketIO(async_mode="threading", json=strict_json, serializer=strict_packet_class(strict_json))
+    socketio = SocketIO(async_mode=async_mode(), json=strict_json, serializer=strict_packet_class(strict_json))
     web = config.role == "web"
     if web:  # pushes from the engine process, and emits to clients of other web processes, through Redis
         engine.mq = QueueManager(config.redis_url, channel=config.redis_prefix + "socketio", json_module=strict_json)
     socketio.init_app(
         server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000, **({"client_manager": engine.mq} if web else {})
     )
+    guard_handshakes(server, socketio, config.socket_cap)
     live = LiveNamespace(engine)
     socketio.on_namespace(live)
     engine.attach_push(
@@ -127,6 +129,14 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         engine.start()
         atexit.register(engine.stop)
     return app
+
+
+def async_mode() -> str:
+    """Flask-SocketIO's mode follows the server: `gevent` in a process gevent has monkey-patched (gunicorn's
+    gevent worker patches before it imports the app), `threading` otherwise (`python app.py`, tests). Left to
+    itself Flask-SocketIO would pick gevent whenever it is installed, and block a threaded server's sockets."""
+    monkey = sys.modules.get("gevent.monkey")
+    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
 
 
 def __getattr__(name: str):

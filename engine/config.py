@@ -92,6 +92,7 @@ class Config:
     login_window_s: int = 300
     socket_rate_per_min: int = 100  # client-emitted Socket.IO messages per client
     socket_idle_s: int = 600  # non-kiosk clients without a ping for this long are disconnected
+    max_clients: int = 2000  # Socket.IO clients on /live per web process; past it a connect is refused "server full"
     kiosk_stale_s: int = 15  # TV: data older than this (3 heartbeats) dims and shows its age
     kiosk_alert_s: int = 120  # TV: a critical alert's overlay stays this long unless it clears first
     kiosk_reload_h: float = 6.0  # TV: a full page reload at a quiet moment this often (0 = never)
@@ -152,6 +153,13 @@ class Config:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'floorpulse.db'}"
+
+    @property
+    def socket_cap(self) -> int:
+        """Engine.io sessions a web process admits (handshakes past it get a 503): above `max_clients`, so that a
+        client past the limit still reaches /live and is told "server full", while a flood of bare sessions that
+        never join /live cannot use up the server's connections."""
+        return self.max_clients + max(50, self.max_clients // 10)
 
     @property
     def models_path(self) -> Path:

@@ -4,6 +4,11 @@ Each connection keeps the identity it connected with (cookie or `auth: {token}`)
 an account change or revoked token disconnects it, and the client reconnects with
 what it holds now. Client-emitted messages are rate-limited per connection, and a
 non-kiosk client that stops pinging is disconnected after `socket_idle_s`.
+
+Capacity: at most `MAX_CLIENTS` clients on /live per process. The next one is refused
+with `connect_error` "server full" before anything else is done for it (no sign-in, no
+hello), and engine.io handshakes past `Config.socket_cap` get a 503 before a session
+exists, so a full server keeps answering HTTP and keeps pushing to its clients.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "/live"
 ADMIN_ROOM = "role:admin"
+SERVER_FULL = "server full"  # the connect_error message past MAX_CLIENTS
+FULL_BODY = b'{"code": "server_full", "message": "server full"}'
 # what a client message that is not strict JSON becomes (see strict_packet_class): refused with its reason
 REFUSED = "floorpulse:refused"
 log = logging.getLogger(__name__)
@@ -51,6 +58,25 @@ def strict_packet_class(json_module) -> type[Packet]:
     return StrictPacket
 
 
+def guard_handshakes(flask_server, socketio, cap: int) -> None:
+    """In front of Flask-SocketIO's middleware: a new engine.io session (a `/socket.io/` request without `sid`)
+    is answered 503 while `cap` sessions are open, before engine.io builds anything for it. Requests of open
+    sessions and every other path pass untouched."""
+    inner = flask_server.wsgi_app
+    eio = socketio.server.eio
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(FULL_BODY))), ("Retry-After", "10")]
+
+    def guarded(environ, start_response):
+        if len(eio.sockets) >= cap and environ.get("PATH_INFO", "").startswith("/socket.io"):
+            query = environ.get("QUERY_STRING", "")
+            if not any(part.startswith("sid=") for part in query.split("&")):
+                start_response("503 Service Unavailable", list(headers))
+                return [FULL_BODY]
+        return inner(environ, start_response)
+
+    flask_server.wsgi_app = guarded
+
+
 def role_rooms(identity: Identity) -> set[str]:
     return {ADMIN_ROOM} if has_role(identity, "admin") else set()
 
@@ -62,6 +88,10 @@ class LiveNamespace(Namespace):
         cfg = engine.config
         self.rate_per_min = cfg.socket_rate_per_min
         self.idle_s = cfg.socket_idle_s
+        self.max_clients = cfg.max_clients
+        self.refused_full = 0  # connects refused "server full" since start
+        self._slots: set[str] = set()  # sids admitted (connected, or connecting past the capacity check)
+        self._full_logged = 0.0
         self._rooms: dict[str, set[str]] = {}  # sid → data rooms it is in
         self._who: dict[str, Identity] = {}
         self._sent: dict[str, deque[float]] = {}  # sid → times of its recent messages
@@ -100,7 +130,9 @@ class LiveNamespace(Namespace):
         A client message carries one payload: further arguments are dropped, not passed to the handler
         (socket.io-client sends `emit("ping", data, undefined)` as ["ping", data, null]).
         """
-        if event in ("connect", "disconnect") or not args:
+        if event == "connect" and args:
+            return self._admit(*args)
+        if event == "disconnect" or not args:
             return super().trigger_event(event, *args)
         args = args[:2]
         sid = args[0]
@@ -127,6 +159,36 @@ class LiveNamespace(Namespace):
             return {"ok": False, "error": message, "code": "invalid_json", "errors": [{"index": 0, **detail}]}
         return super().trigger_event(event, *args)
 
+    def _admit(self, sid: str, *rest):
+        """The capacity check, first of all and outside Flask's request context: a slot is taken under the lock
+        (so concurrent connects cannot overshoot) and given back if the connect fails for any reason."""
+        with self._lock:
+            full = len(self._slots) >= self.max_clients
+            report = False
+            if full:
+                self.refused_full += 1
+                now = time.monotonic()
+                if now - self._full_logged >= 60:
+                    report, self._full_logged = True, now
+            else:
+                self._slots.add(sid)
+        if full:
+            if report:  # at most once a minute: a full server meets many retries
+                log.warning("server full: %d clients on %s (MAX_CLIENTS); %d connects refused so far", self.max_clients, NAMESPACE, self.refused_full)
+            raise ConnectionRefusedError(SERVER_FULL)
+        try:
+            ok = super().trigger_event("connect", sid, *rest)
+        except BaseException:
+            self._release(sid)
+            raise
+        if ok is False:
+            self._release(sid)
+        return ok
+
+    def _release(self, sid: str) -> None:
+        with self._lock:
+            self._slots.discard(sid)
+
     def on_connect(self, auth: dict[str, Any] | None = None):
         auth = auth if isinstance(auth, dict) else None
         identity = resolve_identity(auth)
@@ -151,6 +213,7 @@ class LiveNamespace(Namespace):
         with self._lock:
             for d in (self._rooms, self._who, self._sent, self._last_ping):
                 d.pop(sid, None)
+            self._slots.discard(sid)
 
     def on_subscribe(self, data: Any = None):
         warehouses = data.get("warehouses") if isinstance(data, dict) else None

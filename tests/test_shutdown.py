@@ -39,7 +39,8 @@ def start_procfile_server(data_dir: Path) -> ServerProcess:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **QUIET_ROLLUPS,
     }
     log_path = data_dir / f"gunicorn-{port}.log"
-    proc = subprocess.Popen(["bash", "-c", "exec " + line[len("web:"):].strip()], cwd=ROOT, env=env,
+    # `exec env`: the line starts with its own variables (ROLE=web), and SIGTERM must reach gunicorn itself
+    proc = subprocess.Popen(["bash", "-c", "exec env " + line[len("web:"):].strip()], cwd=ROOT, env=env,
                             stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     return wait_ready(proc, port, data_dir, log_path, "gunicorn")
 
@@ -131,7 +132,7 @@ def test_sigterm_under_the_procfile_server(tmp_path):
     pytest.importorskip("gunicorn")
     srv = start_procfile_server(tmp_path / "srv")
     try:
-        # gunicorn's gthread worker stops accepting but keeps its socket open while it drains, then closes
+        # gunicorn's worker stops accepting but its master keeps the socket open while the worker drains, then closes
         # it: a connection made meanwhile waits in the backlog and is reset unread (one per client, measured)
         sigterm_under_load(srv, backlog_resets=HAMMERS)
     finally:
