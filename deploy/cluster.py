@@ -264,12 +264,6 @@ class Cluster:
         env["PORT"] = str(proc.port)
         if proc.kind == "engine":  # `python -m engine` serves its /health there (ENGINE_PORT; 0 would be none)
             env["ENGINE_PORT"] = str(proc.port)
-        if proc.kind == "web":
-            # gunicorn's control socket (`gunicornc`) defaults to one path per user: every web process on this
-            # host would take it over from the one before. Each gets its own in the run folder (gunicorn reads
-            # GUNICORN_CMD_ARGS; anything else ignores it).
-            ctl = Path(self.args.run_dir).resolve() / f"{proc.name}.ctl"
-            env["GUNICORN_CMD_ARGS"] = f"{env.get('GUNICORN_CMD_ARGS', '')} --control-socket {shlex.quote(str(ctl))}".strip()
         env["PYTHONUNBUFFERED"] = "1"
         env["FLOORPULSE_PROCESS"] = proc.name  # shows in each process's environment: which cluster slot it is
         return env

@@ -191,6 +191,8 @@ class JobRun:
 class Testbed:
     """deploy/cluster.py with `web` + `engine` processes on its own database and Redis, torn down on exit."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     def __init__(self, folder: Path, *, web: int = 3, engine: int = 2, admin_password: str = "pw-admin-test", env: dict | None = None, procfile: str | None = None):
         self.folder = Path(folder)
         self.web, self.engine = web, engine
