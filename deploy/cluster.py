@@ -6,10 +6,10 @@
 Each process is the Procfile line of its kind, run with `sh -c` in a process group of its own, with `PORT` set
 (web.1 on --port+1, web.2 on --port+2, ...; the engines after the webs, with `ENGINE_PORT` too: their /health),
 `DATABASE_URL`, `REDIS_URL` and one shared `DATA_DIR` (its signing keys made here first). The balancer is
-`haproxy` with `deploy/haproxy.cfg`, rendered with these ports into the run folder. Start order: the first
-process alone (on an empty database it creates the schema and the first admin, whose password is printed
-here), then the others at once, then HAProxy; ready when every process answers /health and HAProxy's checks
-see every web process up. What runs where is printed and written to `<run folder>/cluster.json`; each
+`haproxy` with `deploy/haproxy.cfg`, rendered with these ports into the run folder. The processes start
+together (they serialise their own set-up on the database; the first admin's password, printed by the web
+process that made it, is repeated here), then HAProxy; ready when every process answers /health and
+HAProxy's checks see every web process up. What runs where is printed and written to `<run folder>/cluster.json`; each
 process logs to `<run folder>/<name>.log`, HAProxy to `haproxy.log`.
 
 Nothing is restarted: a process that exits is reported (its code, the signal that killed it, its last log
@@ -337,18 +337,13 @@ class Cluster:
         return len(up) == self.args.web and all(up.values())
 
     def start(self) -> None:
-        a = self.args
-        run = Path(a.run_dir)
-        run.mkdir(parents=True, exist_ok=True)
-        # the first process alone: on an empty database it creates the schema and the first admin, which
-        # several processes starting at once would race for; then every other process at once
-        order = [p for p in self.procs if p.kind == "engine"] + [p for p in self.procs if p.kind == "web"]
-        first, rest = order[:1], order[1:]
-        for batch in (first, rest):
-            for proc in batch:
-                self.spawn(proc)
-                self.write_state()
-            self.wait_ready(batch)
+        Path(self.args.run_dir).mkdir(parents=True, exist_ok=True)
+        # all at once, as any Procfile process manager starts them: the processes serialise their own set-up
+        # (schema, first admin) on the database (engine/storage.py startup_lock)
+        for proc in self.procs:
+            self.spawn(proc)
+        self.write_state()
+        self.wait_ready(self.procs)
         self.start_balancer()
         self.write_state()
 
