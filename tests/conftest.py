@@ -18,8 +18,12 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import Config  # noqa: E402
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# pytest-xdist runs the suite in two processes (pytest.ini): each gets a PostgreSQL database and a Redis
+# db index of its own, so that one's `pg_url` fixture never drops the tables the other is using
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or "" without xdist
+_WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test" + (f"_{XDIST_WORKER}" if XDIST_WORKER else ""))
+REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER_INDEX}")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
@@ -259,12 +263,29 @@ def need_service(name: str, ok: bool, why: str = "") -> None:
     pytest.skip(msg)
 
 
+def _ensure_database(url: str) -> None:
+    """Create the database `url` names if it does not exist yet (an xdist worker's own), through the server's
+    `postgres` database."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
 def pg_url():
     """A clean PostgreSQL database URL (tables dropped before the test)."""
     try:
         from sqlalchemy import create_engine, text
 
+        _ensure_database(PG_URL)
         eng = create_engine(PG_URL)
         with eng.connect() as conn:
             conn.execute(text("SELECT 1"))
