@@ -108,7 +108,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     engine.jobs.add("audit", engine.audit.flush_counts, 60)
     if web:  # the rooms this process's screens are in, for the engine's pusher (idle rooms get nothing)
         rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms", host_id=engine.identity)
-        engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.5)
+        engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.1)
         engine.stop_hooks.append(rooms.withdraw)
     server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
     init_metrics(server, engine)  # last: its request timer goes in front of every other hook

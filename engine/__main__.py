@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .config import Config
 from .jsonsafe import StrictJSON, alert_through
 from .mq import QueueManager, SharedRooms
+from .push import ALL_ROOM
 from .realtime import NAMESPACE
 from .runtime import Engine
 
@@ -39,7 +40,9 @@ def build_engine(config: Config) -> Engine:
     rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms")
     engine.attach_push(
         lambda event, data, to=None: mq.emit(event, data, namespace=NAMESPACE, room=to),
-        rooms.active,
+        # every screen joins the whole floor's room on connect: it is taken as active, so the first events after
+        # a connect are not lost while the web process's room list travels; warehouse rooms come from the list
+        lambda: rooms.active() | {ALL_ROOM},
         rooms.clients,
     )
     return engine

@@ -35,6 +35,9 @@ OUTBOX_MAX = 10_000  # messages waiting to be published; past it the oldest are 
 PIPELINE_MAX = 500  # messages sent in one round trip
 
 
+redis_errors = (redis.RedisError, OSError)  # what a Redis command raises when Redis is down or slow
+
+
 def redis_client(url: str, *, timeout_s: float = 1.0, **kwargs) -> redis.Redis:
     """A client whose every command gives up within `timeout_s` (a Redis outage must not hang a caller)."""
     return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, **kwargs)
@@ -200,7 +203,7 @@ class SharedRooms:
     """Rooms with members, across web processes: a Redis hash `<prefix>rooms`, one field per web process,
     {"rooms", "clients", "at"}, rewritten when its rooms change and at least every `refresh_s`."""
 
-    def __init__(self, client: redis.Redis, key: str, *, host_id: str = "", refresh_s: float = 5.0, stale_s: float = 20.0, cache_s: float = 0.25):
+    def __init__(self, client: redis.Redis, key: str, *, host_id: str = "", refresh_s: float = 5.0, stale_s: float = 20.0, cache_s: float = 0.1):
         self.redis, self.key, self.host_id = client, key, host_id
         self.refresh_s, self.stale_s, self.cache_s = refresh_s, stale_s, cache_s
         self._last: tuple[frozenset[str], int] | None = None
@@ -328,3 +331,49 @@ class Members:
         if stale:
             self.redis.hdel(self.key, *stale)
         return sorted(out, key=lambda d: d["identity"])
+
+
+class WebIntel:
+    """The intelligence as a web process (ROLE=web) serves it: the leader's, shared through Redis (`SharedIntel`),
+    in front of the process's own `Intel` (models on disk, recommendations from the tail, no jobs), which answers
+    when nothing is shared (no leader yet, Redis down). An admin's retrain is queued in Redis for the leader
+    (`take_retrains`, run by its intel-share job). What the API and `hello` call: snapshot, model_statuses,
+    forecast, request_retrain; the rest is the local object's."""
+
+    def __init__(self, local: Any, shared: SharedIntel, client: redis.Redis, retrain_key: str):
+        self.local, self.shared, self.redis, self.retrain_key = local, shared, client, retrain_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.local, name)
+
+    def snapshot(self) -> dict[str, Any]:
+        shared = self.shared.read()
+        return shared if shared is not None else self.local.snapshot()
+
+    def model_statuses(self) -> list[dict[str, Any]]:
+        shared = self.shared.read()
+        return (shared.get("models") or []) if shared is not None else self.local.model_statuses()
+
+    def forecast(self, wh: str) -> dict | None:
+        shared = self.shared.read()
+        if shared is None:
+            return self.local.forecast(wh)
+        return (shared.get("forecasts") or {}).get(wh)
+
+    def request_retrain(self, wh: str) -> dict[str, Any]:
+        current = next((m.get("version") for m in self.model_statuses() if m.get("warehouse_id") == wh), None)
+        try:
+            self.redis.rpush(self.retrain_key, wh)
+        except redis_errors as exc:
+            return {"warehouse_id": wh, "requested": False, "current_version": current,
+                    "error": f"the engine cannot be reached to retrain (Redis: {type(exc).__name__}); try again later"}
+        return {"warehouse_id": wh, "requested": True, "current_version": current}
+
+    def health(self) -> dict[str, Any]:
+        return {**self.local.health(), "shared_snapshot": self.shared.read() is not None}
+
+
+def take_retrains(client: redis.Redis, key: str, limit: int = 100) -> list[str]:
+    """The leader's side of `WebIntel.request_retrain`: the warehouses asked for, oldest first, once each."""
+    raw = client.lpop(key, limit) or []
+    return list(dict.fromkeys(w.decode() if isinstance(w, bytes) else w for w in raw))

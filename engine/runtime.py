@@ -37,7 +37,7 @@ from .jobs import JobRunLog, Jobs
 from .jsonsafe import StrictJSON
 from .leader import Leader, process_identity
 from .live import LiveModel
-from .mq import Members, SharedIntel, redis_client
+from .mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from .push import Pusher
 from .schema import epoch_ms as _now_ms
 from .schema import validate_batch
@@ -93,6 +93,8 @@ class Engine:
         self._ready_token: int | None = None  # the leadership term whose state is rebuilt: leader jobs run under it
         self._takeover_lock = threading.Lock()
         self._intel_started = False
+        self._share_failing = False
+        self._last_token: int | None = None  # the last term this process led
         self.stop_hooks: list[Callable[[], None]] = []  # called once the jobs have stopped
         if self.scaled:
             if self.db.is_sqlite:
@@ -125,6 +127,8 @@ class Engine:
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
         self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
+        if self.role == "web":  # the leader's, through Redis, in front of this process's own
+            self.intel = WebIntel(self.intel, self.shared_intel, self.redis, config.redis_prefix + "retrain")
 
     def _new_live(self) -> LiveModel:
         c = self.config
@@ -215,7 +219,7 @@ class Engine:
         self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s, leader_only=lead)
         self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s, leader_only=lead)
         if lead:
-            self.jobs.add("intel-share", self.share_intel, 2.0, run_now=True, leader_only=True)
+            self.jobs.add("intel-share", self.share_intel, 1.0, run_now=True, leader_only=True)
             self.jobs.add("job-runs-prune", lambda: self.jobs.runs.prune(c.job_runs_keep_s), 60.0, leader_only=True)
             self.jobs.add("members", self.beat, 2.0, run_now=True)
 
@@ -243,6 +247,13 @@ class Engine:
     def _take_over(self, token: int) -> None:
         """Rebuild what the leader needs from the database, then let the leader jobs run under `token`."""
         with self._takeover_lock:
+            # the term right after our own (tokens grow by one per election): nobody led in between, and what
+            # this process holds (live model kept by the tail, simulator, intelligence) is still the floor's
+            if self._last_token is not None and token == self._last_token + 1 and self.leader.lease() == token:
+                self._last_token = self._ready_token = token
+                log.info("leader: resumed under token %s (no other leader in between)", token)
+                self.jobs.run_eager()
+                return
             while self.leader is not None and self.leader.lease() == token:
                 t0 = time.perf_counter()
                 try:
@@ -261,14 +272,24 @@ class Engine:
                     log.exception("leader: rebuilding the state failed; trying again")
                     time.sleep(1.0)
                     continue
-                self._ready_token = token
+                self._last_token = self._ready_token = token
                 log.info("leader: state rebuilt in %.2fs; leader jobs run under token %s", time.perf_counter() - t0, token)
                 self.jobs.run_eager()
                 return
 
     def share_intel(self) -> None:
-        """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel)."""
-        self.shared_intel.publish(self.intel.snapshot())
+        """The leader's intelligence for the web processes' `hello` (they read it with SharedIntel). Redis down:
+        said once; the web processes fall back to their own view meanwhile."""
+        try:
+            for wh in take_retrains(self.redis, self.config.redis_prefix + "retrain"):  # asked on a web process
+                self.intel.request_retrain(wh)
+            self.shared_intel.publish(self.intel.snapshot())
+        except redis_errors as exc:
+            if not self._share_failing:
+                log.warning("could not share the intelligence snapshot: %s", exc)
+            self._share_failing = True
+            return
+        self._share_failing = False
 
     def beat(self) -> None:
         """This engine process's status for /health anywhere in the deployment."""
@@ -508,11 +529,7 @@ class Engine:
 
     def intel_snapshot(self) -> dict[str, Any]:
         """ROLE=web: the leader's, shared through Redis; this process's own view when there is none (no leader
-        yet, Redis down): the models on disk and the recommendations the tail brought, without forecasts."""
-        if self.role == "web":
-            shared = self.shared_intel.read()
-            if shared is not None:
-                return shared
+        yet, Redis down): the models on disk and the recommendations the tail brought (engine/mq.py WebIntel)."""
         return self.intel.snapshot()
 
     def history(self, minutes: int = 60) -> dict[str, Any]:

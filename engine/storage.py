@@ -450,7 +450,7 @@ class Database:
         if upto is not None:
             q = q.where(EventRow.id <= upto.cursor)
             for lo, hi in id_ranges(upto.gaps):
-                q = q.where(EventRow.id.not_between(lo, hi))
+                q = q.where(~EventRow.id.between(lo, hi))
         q = q.order_by(EventRow.ts, EventRow.id).limit(limit)
         with self.engine.connect() as conn:
             return [row_to_event(r) for r in conn.execute(q)]
