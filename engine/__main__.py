@@ -37,6 +37,7 @@ def build_engine(config: Config) -> Engine:
     engine = Engine(config)
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
     engine.mq = mq = QueueManager(config.redis_url, channel=config.redis_prefix + "socketio", json_module=strict_json, write_only=True)
+    mq.gate = lambda: engine.lease() is not None  # only the leader pushes; a paused one that wakes sends nothing queued
     rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms")
     engine.attach_push(
         lambda event, data, to=None: mq.emit(event, data, namespace=NAMESPACE, room=to),

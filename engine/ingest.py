@@ -51,6 +51,10 @@ class IngestClosed(Exception):
     pass
 
 
+class NotLeading(IngestClosed):
+    """Submitted by a leader job of a process that lost its lease during the run (engine/jobs.py)."""
+
+
 @dataclass
 class Ticket:
     """One submission's receipt; `wait()` blocks until its batch committed (or failed)."""
@@ -82,9 +86,11 @@ class Ingest:
         max_queue: int = 100_000,
         batch_max: int = 5_000,
         apply: bool = True,
+        may_act: Callable[[], bool] | None = None,
     ):
         self.db, self.live, self.bus = db, live, bus
         self.apply = apply  # fold stored events into the live model and publish them here (ROLE=all)
+        self.may_act = may_act  # ROLE=engine: False for a leader job whose lease ended while it ran
         self.max_queue, self.batch_max = max_queue, batch_max
         self._queue: deque[Ticket] = deque()
         self._queued = 0  # events in the queue
@@ -104,6 +110,8 @@ class Ingest:
 
     def submit(self, events: list[Event]) -> Ticket:
         """Queue events for the writer. Raises QueueFull when they do not fit."""
+        if self.may_act is not None and not self.may_act():
+            raise NotLeading("this process no longer leads: the job's events are refused")
         ticket = Ticket(events)
         if not events:
             ticket._resolve(0)

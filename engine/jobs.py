@@ -11,12 +11,19 @@ run without one; the run is recorded in `job_runs` (job, host, pid, token, start
 finish) first, and the database refuses the record, so the run, when a newer token
 has already run that job. Per-process jobs (the tail, socket sweeps) run everywhere.
 Without a `lease` (ROLE=all) every job runs, as it always did.
+
+A run cannot be stopped once started: a leader frozen in the middle of one (SIGSTOP, a
+VM pause) finishes it when it wakes, after another process took over. What such a run
+does after its lease ended is refused where it acts (`running_token()`: the pushes and
+the ingest of the engine role check it) and its record says so ("lease lost during the
+run"); those records are the only ones whose times may overlap another leader's.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -28,6 +35,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .schema import epoch_ms
 
 log = logging.getLogger(__name__)
+_running = threading.local()  # the fencing token of the leader job this thread is running, if any
+LEASE_LOST = "lease lost during the run"
 # A push run skipped because the previous one is still going is expected under load, not news.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
@@ -48,6 +57,11 @@ class JobStatus:
     skipped: int = 0  # runs not made: this process could not prove it leads (or the database knew a newer leader)
 
 
+def running_token() -> int | None:
+    """The fencing token of the leader job running in this thread (None outside leader jobs)."""
+    return getattr(_running, "token", None)
+
+
 class JobRunLog:
     """Writes each leader-job run to `job_runs` (engine/models.py), under the process's host and pid."""
 
@@ -61,6 +75,9 @@ class JobRunLog:
 
     def finish(self, run_id: int, error: str | None = None) -> None:
         self.db.finish_job_run(run_id, epoch_ms(), error)
+
+    def cancel(self, run_id: int) -> None:
+        self.db.delete_job_run(run_id)
 
     def prune(self, keep_s: float) -> int:
         return self.db.prune_job_runs(epoch_ms() - int(keep_s * 1000))
@@ -97,18 +114,28 @@ class Jobs:
                         return
                     if run_id is None or self.lease() != token:  # a newer leader ran it / the lease just ended
                         status.skipped += 1
-                        if run_id is not None:
-                            self._finish(run_id, "not run: the lease ended")
+                        if run_id is not None:  # it did not run: no record of a run
+                            try:
+                                self.runs.cancel(run_id)
+                            except Exception:
+                                log.warning("could not remove the record of job run %s, which did not run", run_id, exc_info=True)
                         return
             t0 = time.perf_counter()
             status.last_run = int(time.time() * 1000)
             error = None
+            if fenced:
+                _running.token = token
             try:
                 func()
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 self._failed(status, exc)
             finally:
+                if fenced:
+                    _running.token = None
+                    if self.lease() != token:
+                        error = LEASE_LOST + (f"; {error}" if error else "")
+                        log.warning("job %s: this process lost its lease during the run", name)
                 ms = (time.perf_counter() - t0) * 1000
                 status.runs += 1
                 status.last_duration_ms = round(ms, 2)

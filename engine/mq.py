@@ -71,8 +71,9 @@ class QueueManager(socketio.RedisManager):
         self._publisher: threading.Thread | None = None
         self._pub_client: redis.Redis | None = None
         self._sub_client: redis.Redis | None = None
+        self.gate: Callable[[], bool] | None = None  # ROLE=engine: send only while leading (a woken old leader's outbox is dropped)
         self.stats: dict[str, Any] = {
-            "published": 0, "dropped": 0, "local_only": 0, "received": 0, "outages": 0,
+            "published": 0, "dropped": 0, "fenced": 0, "local_only": 0, "received": 0, "outages": 0,
             "publishing": None, "listening": None, "last_error": None,
         }
 
@@ -116,6 +117,9 @@ class QueueManager(socketio.RedisManager):
                 if not self._outbox and self._closed:
                     return
                 batch = [self._outbox.popleft() for _ in range(min(PIPELINE_MAX, len(self._outbox)))]
+            if self.gate is not None and not self.gate():
+                self.stats["fenced"] += len(batch)
+                continue
             try:
                 if self._pub_client is None:
                     self._pub_client = redis_client(self.redis_url)

@@ -33,7 +33,7 @@ from .config import Config
 from .history import completed_by_hour, minute_series
 from .ingest import Ingest, IngestClosed, QueueFull, submit_and_wait
 from .intel import Intel
-from .jobs import JobRunLog, Jobs
+from .jobs import JobRunLog, Jobs, running_token
 from .jsonsafe import StrictJSON
 from .leader import Leader, process_identity
 from .live import LiveModel
@@ -83,7 +83,8 @@ class Engine:
         self.live = self._new_live()
         self.bus = InProcessBus()
         self.ingest = Ingest(
-            self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max, apply=not self.scaled
+            self.db, self.live, self.bus, max_queue=config.ingest_queue_max, batch_max=config.ingest_batch_max,
+            apply=not self.scaled, may_act=self.may_act if self.role == "engine" else None,
         )
         self.identity = process_identity()
         self.tail: EventTail | None = None
@@ -144,6 +145,13 @@ class Engine:
 
     def attach_push(self, emit: Callable[..., Any], active_rooms: Callable[[], set[str]], clients: Callable[[], int]) -> None:
         """Connect the Socket.IO side: `emit(event, data, to=room)` broadcasts on /live."""
+        if self.role == "engine":  # a job that lost its lease mid-run emits nothing more (see may_act)
+            raw_emit = emit
+
+            def emit(event: str, data: Any, to: str | None = None) -> None:
+                if self.may_act():
+                    raw_emit(event, data, to=to)
+
         self._emit = emit
         self._clients = clients
         self.pusher = Pusher(
@@ -235,6 +243,12 @@ class Engine:
         """ROLE=engine: the fencing token while this process leads and its state is rebuilt for that term."""
         token = self.leader.lease() if self.leader is not None else None
         return token if token is not None and token == self._ready_token else None
+
+    def may_act(self) -> bool:
+        """False in a leader job whose process lost the lease while it ran (frozen, cut off from Redis): what it
+        would push or store after that is refused. True everywhere else."""
+        token = running_token()
+        return token is None or self.lease() == token
 
     def _elected(self, token: int) -> None:
         """The leader thread was elected: rebuild off that thread (it must keep renewing meanwhile)."""

@@ -559,6 +559,10 @@ class Database:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(t.c.id == run_id).values(finished_at=finished_at, error=error[:300] if error else None))
 
+    def delete_job_run(self, run_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(JobRun).where(JobRun.id == run_id))
+
     def job_runs(self, job: str | None = None) -> list[dict[str, Any]]:
         q = select(JobRun.__table__).order_by(JobRun.started_at, JobRun.id)
         if job is not None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import threading
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ import socketio
 
 from conftest import ROOT, free_port, make_config, start_server, wait_until
 from engine.config import Config
+from engine.ingest import NotLeading
+from engine.jobs import LEASE_LOST
+from engine.schema import validate_batch
 from engine.runtime import Engine
 from services import own_pg_database, own_redis
 
@@ -71,10 +76,13 @@ def engine_config(tmp_path: Path, db_url: str, redis_url: str, name: str, **over
 
 
 def overlaps(runs: list[dict]) -> list[tuple[dict, dict]]:
-    """Pairs of runs of one job, under different tokens, whose [start, finish] intersect."""
+    """Pairs of runs of one job, under different tokens, whose [start, finish] intersect. A run its process
+    marked as having lost the lease while it ran (frozen mid-run; what it did after was refused) is left out."""
     found = []
     by_job: dict[str, list[dict]] = {}
     for r in runs:
+        if (r["error"] or "").startswith(LEASE_LOST):
+            continue
         by_job.setdefault(r["job"], []).append(r)
     for job_runs in by_job.values():
         for i, a in enumerate(job_runs):
@@ -90,16 +98,32 @@ def test_two_engines_never_run_one_job_at_once(tmp_path, cluster_services):
     r.delete("t-roles:leader", "t-roles:leader:fence")
     a = Engine(engine_config(tmp_path, db_url, server.url, "a"))
     b = Engine(engine_config(tmp_path, db_url, server.url, "b"))
-    pushes = {"a": 0, "b": 0}
-    a.attach_push(lambda *_a, **_k: pushes.__setitem__("a", pushes["a"] + 1), lambda: {"all"}, lambda: 1)
-    b.attach_push(lambda *_a, **_k: pushes.__setitem__("b", pushes["b"] + 1), lambda: {"all"}, lambda: 1)
+    emitted: dict[str, list[str]] = {"a": [], "b": []}
+    a.attach_push(lambda event, *_a, **_k: emitted["a"].append(event), lambda: {"all"}, lambda: 1)
+    b.attach_push(lambda event, *_a, **_k: emitted["b"].append(event), lambda: {"all"}, lambda: 1)
     a.db.drop_schema()
     a.start()
+    frozen = {"started": threading.Event(), "go": threading.Event(), "submit": None}
+
+    def frozen_job():
+        """A leader job frozen mid-run past its lease (as by SIGSTOP); what it does once it goes on is refused."""
+        frozen["started"].set()
+        frozen["go"].wait(60)
+        a.emit("frozen:probe", {})
+        try:
+            a.ingest.submit(validate_batch({"type": "scan", "warehouse_id": "W1", "worker_id": "z"}, types=a.types)[0])
+            frozen["submit"] = "stored"
+        except NotLeading:
+            frozen["submit"] = "refused"
+
     try:
         first = wait_until(a.lease, 30, "a leads and has rebuilt")
         b.start()
         wait_until(lambda: a.jobs.status["hot-reload"].runs >= 3 and a.jobs.status["push"].runs >= 10, 30, "a runs its jobs")
         assert b.lease() is None and b.jobs.status["push"].skipped > 0 and b.jobs.status["push"].runs == 0
+        a.jobs.add("frozen", frozen_job, 3600, leader_only=True)
+        a.jobs.scheduler.modify_job("frozen", next_run_time=datetime.now(timezone.utc))
+        assert frozen["started"].wait(30)
 
         # a can no longer reach Redis to renew (a partition, a pause): it must stop by itself, b takes over
         real_renew = a.leader._renew
@@ -111,6 +135,9 @@ def test_two_engines_never_run_one_job_at_once(tmp_path, cluster_services):
         second = wait_until(b.lease, 30, "b takes over")
         assert second > first and a.lease() is None
         wait_until(lambda: b.jobs.status["hot-reload"].runs >= 3 and b.jobs.status["push"].runs >= 10, 30, "b runs the jobs")
+        frozen["go"].set()  # the frozen run goes on, under a lease that ended
+        wait_until(lambda: frozen["submit"], 30, "the frozen run went on")
+        assert frozen["submit"] == "refused" and "frozen:probe" not in emitted["a"]
         a.leader._renew = real_renew  # a reaches Redis again: it finds the lock taken and stays a standby
         wait_until(lambda: a.leader.stats["lost"] == 1, 30, "a learns it lost the lock")
         assert a.lease() is None
@@ -128,6 +155,9 @@ def test_two_engines_never_run_one_job_at_once(tmp_path, cluster_services):
     assert tokens == {first, second, third}, tokens
     assert all(r["finished_at"] is not None for r in runs)
     assert not overlaps(runs), overlaps(runs)[:3]
+    (frozen_run,) = [r for r in runs if r["job"] == "frozen"]
+    assert frozen_run["token"] == first and frozen_run["error"].startswith(LEASE_LOST)
+    assert frozen_run["finished_at"] > min(r["started_at"] for r in runs if r["token"] == second)  # it did overlap b's term
     for job in ("push", "hot-reload", "poll"):  # each term's runs come after the previous term's, per job
         order = [r["token"] for r in runs if r["job"] == job]
         assert order == sorted(order), job
