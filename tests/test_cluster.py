@@ -67,8 +67,8 @@ class Screen:
 
     @property
     def live(self) -> bool:
-        """Had its hello and then a push from the engine: the engine knows this screen's room. (Events committed
-        in the moment between a new screen's hello and that do not reach it: see the report on engine/mq.py.)"""
+        """Had its hello and then a push from the engine: the pushes reach this screen's process through Redis
+        (its listener is subscribed; right after a start or a Redis restart it may not be yet)."""
         with self._lock:
             return self.hellos > 0 and self.ticks > 0
 
