@@ -139,7 +139,13 @@ def async_mode() -> str:
     gevent worker patches before it imports the app), `threading` otherwise (`python app.py`, tests). Left to
     itself Flask-SocketIO would pick gevent whenever it is installed, and block a threaded server's sockets."""
     monkey = sys.modules.get("gevent.monkey")
-    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return "threading"
+    waiting = sys.modules.get("psycopg.waiting")  # psycopg picks its wait once, when first imported
+    if waiting is not None and waiting.wait is getattr(waiting, "wait_c", None):
+        logging.getLogger(__name__).warning("psycopg was imported before gevent patched this process: every PostgreSQL "
+                                            "query will stop all sockets while it runs (do not preload the app)")
+    return "gevent"
 
 
 def __getattr__(name: str):

@@ -243,7 +243,7 @@ def measure(target: str, n: int, args, url: str, cpu_pids: list[int], token: str
         hp = c.pct(sorted(probes["health_ms"]))
         return {
             "target": target, "clients": n, "connected": conn["connected"], "refused": conn["refused"], "connect_errors": conn["errors"],
-            "connect_ms": conn["ms"], "probes": len(probes["sent"]), "probe_failures": probes["failed"],
+            "connect_ms": conn["ms"], "refusals": conn["reasons"], "probes": len(probes["sent"]), "probe_failures": probes["failed"],
             "delivered": got, "expected": expected, "delivery": round(got / expected, 4) if expected else None,
             "p50_ms": pc["p50"], "p95_ms": pc["p95"], "p99_ms": pc["p99"], "max_ms": round(lat[-1], 1) if lat else None,
             "server_cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1), "clients_cpu_pct": round(100 * (node1 - node0) / (w1 - w0), 1),
@@ -271,7 +271,7 @@ def median_rows(rows: list[dict]) -> list[dict]:
     for target, n in keys:
         group = [r for r in rows if r["target"] == target and r["clients"] == n]
         med = {"target": target, "clients": n, "reps": len(group)}
-        for k in ("connected", "delivery", "p50_ms", "p95_ms", "p99_ms", "server_cpu_pct", "clients_cpu_pct", "health_p95_ms", "messages_per_client_s"):
+        for k in ("connected", "refused", "delivery", "p50_ms", "p95_ms", "p99_ms", "server_cpu_pct", "clients_cpu_pct", "health_p95_ms", "messages_per_client_s"):
             med[k] = c.median([r[k] for r in group])
         med["all_delivered"] = all(r["delivered"] == r["expected"] for r in group)
         out.append(med)
@@ -279,14 +279,14 @@ def median_rows(rows: list[dict]) -> list[dict]:
 
 
 def table(rows: list[dict], url: str | None = None) -> str:
-    lines = ["| server | clients | connected | delivered | p50 / p95 / p99 ms | server CPU | clients CPU | /health p95 |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| server | clients | connected | refused | delivered | p50 / p95 / p99 ms | server CPU | clients CPU | /health p95 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "Floorpulse (Procfile, gevent)" if r["target"] == "floorpulse" else "bare Flask-SocketIO (gevent)"
         if url:
             name = f"{r['target']} at {url}"
         delivered = "all" if r["all_delivered"] else f"{100 * (r['delivery'] or 0):.2f} %"
-        lines.append(f"| {name} | {r['clients']:,} | {r['connected']:.0f} | {delivered} | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | "
+        lines.append(f"| {name} | {r['clients']:,} | {r['connected']:.0f} | {r['refused']:.0f} | {delivered} | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | "
                      f"{r['server_cpu_pct']} % | {r['clients_cpu_pct']} % | {r['health_p95_ms']} ms |")
     by = {(r["target"], r["clients"]): r for r in rows}
     for n in sorted({r["clients"] for r in rows}):
@@ -305,6 +305,8 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between the last connect and the first probe")
     ap.add_argument("--drain", type=float, default=10.0, help="at most this long after the last probe for late arrivals")
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--max-clients", type=int, default=0, help="MAX_CLIENTS of the started Floorpulse (default: the largest N + 100); "
+                    "below N, the clients past it are refused \"server full\" while the rest are measured")
     ap.add_argument("--url", help="measure a running server or balancer instead of starting one (e.g. HAProxy before 3 web processes)")
     ap.add_argument("--cpu-pids", default="", help="with --url: comma-separated pids whose CPU (with their children) is the server's")
     ap.add_argument("--password", default=os.environ.get("ADMIN_PASSWORD", ""), help="with --url: admin's password, for the token")
@@ -325,7 +327,7 @@ def main() -> None:
                             url, pids = args.url.rstrip("/"), [int(p) for p in args.cpu_pids.split(",") if p]
                             token = login(url, args.password) if target == "floorpulse" else None
                         else:
-                            srv = Server(target, Path(tmp) / tag, max_clients=max(args.clients) + 100)
+                            srv = Server(target, Path(tmp) / tag, max_clients=args.max_clients or max(args.clients) + 100)
                             url, pids = srv.url, srv.pids()
                             token = login(url, srv.password) if target == "floorpulse" else None
                         row = measure(target, n, args, url, pids, token, tag)
