@@ -207,9 +207,7 @@ class LiveNamespace(Namespace):
             join_room(room)
         self._set_rooms({ALL_ROOM})
         emit("hello", {**self.engine.hello(), "user": {"username": identity.name, "role": identity.role}})
-        pusher = getattr(self.engine, "pusher", None)
-        if pusher is not None:  # ticks are deltas: the next one is whole, so this client is exact from then on
-            pusher.resync()
+        self.engine.request_resync()  # ticks are deltas: the next one is whole, so this client is exact from then on
 
     def on_disconnect(self, *_reason):
         sid = request.sid

@@ -217,7 +217,7 @@ class Engine:
             return
         lead = self.role == "engine"
         if self.pusher is not None:
-            self.jobs.add("push", self.pusher.push, c.push_events_ms / 1000, leader_only=lead)
+            self.jobs.add("push", self._push_resyncing if lead else self.pusher.push, c.push_events_ms / 1000, leader_only=lead)
         self.jobs.add("poll", self.poll_inbound, c.poll_interval_s, leader_only=lead)
         if not self.scaled:  # scaled roles: each writer stores the rollups with its events
             self.jobs.add("rollup", self.flush_rollups, c.rollup_interval_s)
@@ -236,6 +236,27 @@ class Engine:
             self.jobs.add("members", self.beat, 2.0, run_now=True)
 
     # ---- the scaled roles: tail, leadership ----
+
+    def request_resync(self) -> None:
+        """A client joined: the next tick must be whole (ticks are deltas). ROLE=web has no pusher of its own, so
+        it asks the leader's through Redis; Redis down, the client is exact from the next heartbeat's whole tick."""
+        if self.role != "web":
+            if self.pusher is not None:
+                self.pusher.resync()
+            return
+        try:
+            self.redis.set(self.config.redis_prefix + "resync", 1)
+        except redis_errors:
+            pass
+
+    def _push_resyncing(self) -> None:
+        """The leader's push, whole when a web process asked for it (`request_resync`)."""
+        try:
+            if self.redis.getdel(self.config.redis_prefix + "resync"):
+                self.pusher.resync()
+        except redis_errors:
+            pass
+        self.pusher.push()
 
     def _apply_tailed(self, events: list) -> None:
         """Committed events read by the tail (every writer's): into the live model, then to the bus. No rollup

@@ -237,6 +237,29 @@ def test_web_intel_is_the_leaders_through_redis(cluster_services):
     assert intel.health() == {"models": 0, "shared_snapshot": True}
 
 
+def test_a_screen_joining_a_web_process_makes_the_leaders_next_tick_whole(tmp_path, cluster_services):
+    """Ticks are deltas; a web process has no pusher of its own, so a new screen's request for a whole tick
+    reaches the leader's push job through Redis, once."""
+    db_url, server = cluster_services
+    web = Engine(make_config(tmp_path / "web", role="web", database_url=db_url, redis_url=server.url, redis_prefix="t-resync:"))
+    eng = Engine(engine_config(tmp_path, db_url, server.url, "eng", redis_prefix="t-resync:"))
+    eng.attach_push(lambda *a, **k: None, lambda: set(), lambda: 0)
+    whole: list[int] = []
+    eng.pusher.resync = lambda: whole.append(1)
+    eng.pusher.push = lambda: None
+    try:
+        eng._push_resyncing()
+        assert whole == []
+        web.request_resync()
+        eng._push_resyncing()
+        assert whole == [1]
+        eng._push_resyncing()
+        assert whole == [1]  # asked once, made whole once
+    finally:
+        web.db.dispose()
+        eng.db.dispose()
+
+
 # ---- one web process and one engine process, for real ----
 
 
