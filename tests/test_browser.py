@@ -197,6 +197,8 @@ def test_badge_reports_stale_data_and_reconnecting(tmp_path, playwright_browser)
     try:
         t.open(srv.url + "/")
         t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText === 'Live'", timeout=10_000)
+        # the whole tick a connect asks for (ticks are deltas) has arrived: from now on the floor is quiet
+        t.page.wait_for_function("window.floorpulse.tickSync && window.floorpulse.tickSync.full >= 1", timeout=10_000)
         # nothing heard for longer than 3 heartbeats: the badge says how old the data is
         t.page.evaluate("window.floorpulse.state.lastMsgAt = Date.now() - 100000")
         t.page.wait_for_function("document.querySelector('#fp-badge-text')?.innerText.startsWith('Stale · 1 min')", timeout=3_000)
