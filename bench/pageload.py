@@ -556,6 +556,8 @@ def main() -> None:
             }
         if args.profile:
             s["profile"] = summarise_profile([r["cold"] for r in recs])
+            if args.warm:
+                s["profile_warm"] = summarise_profile([r["warm"] for r in recs])
         summary[label] = s
     worst = max((s["cold"]["ready_to_bare"] or 0 for v, s in summary.items() if v != "bare"), default=None)
     result = {
