@@ -14,7 +14,7 @@ The map, as the processes need it (web: API, auth, socket namespace; engine: wri
 intelligence, simulator; shared: schema, storage, config). Each package holds its service, its HTTP API
 and its scheduled work where it has them (Netflix/dispatch style):
 
-    engine/core/       config, schema, jsonparse, jsonsafe, bus, jobs, metrics, [sharing]
+    engine/core/       config, schema, jsonparse, jsonsafe, bus, jobs, metrics, [sharing], [mq]
     engine/storage/    storage.py -> database.py, models, history
     engine/ingest/     ingest.py -> writer.py, [redis_stream]
     engine/live/       live.py -> model.py, push, realtime (the /live Socket.IO namespace)
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGES: dict[str, str] = {
-    "core": "Shared by every process: configuration, the event envelope, strict JSON in and out, the bus, the scheduler, metrics.",
+    "core": "Shared by every process: configuration, the event envelope, strict JSON in and out, the bus, the scheduler, metrics, what Redis shares between processes.",
     "storage": "The database: tables, the adapter every SQL statement goes through, history series from the rollups.",
     "ingest": "Events in: the bounded queue and its one batch writer, and the sources that feed it.",
     "live": "The live floor: the in-memory model, the push that coalesces stored events, the /live Socket.IO namespace.",
@@ -75,6 +75,7 @@ MAP: list[tuple[str, str, str, bool]] = [
     ("jobs", "core", "jobs", False),
     ("metrics", "core", "metrics", False),
     ("sharing", "core", "sharing", True),
+    ("mq", "core", "mq", True),
     ("storage", "storage", "database", False),
     ("models", "storage", "models", False),
     ("history", "storage", "history", False),
