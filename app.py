@@ -39,6 +39,7 @@ from engine.control_api import create_control_api
 from engine.metrics import init_metrics
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, strict_packet_class
 from engine.runtime import Engine
+from engine.sharing import init_sharing
 from engine.stress import StressRunner
 
 ROOT = Path(__file__).resolve().parent
@@ -72,16 +73,17 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     socketio.init_app(server, ping_interval=10, ping_timeout=20, max_http_buffer_size=1_000_000)
     live = LiveNamespace(engine)
     socketio.on_namespace(live)
+    sharing = init_sharing(engine, live)  # users, tokens, kiosk tokens and online counts across processes (REDIS_URL)
     engine.attach_push(
         lambda event, data, to=None: socketio.emit(event, data, to=to, namespace=NAMESPACE),
         live.active_rooms,
-        lambda: live.clients,
+        sharing.clients,
     )
     init_auth(server, config, engine.accounts, engine.audit, engine.kiosks)
     server.register_blueprint(create_api(engine))
     server.register_blueprint(create_intel_api(engine))
     server.register_blueprint(create_auth_api(engine))
-    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, live.kiosks_online)
+    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, sharing.kiosks_online)
     server.register_blueprint(kiosk_api)
     install_tv_entry(server, kiosk_api)
     stress = StressRunner(

@@ -85,6 +85,8 @@ class Engine:
         self._emit: Callable[..., Any] | None = None
         self._clients: Callable[[], int] = lambda: 0
         self.intel = Intel(self)  # forecasts, drift, anomalies, rules, hot-reload (engine/intel.py)
+        self.stream = None  # engine.redis_stream.StreamSource with REDIS_URL (registered with the jobs)
+        self.sharing = None  # engine.sharing.RedisSharing with REDIS_URL in a web process (app.py)
 
     # ---- wiring ----
 
@@ -142,6 +144,11 @@ class Engine:
         self.jobs.add("drift", self.intel.drift_job, c.drift_interval_s)
         self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s)
         self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s)
+        if c.redis_url:  # the Redis Stream consumer: every engine process is one consumer of the group
+            from .redis_stream import StreamSource
+
+            self.stream = StreamSource.for_engine(self)
+            self.jobs.add("stream", self.stream.run, c.poll_interval_s)
 
     def stop(self) -> None:
         """Flush, announce, stop: nothing acknowledged is lost, screens learn the server is going."""
@@ -386,7 +393,11 @@ class Engine:
                 "build": self.build,
                 "server_time": _now_ms(),
                 "database": db,
-                "redis": {"configured": bool(self.config.redis_url)},
+                "redis": {
+                    "configured": bool(self.config.redis_url),
+                    "stream": self.stream.health() if self.stream else None,
+                    "sharing": self.sharing.health() if self.sharing else None,
+                },
                 "scheduler": {"running": self.jobs.scheduler.running, "jobs": self.jobs.snapshot()},
                 "clients": self._clients(),
                 "ingest": {"queue_depth": self.ingest.depth, "queue_max": self.ingest.max_queue, **self.ingest.stats},
