@@ -45,6 +45,7 @@ from engine.metrics import init_metrics
 from engine.mq import QueueManager, SharedRooms
 from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, guard_handshakes, strict_packet_class
 from engine.runtime import Engine
+from engine.sharing import init_sharing
 from engine.stress import StressRunner
 
 ROOT = Path(__file__).resolve().parent
@@ -84,17 +85,18 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     guard_handshakes(server, socketio, config.socket_cap)
     live = LiveNamespace(engine)
     socketio.on_namespace(live)
+    sharing = init_sharing(engine, live)  # users, tokens, kiosk tokens and online counts across processes (REDIS_URL)
     engine.attach_push(
         # ROLE=web: what the engine object emits here (server:shutdown) is for this process's clients only
         lambda event, data, to=None: socketio.emit(event, data, to=to, namespace=NAMESPACE, ignore_queue=web),
         live.active_rooms,
-        lambda: live.clients,
+        sharing.clients,
     )
     init_auth(server, config, engine.accounts, engine.audit, engine.kiosks)
     server.register_blueprint(create_api(engine))
     server.register_blueprint(create_intel_api(engine.intel))
     server.register_blueprint(create_auth_api(engine))
-    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, live.kiosks_online)
+    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, sharing.kiosks_online)
     server.register_blueprint(kiosk_api)
     install_tv_entry(server, kiosk_api)
     stress = StressRunner(

@@ -17,9 +17,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .models import AuditEntry, RevokedToken, User
@@ -53,6 +54,12 @@ class UserView:
         return {"username": self.username, "role": self.role, "disabled": self.disabled, "created_at": self.created_at}
 
 
+_USER_COLUMNS = (User.username, User.role, User.disabled, User.created_at, User.valid_after)
+
+
+def _view(row) -> UserView:
+    return UserView(row[0], row[1], bool(row[2]), row[3], row[4] or 0)
+
 
 def check_password_rules(password: Any) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
@@ -67,18 +74,55 @@ class Accounts:
         self.db = db
         self._users: dict[str, UserView] = {}
         self._revoked: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # several processes (engine/sharing.py): each change is announced, and a token newer than this
+        # process's view of its account makes it read that account again before refusing it
+        self.changed: Callable[[str], None] = lambda what: None  # "users" | "revoked"
+        self.shared = False
 
     def load(self) -> None:
         """Read users and revoked token ids into memory (at start, after create_schema)."""
         now_s = int(time.time())
         with self.db.engine.begin() as conn:
             conn.execute(delete(RevokedToken).where(RevokedToken.expires_at < now_s))
-            rows = conn.execute(select(User.username, User.role, User.disabled, User.created_at, User.valid_after)).all()
-            revoked = conn.execute(select(RevokedToken.jti)).scalars().all()
+        self.reload_users()
+        self.reload_revoked()
+
+    def reload_users(self) -> set[str]:
+        """Read every user again (another process changed one); returns the names whose role, state or generation
+        changed or that are gone, whose sessions and sockets must end here too.
+
+        The query runs under the lock: a change made here meanwhile installs its view after this one, never
+        before it (an older read must not undo a newer change)."""
         with self._lock:
-            self._users = {r[0]: UserView(r[0], r[1], bool(r[2]), r[3], r[4] or 0) for r in rows}
-            self._revoked = set(revoked)
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(select(*_USER_COLUMNS)).all()
+            old, self._users = self._users, {r[0]: _view(r) for r in rows}
+        return {name for name, view in old.items() if self._users.get(name) != view}
+
+    def reload_revoked(self) -> None:
+        with self._lock:
+            with self.db.engine.connect() as conn:
+                self._revoked = set(conn.execute(select(RevokedToken.jti)).scalars().all())
+
+    def _refresh_user(self, username: str) -> UserView | None:
+        """One user from the database, installed in memory (a token newer than what this process knows)."""
+        with self._lock:
+            with self.db.engine.connect() as conn:
+                row = conn.execute(select(*_USER_COLUMNS).where(User.username == username)).first()
+            if row is None:
+                self._users.pop(username, None)
+                return None
+            return self._install(_view(row))
+
+    def _install(self, view: UserView) -> UserView:
+        """Put a view read from the database in memory unless a newer one is there already (every change bumps the
+        generation): a read that raced with a change must not bring back the sessions the change ended."""
+        with self._lock:
+            current = self._users.get(view.username)
+            if current is None or view.generation >= current.generation:
+                self._users[view.username] = current = view
+            return current
 
     # ---- reads (memory) ----
 
@@ -94,6 +138,8 @@ class Accounts:
     def token_valid(self, username: str, jti: str | None, generation: int) -> UserView | None:
         """The user a token speaks for, or None when the user is gone or disabled, the token revoked or of an older generation."""
         user = self._users.get(username)
+        if self.shared and (user is None or generation > user.generation):
+            user = self._refresh_user(username)  # issued by another process after a change not applied here yet
         if user is None or user.disabled or (jti and jti in self._revoked) or generation != user.generation:
             return None
         return user
@@ -109,22 +155,27 @@ class Accounts:
         if username in self._users:
             raise AccountError(f"user {username!r} exists", "username")
         view = UserView(username, role, False, _now_ms(), 0)
-        with self.db.engine.begin() as conn:
-            conn.execute(
-                insert(User).values(
-                    username=username, password_hash=generate_password_hash(password), role=role,
-                    disabled=False, created_at=view.created_at, valid_after=0,
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(
+                    insert(User).values(
+                        username=username, password_hash=generate_password_hash(password), role=role,
+                        disabled=False, created_at=view.created_at, valid_after=0,
+                    )
                 )
-            )
+        except IntegrityError:  # added by another process a moment ago
+            raise AccountError(f"user {username!r} exists", "username") from None
         with self._lock:
             self._users[username] = view
+        self.changed("users")
         return view
 
     def update(self, username: str, *, role: Any = None, password: Any = None, disabled: Any = None) -> UserView:
-        """Change role, password or disabled; any change ends the user's existing sessions."""
-        user = self._users.get(username)
-        if user is None:
-            raise AccountError(f"no user {username!r}", "username")
+        """Change role, password or disabled; any change ends the user's existing sessions.
+
+        Judged on the account as stored, not as this process remembers it: another process may have changed
+        it (or demoted another admin) a moment ago. The active admins' rows are locked first, then this one,
+        always in that order, so two changes at once cannot both remove the last admin, nor deadlock."""
         values: dict[str, Any] = {}
         if role is not None:
             if role not in ROLES:
@@ -138,38 +189,48 @@ class Accounts:
             values["disabled"] = disabled
         if not values:
             raise AccountError("nothing to change: give role, password or disabled")
-        demoted = values.get("role", user.role) != "admin" or values.get("disabled", user.disabled)
-        if user.role == "admin" and not user.disabled and demoted and self._active_admins() <= 1:
-            raise AccountError("this is the last active admin; add another admin first", "role" if "role" in values else "disabled")
-        # tokens issued up to now stop working: they carry the old generation
-        values["valid_after"] = user.generation + 1
+        active_admin = (User.role == "admin") & (User.disabled.is_(False))
         with self.db.engine.begin() as conn:
+            admins = conn.execute(select(User.username).where(active_admin).order_by(User.username).with_for_update()).scalars().all()
+            row = conn.execute(select(*_USER_COLUMNS).where(User.username == username).with_for_update()).first()
+            if row is None:
+                raise AccountError(f"no user {username!r}", "username")
+            user = _view(row)
+            demoted = values.get("role", user.role) != "admin" or values.get("disabled", user.disabled)
+            if user.role == "admin" and not user.disabled and demoted and len(admins) <= 1:
+                raise AccountError("this is the last active admin; add another admin first", "role" if "role" in values else "disabled")
+            # tokens issued up to now stop working: they carry the old generation
+            values["valid_after"] = user.generation + 1
             conn.execute(update(User).where(User.username == username).values(**values))
         view = UserView(username, values.get("role", user.role), values.get("disabled", user.disabled), user.created_at, values["valid_after"])
-        with self._lock:
-            self._users[username] = view
+        self._install(view)
+        self.changed("users")
         return view
-
-    def _active_admins(self) -> int:
-        return sum(1 for u in self._users.values() if u.role == "admin" and not u.disabled)
 
     def verify(self, username: Any, password: Any) -> UserView | None:
         """The user when the password matches and the account is enabled; same cost for unknown names."""
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 256:
             return None
         with self.db.engine.connect() as conn:
-            row = conn.execute(select(User.password_hash).where(User.username == username)).first()
+            row = conn.execute(select(User.password_hash, *_USER_COLUMNS).where(User.username == username)).first()
         ok = check_password_hash(row[0] if row else _DUMMY_HASH, password)
-        user = self._users.get(username)
-        return user if ok and row and user and not user.disabled else None
+        if not (ok and row):
+            return None
+        user = _view(row[1:])  # as stored and checked: the account may have changed in another process a moment ago
+        self._install(user)
+        return user if not user.disabled else None
 
     def revoke(self, jti: str, expires_at_s: int) -> None:
         with self._lock:
             if jti in self._revoked:
                 return
             self._revoked.add(jti)
-        with self.db.engine.begin() as conn:
-            conn.execute(insert(RevokedToken).values(jti=jti, expires_at=expires_at_s))
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(insert(RevokedToken).values(jti=jti, expires_at=expires_at_s))
+        except IntegrityError:  # revoked by another process a moment ago (the same token signed out twice)
+            pass
+        self.changed("revoked")
 
     def ensure_first_admin(self, password: str = "") -> str | None:
         """On an empty user table create `admin`; returns the generated password (to print once) or None."""

@@ -77,6 +77,16 @@ class Config:
     poll_interval_s: float = 1.0
     poll_batch: int = 1000
     inbound_reclaim_s: int = 60  # an inbound row claimed this long ago and not processed (its claimer died) is claimed again
+    # with REDIS_URL: the Redis Stream source (engine/redis_stream.py) and shared invalidation (engine/sharing.py)
+    stream_name: str = "floorpulse:events"  # dead letters go to <stream_name>:dead
+    stream_group: str = "floorpulse"
+    stream_claim_idle_ms: int = 60_000  # an entry pending this long on one consumer (it died) is taken over by another
+    stream_max_deliveries: int = 5  # an entry delivered more often without being stored is dead-lettered
+    stream_batch: int = 500  # entries per XREADGROUP / XAUTOCLAIM
+    stream_block_ms: int = 500  # how long a read waits for new entries when there are none
+    sharing_prefix: str = "floorpulse:"  # Redis keys and channel of the shared invalidation and online counts
+    sharing_interval_s: float = 0.25  # how often each web process applies the other processes' changes
+    sharing_reload_s: float = 60.0  # users, revoked tokens and kiosk tokens are also reloaded from the database this often
     rollup_interval_s: float = 10.0
     retention_interval_s: float = 3600.0
     simulator_interval_s: float = 1.0

@@ -15,7 +15,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import insert, select, update
 
@@ -142,22 +142,51 @@ class KioskTokens:
         self._by_hash: dict[str, Kiosk] = {}  # token hash → active kiosk
         self._all: dict[int, Kiosk] = {}
         self._codes: dict[str, int] = {}  # code hash → kiosk id (unused, unexpired)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # several processes (engine/sharing.py): each change is announced, and a token or code this process does
+        # not know is looked up in the database before it is refused (it may have been issued a moment ago elsewhere)
+        self.changed: Callable[[str], None] = lambda what: None  # "kiosks"
+        self.shared = False
 
-    def load(self) -> None:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(select(KioskTokenRow.__table__)).all()
-        now = epoch_ms()
+    def load(self) -> set[int]:
+        """Read every kiosk token (at start, or when another process changed one); returns the ids revoked since
+        the last load, whose screens connected here must be told and dropped.
+
+        The query runs under the lock, so a change made here meanwhile is installed after it, never undone by it."""
         with self._lock:
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(select(KioskTokenRow.__table__)).all()
+            was_active = {k.id for k in self._all.values() if k.active}
             self._all, self._by_hash, self._codes = {}, {}, {}
             for r in rows:
-                k = Kiosk(r.id, r.name, json.loads(r.settings), r.created_by, r.created_at, r.revoked_at, r.last_seen_at,
-                          r.code_expires_at if r.code_hash and (r.code_expires_at or 0) > now else None)
-                self._all[k.id] = k
-                if k.active:
-                    self._by_hash[r.token_hash] = k
-                    if r.code_hash and k.code_expires_at:
-                        self._codes[r.code_hash] = k.id
+                self._install(r)
+            return {i for i in was_active if not (i in self._all and self._all[i].active)}
+
+    def _install(self, r) -> Kiosk:
+        """One database row into the in-memory view (under the lock)."""
+        now = epoch_ms()
+        k = Kiosk(r.id, r.name, json.loads(r.settings), r.created_by, r.created_at, r.revoked_at, r.last_seen_at,
+                  r.code_expires_at if r.code_hash and (r.code_expires_at or 0) > now else None)
+        self._all[k.id] = k
+        for th in [th for th, kk in self._by_hash.items() if kk.id == k.id]:
+            del self._by_hash[th]
+        for ch in [ch for ch, kid in self._codes.items() if kid == k.id]:
+            del self._codes[ch]
+        if k.active:
+            self._by_hash[r.token_hash] = k
+            if r.code_hash and k.code_expires_at:
+                self._codes[r.code_hash] = k.id
+        return k
+
+    def _lookup(self, token_hash: str) -> Kiosk | None:
+        """A token this process does not know, from the database: issued (or redeemed) in another process."""
+        with self._lock:
+            with self.db.engine.connect() as conn:
+                row = conn.execute(select(KioskTokenRow.__table__).where(KioskTokenRow.token_hash == token_hash)).first()
+            if row is None:
+                return None
+            k = self._install(row)
+        return k if k.active else None
 
     # ---- reads (memory) ----
 
@@ -171,7 +200,11 @@ class KioskTokens:
         """The active kiosk a token speaks for, or None (unknown, malformed or revoked)."""
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
-        return self._by_hash.get(_hash(token))
+        h = _hash(token)
+        kiosk = self._by_hash.get(h)
+        if kiosk is None and self.shared:
+            kiosk = self._lookup(h)
+        return kiosk
 
     def was_revoked(self, token: str | None) -> bool:
         """True when the token is well-formed but not active: the screen should say "revoked", not "sign in"."""
@@ -196,6 +229,7 @@ class KioskTokens:
             self._all[k.id] = k
             self._by_hash[values["token_hash"]] = k
             self._codes[values["code_hash"]] = k.id
+        self.changed("kiosks")
         return k, token, format_code(code)
 
     def redeem_code(self, code: str) -> str | None:
@@ -204,14 +238,17 @@ class KioskTokens:
         Only hashes are kept, so redeeming mints a new token for the kiosk: one kiosk is one screen,
         and the URL issued with the code stops working (opening that URL first spends the code instead)."""
         h = _hash(normalise_code(code))
+        if self.shared and h not in self._codes:
+            self.load()  # issued in another process a moment ago? (codes are typed by people: rare, and throttled)
         with self._lock:
             kiosk_id = self._codes.pop(h, None)
             k = self._all.get(kiosk_id) if kiosk_id is not None else None
         if k is None or not k.active or (k.code_expires_at or 0) <= epoch_ms():
             return None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self._change(k.id, {"token_hash": _hash(token), "code_hash": None, "code_expires_at": None}, code_expires_at=None)
-        return token
+        # only while the code is still unspent in the database: two processes cannot both redeem it
+        changed = self._change(k.id, {"token_hash": _hash(token), "code_hash": None, "code_expires_at": None}, code_expires_at=None, if_code=h)
+        return token if changed is not None else None
 
     def url_used(self, kiosk: Kiosk) -> None:
         """The token's URL was opened on a screen: its activation code is spent."""
@@ -219,6 +256,8 @@ class KioskTokens:
             self._change(kiosk.id, {"code_hash": None, "code_expires_at": None}, code_expires_at=None)
 
     def revoke(self, kiosk_id: int) -> Kiosk:
+        if self.shared and kiosk_id not in self._all:
+            self.load()  # created in another process a moment ago?
         k = self._all.get(kiosk_id)
         if k is None:
             raise KioskError(f"no kiosk token {kiosk_id}", "id")
@@ -233,10 +272,15 @@ class KioskTokens:
             now = epoch_ms()
             self._change(kiosk_id, {"last_seen_at": now}, last_seen_at=now)
 
-    def _change(self, kiosk_id: int, row: dict[str, Any], **view: Any) -> Kiosk:
-        """Write `row` to the kiosk's record and swap in its updated in-memory view (`view` = the changed fields)."""
+    def _change(self, kiosk_id: int, row: dict[str, Any], *, if_code: str | None = None, **view: Any) -> Kiosk | None:
+        """Write `row` to the kiosk's record and swap in its updated in-memory view (`view` = the changed fields).
+        With `if_code`, only while the record still holds that activation code (else None, nothing changed)."""
+        stmt = update(KioskTokenRow).where(KioskTokenRow.id == kiosk_id)
+        if if_code is not None:
+            stmt = stmt.where(KioskTokenRow.code_hash == if_code)
         with self.db.engine.begin() as conn:
-            conn.execute(update(KioskTokenRow).where(KioskTokenRow.id == kiosk_id).values(**row))
+            if conn.execute(stmt.values(**row)).rowcount == 0 and if_code is not None:
+                return None
         with self._lock:
             new = replace(self._all[kiosk_id], **view)
             self._all[kiosk_id] = new
@@ -249,4 +293,5 @@ class KioskTokens:
             if "code_hash" in row:
                 for ch in [ch for ch, kid in self._codes.items() if kid == kiosk_id]:
                     del self._codes[ch]
+        self.changed("kiosks")
         return new

@@ -63,6 +63,28 @@ class EngineCollector(Collector):
             if w["load"] is not None:
                 load.add_metric([w["id"]], w["load"])
         yield load
+        if eng.stream is not None:
+            yield from stream_metrics(eng.stream)
+
+
+def stream_metrics(source):
+    """The Redis Stream consumer group, as of this process's last `stream` run (never a Redis call at scrape time)."""
+    if source.lag is not None:
+        yield GaugeMetricFamily("floorpulse_stream_lag", "Stream entries not yet delivered to the consumer group.", value=source.lag)
+    if source.pending is not None:
+        yield GaugeMetricFamily(
+            "floorpulse_stream_pending", "Stream entries delivered to a consumer of the group and not yet acknowledged.", value=source.pending
+        )
+    yield GaugeMetricFamily("floorpulse_stream_up", "1 when this process's last stream run reached Redis.", value=1 if source.up else 0)
+    entries = CounterMetricFamily(
+        "floorpulse_stream_entries_total",
+        "Stream entries this consumer finished: stored, duplicate (already stored), dead (moved to the dead-letter stream).",
+        labels=["outcome"],
+    )
+    for outcome, key in (("stored", "stored"), ("duplicate", "duplicates"), ("dead", "dead")):
+        entries.add_metric([outcome], source.stats[key])
+    yield entries
+    yield CounterMetricFamily("floorpulse_stream_errors_total", "Stream runs that could not reach Redis.", value=source.stats["errors"])
 
 
 class Metrics:

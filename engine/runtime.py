@@ -132,6 +132,8 @@ class Engine:
             config, db=self.db, live=self.live, bus=self.bus, jobs=self.jobs, emit=self.emit,
             submit=lambda events: self.ingest.submit(events), types=self.types, running=lambda: self.started,
         )
+        self.stream = None  # engine.redis_stream.StreamSource with REDIS_URL (registered with the jobs)
+        self.sharing = None  # engine.sharing.RedisSharing with REDIS_URL in a web process (app.py)
         if self.role == "web":  # the leader's, through Redis, in front of this process's own
             self.intel = WebIntel(self.intel, self.shared_intel, self.redis, config.redis_prefix + "retrain")
 
@@ -230,6 +232,11 @@ class Engine:
         self.jobs.add("drift", self.intel.drift_job, c.drift_interval_s, leader_only=lead)
         self.jobs.add("rules", self.intel.rules_job, c.rules_interval_s, leader_only=lead)
         self.jobs.add("hot-reload", self.intel.hot_reload_job, c.hot_reload_interval_s, leader_only=lead)
+        if c.redis_url:  # the Redis Stream consumer: every engine process is one consumer of the group
+            from .redis_stream import StreamSource
+
+            self.stream = StreamSource.for_engine(self)
+            self.jobs.add("stream", self.stream.run, c.poll_interval_s)
         if lead:
             self.jobs.add("intel-share", self.share_intel, 1.0, run_now=True, leader_only=True)
             self.jobs.add("job-runs-prune", lambda: self.jobs.runs.prune(c.job_runs_keep_s), 60.0, leader_only=True)
@@ -302,6 +309,8 @@ class Engine:
                         self.rebuild(upto=pos, into=live)
                         self.live = self.ingest.live = live
                         self.intel.use_live(live)
+                        if self.stream is not None:
+                            self.stream.live = live
                         if self.pusher is not None:
                             self.pusher.live = live
                     if not self._intel_started:
@@ -613,7 +622,11 @@ class Engine:
             "server_time": _now_ms(),
             "role": self.role,
             "database": db,
-            "redis": {"configured": bool(self.config.redis_url)},
+            "redis": {
+                "configured": bool(self.config.redis_url),
+                "stream": self.stream.health() if self.stream else None,
+                "sharing": self.sharing.health() if self.sharing else None,
+            },
             "scheduler": {"running": self.jobs.scheduler.running, "jobs": self.jobs.snapshot()},
             "clients": self._clients(),
             "ingest": {"queue_depth": self.ingest.depth, "queue_max": self.ingest.max_queue, **self.ingest.stats},
