@@ -2,7 +2,9 @@
 
 Passwords are stored as Werkzeug scrypt hashes. A small in-memory view of every
 user (role, disabled, generation) answers the per-request checks without a query;
-every change goes through here, so the view is always current in this process.
+every change goes through here, so the view is always current in this process. With
+several processes (REDIS_URL), each change is announced (`changed`) and the others reload
+(engine/sharing.py); changes are judged on the stored row, not on this process's view.
 
 Every token carries the account's session generation (`gen` claim, engine/auth.py); a change
 to the account bumps it, which ends every session issued before the change and none issued
@@ -239,7 +241,11 @@ class Accounts:
         generated = None
         if not password:
             password = generated = secrets.token_urlsafe(12)
-        self.add("admin", password, "admin")
+        try:
+            self.add("admin", password, "admin")
+        except AccountError:  # several processes starting on one empty database: another one made it first
+            self.reload_users()
+            return None
         return generated
 
 

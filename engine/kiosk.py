@@ -5,7 +5,8 @@ An admin creates a named token and gets two ways onto a TV: a URL that carries t
 use within `CODE_TTL_MS`. Either one sets the `fp_kiosk` cookie and is gone from the address
 bar; from then on the screen never meets a login page or a session expiry. Only SHA-256
 hashes of tokens and codes are stored. A small in-memory view answers the per-request
-check without a query; every change goes through here, so the view stays current.
+check without a query; every change goes through here, so the view stays current (with
+several processes, engine/sharing.py brings the others' changes in).
 """
 from __future__ import annotations
 

@@ -224,7 +224,7 @@ def test_nothing_is_acknowledged_before_it_is_committed(r, stream, make_app):
     """A storage fault: the writer keeps retrying, the entries stay pending and this consumer's (not taken over,
     not counted as deliveries, not dead-lettered), however long it lasts; once the database is back they are
     stored once each, then acknowledged."""
-    claim_idle_ms = 1500
+    claim_idle_ms = 3000  # the held entries are renewed every run (~0.3 s here): far below it, even on a busy machine
     app, engine = make_app(**stream_config(stream, stream_claim_idle_ms=claim_idle_ms, stream_max_deliveries=1, ingest_wait_s=0.2))
     wait_until(lambda: engine.stream.up, WAIT_S, "the consumer reading")
     failing = threading.Event()
@@ -240,14 +240,15 @@ def test_nothing_is_acknowledged_before_it_is_committed(r, stream, make_app):
     ids = add(r, stream, [scan(i) for i in range(4)])
     wait_until(lambda: engine.ingest.fault is not None and len(engine.stream.held) == 4, WAIT_S, "the writer failing with the entries")
     t0, runs = time.monotonic(), engine.jobs.status["stream"].runs
-    # past two claim-idle periods of failure, and several runs of the job
-    wait_until(lambda: time.monotonic() - t0 > 2 * claim_idle_ms / 1000 and engine.jobs.status["stream"].runs > runs + 3, WAIT_S, "time to pass")
+    # failing for longer than a claim-idle period, through several runs of the job
+    wait_until(lambda: time.monotonic() - t0 > 1.3 * claim_idle_ms / 1000 and engine.jobs.status["stream"].runs > runs + 3, WAIT_S, "time to pass")
     assert engine.db.count_events() == 0
     rows = r.xpending_range(stream, "floorpulse", "-", "+", 10)
     assert [row["message_id"].decode() for row in rows] == ids  # not acknowledged
     assert {row["consumer"].decode() for row in rows} == {engine.stream.consumer}
     assert {row["times_delivered"] for row in rows} == {1}  # renewed, not re-delivered
-    assert r.xautoclaim(stream, "floorpulse", "thief", claim_idle_ms, "0-0")[1] == []  # held, not idle
+    stolen = r.xautoclaim(stream, "floorpulse", "thief", claim_idle_ms, "0-0")[1]
+    assert stolen == [], f"held entries went idle: {r.xpending_range(stream, 'floorpulse', '-', '+', 10)}"
     assert r.xlen(stream + ":dead") == 0
     failing.clear()
     wait_until(lambda: pending(r, stream) == 0, WAIT_S, "the entries acknowledged once stored")

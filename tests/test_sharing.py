@@ -244,3 +244,20 @@ def test_without_redis_everything_stays_in_the_process(app, engine, client):
     assert health["redis"] == {"configured": False, "stream": None, "sharing": None}
     local = LocalSharing(lambda: 3, lambda: {7: 1})
     assert local.clients() == 3 and local.kiosks_online() == {7: 1} and local.health() is None
+
+
+def test_processes_starting_together_on_an_empty_database_make_one_first_admin(tmp_path):
+    """Several web processes start at once on a fresh database: one creates `admin` (and prints its
+    password), the others find it made and start normally instead of failing on the duplicate."""
+    from engine.accounts import Accounts
+    from engine.storage import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'one.db'}")
+    db.create_schema()
+    first, second = Accounts(db), Accounts(db)
+    first.load()
+    second.load()  # both saw an empty user table
+    made = first.ensure_first_admin()
+    assert made and second.ensure_first_admin() is None
+    assert second.get("admin") is not None and second.verify("admin", made) is not None
+    db.dispose()
