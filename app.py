@@ -5,7 +5,7 @@
 
 With ROLE=web (the Procfile's `web:`) this process serves pages, the API and /live, writes what it receives,
 and leaves the jobs to `python -m engine`: its Socket.IO server shares rooms and pushes through Redis
-(engine/mq.py), and its live model follows the events table (engine/tail.py).
+(engine/core/mq.py), and its live model follows the events table (engine/runtime/tail.py).
 """
 from __future__ import annotations
 
@@ -32,21 +32,21 @@ from flask_socketio import SocketIO
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from components.shell import create_shell
-from engine.api import create_api
-from engine.auth import SCRIPT_HASHES, init_auth
-from engine.auth_api import create_auth_api
-from engine.config import Config
+from engine.web.api import create_api
+from engine.auth.gate import SCRIPT_HASHES, init_auth
+from engine.auth.api import create_auth_api
+from engine.core.config import Config
 from engine.intel.api import create_intel_api
-from engine.jsonparse import StrictJSONProvider
-from engine.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
-from engine.kiosk_api import create_kiosk_api, install_tv_entry
-from engine.control_api import create_control_api
-from engine.metrics import init_metrics
-from engine.mq import QueueManager, SharedRooms
-from engine.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, guard_handshakes, strict_packet_class
-from engine.runtime import Engine
-from engine.sharing import init_sharing
-from engine.stress import StressRunner
+from engine.core.jsonparse import StrictJSONProvider
+from engine.core.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
+from engine.kiosk.api import create_kiosk_api, install_tv_entry
+from engine.control.api import create_control_api
+from engine.core.metrics import init_metrics
+from engine.core.mq import QueueManager, SharedRooms
+from engine.live.realtime import ADMIN_ROOM, NAMESPACE, LiveNamespace, guard_handshakes, strict_packet_class
+from engine.runtime.engine import Engine
+from engine.core.sharing import init_sharing
+from engine.control.stress import StressRunner
 
 ROOT = Path(__file__).resolve().parent
 
@@ -71,10 +71,10 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     engine = Engine(config)
 
-    # strict JSON out (engine/jsonsafe.py): every Socket.IO packet and every jsonify; a value it must
+    # strict JSON out (engine/core/jsonsafe.py): every Socket.IO packet and every jsonify; a value it must
     # replace is reported once as a system.alert
     strict_json = StrictJSON(report=alert_through(engine.ingest, engine.types))
-    server.json = AppJSONProvider(server, strict_json)  # strict in (engine/jsonparse.py) and out
+    server.json = AppJSONProvider(server, strict_json)  # strict in (engine/core/jsonparse.py) and out
     socketio = SocketIO(async_mode=async_mode(), json=strict_json, serializer=strict_packet_class(strict_json))
     web = config.role == "web"
     if web:  # pushes from the engine process, and emits to clients of other web processes, through Redis

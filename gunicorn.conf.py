@@ -24,7 +24,7 @@ import gevent
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
 
-from engine.config import Config
+from engine.core.config import Config
 
 FIRST_REQUEST_GRACE_S = 5.0  # after SIGTERM, a connection accepted just before still gets this long to send its request
 
@@ -92,6 +92,6 @@ def post_worker_init(worker):
     # 1-2 s in which no socket and no request is served. Done here, before the worker accepts anything (a web
     # process that runs no engine jobs, ROLE=web, has no forecast job and skips it).
     if getattr(_config, "role", "all") != "web":
-        from engine.forecast import _sm
+        from engine.intel.forecast import _sm
 
         _sm()

@@ -1,7 +1,7 @@
 /*
  * Floorpulse control page, admin: kiosk screens. Create a named kiosk token (views, seconds per view),
  * get its link and short activation code to open once on the TV, see which screens are on the wall
- * now, revoke one (its screen goes to "revoked" at once). API: /api/kiosk-tokens (engine/kiosk_api.py).
+ * now, revoke one (its screen goes to "revoked" at once). API: /api/kiosk-tokens (engine/kiosk/api.py).
  */
 (function () {
   "use strict";

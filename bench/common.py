@@ -23,9 +23,9 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from engine.config import DEFAULT_EVENT_TYPES  # noqa: E402
-from engine.live import percentiles as pct  # noqa: E402  (the same percentiles the server reports)
-from engine.schema import iso_ms, validate_batch  # noqa: E402
+from engine.core.config import DEFAULT_EVENT_TYPES  # noqa: E402
+from engine.live.model import percentiles as pct  # noqa: E402  (the same percentiles the server reports)
+from engine.core.schema import iso_ms, validate_batch  # noqa: E402
 
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WAREHOUSES = 10
@@ -206,7 +206,7 @@ def create_tables(url: str) -> None:
     """The product's DDL (every table and index) on a fresh database, via its own SQLAlchemy metadata."""
     from sqlalchemy import create_engine
 
-    from engine.models import Base
+    from engine.storage.models import Base
 
     eng = create_engine(url)
     Base.metadata.create_all(eng)
@@ -219,7 +219,7 @@ INSERT_SQL = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.joi
 
 
 def raw_sqlite(rows: list[tuple], batch: int = 1000, per_commit: int | None = None, max_s: float = 60.0) -> dict[str, Any]:
-    """Plain sqlite3 executemany in batches (WAL, synchronous=NORMAL like engine/storage.py), one commit per batch."""
+    """Plain sqlite3 executemany in batches (WAL, synchronous=NORMAL like engine/storage/database.py), one commit per batch."""
     with tempfile.TemporaryDirectory(prefix="fp-raw-") as tmp:
         path = Path(tmp) / "raw.db"
         create_tables(f"sqlite:///{path}")

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 
 import common as c
-from engine import forecast as fc
-from engine.drift import (
+from engine.intel import forecast as fc
+from engine.intel.drift import (
     MAX_SPAN,
     AnomalyDetector,
     DriftState,
@@ -60,7 +60,7 @@ from engine.drift import (
     trailing_pairs,
     window_and_baseline,
 )
-from engine.simulator import DEFAULT_FLOOR, MINUTE, Simulator, WarehouseSpec
+from engine.simulator.floor import DEFAULT_FLOOR, MINUTE, Simulator, WarehouseSpec
 
 WHS = [w.id for w in DEFAULT_FLOOR]
 DAY_MIN = 1440
@@ -492,7 +492,7 @@ def fit_times(data, days: int) -> dict[str, Any]:
 
 def seed_database(data, url: str, days: int) -> int:
     """7 days of the simulated rollups, shifted so that they end at the current minute. Returns the shift (ms)."""
-    from engine.storage import Database
+    from engine.storage.database import Database
 
     db = Database(url)
     db.create_schema()
@@ -518,7 +518,7 @@ def cache_latency(data, days: int) -> dict[str, Any]:
     from conftest import add_test_users, authed_client, make_config
 
     from app import create_app
-    from engine.live import percentiles
+    from engine.live.model import percentiles
 
     with tempfile.TemporaryDirectory(prefix="fp-fc-") as tmp:
         cfg = make_config(Path(tmp), forecast_fit_process=False, forecast_interval_s=3600, drift_interval_s=3600, rules_interval_s=3600)
@@ -730,7 +730,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1,
                     help="the default floor with this many times its demand, crews and capacity (drift at another volume)")
     args = ap.parse_args()
-    from engine.config import Config
+    from engine.core.config import Config
 
     cfg = Config.from_env()  # DRIFT_* variables change what is measured, as they change the app
     t0 = time.perf_counter()

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import common as c
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.live import LiveModel
-from engine.schema import validate_batch
-from engine.storage import Database, task_updates
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.live.model import LiveModel
+from engine.core.schema import validate_batch
+from engine.storage.database import Database, task_updates
 
 TYPES = frozenset(DEFAULT_EVENT_TYPES)
 
@@ -80,7 +80,7 @@ def stage_times(batches: list[list[dict]], bodies: list[bytes], variant: str) ->
                 db._upsert_tasks(conn, task_updates(fresh))
                 t3 = time.perf_counter()
                 if wh or wk:  # as store_batch: only the first batch has any
-                    from engine.models import Warehouse, Worker
+                    from engine.storage.models import Warehouse, Worker
 
                     now = int(time.time() * 1000)
                     if wh:

@@ -21,7 +21,7 @@ import common as c
 import requests
 import socketio
 
-from engine.stress import STRESS_WAREHOUSE
+from engine.control.stress import STRESS_WAREHOUSE
 
 
 class Dashboard:

@@ -23,7 +23,7 @@ COLUMNS = ("Warehouse", "Model", "Version", "Trained", "Error now", "Backtest", 
 def _drift_threshold() -> float | None:
     """DRIFT_THRESHOLD of the engine serving this request (None outside a request)."""
     try:
-        from engine.runtime import current_engine
+        from engine.runtime.engine import current_engine
 
         return float(current_engine().config.drift_threshold)
     except Exception:  # layout validation runs without an engine
@@ -32,9 +32,9 @@ def _drift_threshold() -> float | None:
 
 
 def _min_history() -> int | None:
-    """Minutes of history before the first model (engine/forecast.py), for the "learning" rows."""
+    """Minutes of history before the first model (engine/intel/forecast.py), for the "learning" rows."""
     try:
-        from engine.forecast import MIN_HISTORY
+        from engine.intel.forecast import MIN_HISTORY
 
         return int(MIN_HISTORY)
     except Exception:  # an engine without forecasts

@@ -19,7 +19,7 @@ FILTER_ID = "fp-warehouses"
 def warehouse_options() -> list[dict[str, str]]:
     """Options for the shared filter from the live model (the bridge adds warehouses that appear later)."""
     try:
-        from engine.runtime import current_engine
+        from engine.runtime.engine import current_engine
 
         rows = current_engine().live.warehouse_load()
     except Exception:  # outside a request (layout validation) there is no engine to ask
@@ -31,7 +31,7 @@ def warehouse_options() -> list[dict[str, str]]:
 def _identity():
     """Who is looking at this layout, or None (signed out, or outside a request)."""
     try:
-        from engine.auth import resolve_identity
+        from engine.auth.gate import resolve_identity
 
         return resolve_identity()
     except Exception:  # layout validation runs outside a request
@@ -41,7 +41,7 @@ def _identity():
 
 def _nav(identity) -> html.Nav:
     """Tabs for the pages this user may open (`register_page(..., min_role="operator")` hides a tab from viewers)."""
-    from engine.auth import has_role
+    from engine.auth.gate import has_role
 
     pages = sorted(dash.page_registry.values(), key=lambda p: (p.get("order") is None, p.get("order") or 0, p["name"]))
     return html.Nav(

@@ -339,7 +339,7 @@ class Cluster:
     def start(self) -> None:
         Path(self.args.run_dir).mkdir(parents=True, exist_ok=True)
         # all at once, as any Procfile process manager starts them: the processes serialise their own set-up
-        # (schema, first admin) on the database (engine/storage.py startup_lock)
+        # (schema, first admin) on the database (engine/storage/database.py startup_lock)
         for proc in self.procs:
             self.spawn(proc)
         self.write_state()
@@ -497,7 +497,7 @@ class Cluster:
             lines.append(f"  {p.name:<10} 127.0.0.1:{p.port:<6}  pids {','.join(map(str, group_members(p.pid) or [p.pid])):<18} log {p.log}")
         lines.append(f"  run folder {Path(a.run_dir).resolve()}  (cluster.json: the same, for scripts)")
         if self.admin_password:
-            lines.append(f"\n  First start: created user 'admin' with password  {self.admin_password}\n  Change it: python -m engine.users set-password admin\n")
+            lines.append(f"\n  First start: created user 'admin' with password  {self.admin_password}\n  Change it: python -m engine.auth.users set-password admin\n")
         lines.append("Ctrl-C stops everything gracefully; a process that exits is reported here, never restarted.")
         return "\n".join(lines)
 
@@ -508,7 +508,7 @@ def shared_data_dir(env: dict[str, str]) -> Path:
     data = Path(env.get("DATA_DIR") or ROOT / "data").resolve()
     data.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    from engine.keys import load_or_create
+    from engine.auth.keys import load_or_create
 
     load_or_create(data, "secret_key", env.get("SECRET_KEY", ""))
     load_or_create(data, "jwt_secret_key", env.get("JWT_SECRET_KEY", ""))

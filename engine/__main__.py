@@ -1,7 +1,7 @@
 """`python -m engine`: the engine process of the scaled deployment (the Procfile's `engine:`, ROLE=engine).
 
 It runs the scheduler: the tail of the events table in every engine process, and, in the one elected
-leader (engine/leader.py), the push, polling, simulator, retention and intelligence jobs. Its pushes (tick,
+leader (engine/runtime/leader.py), the push, polling, simulator, retention and intelligence jobs. Its pushes (tick,
 events, alerts, intelligence messages) leave through a write-only Socket.IO queue manager on Redis, and the
 web processes (`ROLE=web`) deliver them to their screens. SIGTERM or Ctrl-C stops it gracefully: the
 ingest queue is written, the running jobs finish, the leader lock is given up for a standby.
@@ -20,12 +20,12 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .config import Config
-from .jsonsafe import StrictJSON, alert_through
-from .mq import QueueManager, SharedRooms
-from .push import ALL_ROOM
-from .realtime import NAMESPACE
-from .runtime import Engine
+from .core.config import Config
+from .core.jsonsafe import StrictJSON, alert_through
+from .core.mq import QueueManager, SharedRooms
+from .live.push import ALL_ROOM
+from .live.realtime import NAMESPACE
+from .runtime.engine import Engine
 
 log = logging.getLogger("engine")
 

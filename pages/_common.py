@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def engine_or_none() -> Any:
     """The engine serving this request, or None outside a request (layout validation)."""
     try:
-        from engine.runtime import current_engine
+        from engine.runtime.engine import current_engine
 
         return current_engine()
     except Exception:
@@ -32,7 +32,7 @@ def fmt(value: float | int | None, decimals: int = 0) -> str:
 def forecast_min_history() -> int | None:
     """Minutes of history the forecasting engine needs before its first model (the views' "learning" note)."""
     try:
-        from engine.forecast import MIN_HISTORY
+        from engine.intel.forecast import MIN_HISTORY
 
         return int(MIN_HISTORY)
     except Exception:  # an engine without forecasts

@@ -17,8 +17,8 @@ from components.charts import GRAPH_CONFIG
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_page_head, create_panel
 from components.theme import MUTED, TARGET_COLOR, TEMPLATE_NAME
-from engine.auth import has_role, resolve_identity
-from engine.config import DEFAULT_EVENT_TYPES
+from engine.auth.gate import has_role, resolve_identity
+from engine.core.config import DEFAULT_EVENT_TYPES
 from pages._common import engine_or_none
 
 dash.register_page(__name__, path="/control", name="Control", title="Control · Floorpulse", order=10, min_role="operator")

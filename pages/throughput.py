@@ -9,7 +9,7 @@ from dash import html
 from components.charts import latency_figure, type_mix_figure, warehouse_lines
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head
-from engine.config import DEFAULT_EVENT_TYPES
+from engine.core.config import DEFAULT_EVENT_TYPES
 
 from pages._common import HISTORY_MIN, engine_or_none, fmt, forecast_min_history, throughput_history
 

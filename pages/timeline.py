@@ -9,7 +9,7 @@ from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, ht
 from components.charts import TIMELINE_MAX_POINTS, TIMELINE_WINDOW_MIN, timeline_figure
 from components.event_table import create_event_table
 from components.panel import create_graph_panel, create_page_head, create_panel
-from engine.config import DEFAULT_EVENT_TYPES
+from engine.core.config import DEFAULT_EVENT_TYPES
 from pages._common import engine_or_none, recent_events
 
 dash.register_page(__name__, path="/", name="Timeline", title="Timeline · Floorpulse", order=0)

@@ -22,9 +22,9 @@ from components.tv import (
     tv_throughput_figure,
     tv_timeline_figure,
 )
-from engine.auth import resolve_identity
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.kiosk import resolve_settings
+from engine.auth.gate import resolve_identity
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.kiosk.tokens import resolve_settings
 from pages._common import HISTORY_MIN, engine_or_none, recent_alerts, recent_events, throughput_history
 
 TV_EVENTS_MAX = 1500  # the most events the TV's timeline draws (assets/40_tv.js TL_POINTS_MAX)

@@ -16,7 +16,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import Config  # noqa: E402
+from engine.core.config import Config  # noqa: E402
 
 # pytest-xdist runs the suite in two processes (pytest.ini): each gets a PostgreSQL database and a Redis
 # db index of its own, so that one's `pg_url` fixture never drops the tables the other is using
@@ -216,7 +216,7 @@ _FUNCTION_SOURCE = re.compile(r"\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-
 
 def _polled_as_function(sync_api) -> None:
     """`wait_for_function("expr")` polls an expression through eval(), which the pages' Content-Security-Policy
-    (no 'unsafe-eval', engine/auth.py) refuses; `() => (expr)` is called, not eval'd, so tests keep writing
+    (no 'unsafe-eval', engine/auth/gate.py) refuses; `() => (expr)` is called, not eval'd, so tests keep writing
     expressions and the pages keep their policy."""
     for cls in (sync_api.Page, sync_api.Frame):
         original = cls.wait_for_function
@@ -291,7 +291,7 @@ def pg_url():
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001
         need_service("PostgreSQL", False, str(exc)[:200])
-    from engine.models import Base
+    from engine.storage.models import Base
 
     Base.metadata.drop_all(eng)
     eng.dispose()

@@ -14,7 +14,7 @@ from flask_jwt_extended import create_access_token
 from conftest import ROOT, authed_client, login_tokens, make_config, password
 
 # "kiosk" is a user account with the kiosk role; "kiosk_token" and "kiosk_cookie" are a wall screen's
-# kiosk token (engine/kiosk.py) sent as a Bearer API key and as the TV's cookie
+# kiosk token (engine/kiosk/tokens.py) sent as a Bearer API key and as the TV's cookie
 ROLES = ("anon", "kiosk", "kiosk_token", "kiosk_cookie", "viewer", "operator", "admin")
 RANK = {"anon": -1, "kiosk": 0, "kiosk_token": 0, "kiosk_cookie": 0, "viewer": 0, "operator": 1, "admin": 2}
 EVENT = {"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}
@@ -276,7 +276,7 @@ def test_users_cli(tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path / "d"), "SIMULATOR": "0"}
 
     def cli(*args, stdin=""):
-        return subprocess.run([sys.executable, "-m", "engine.users", *args], cwd=ROOT, env=env, input=stdin,
+        return subprocess.run([sys.executable, "-m", "engine.auth.users", *args], cwd=ROOT, env=env, input=stdin,
                               capture_output=True, text=True, timeout=60)
 
     assert cli("add", "carla", "--role", "operator", stdin="carla-password\n").returncode == 0

@@ -49,7 +49,7 @@ def test_login_never_redirects_off_site_nor_fails_while_signed_in(client, anon_c
 
 
 def test_safe_next_refuses_what_a_browser_would_read_as_another_site():
-    from engine.auth_api import safe_next
+    from engine.auth.api import safe_next
 
     hostile = [
         None, "", "evil.example", "//evil.example", "/\t//evil.example", "/\r//evil.example", "/\n//evil.example",
@@ -319,7 +319,7 @@ def test_safe_next_on_generated_values_is_always_a_plain_local_path(client):
     import random
     from urllib.parse import quote, urljoin
 
-    from engine.auth_api import safe_next
+    from engine.auth.api import safe_next
 
     rng = random.Random(11)
     alphabet = ["/", "\\", "\t", "\r", "\n", " ", "\x00", "\x0b", "\x7f", ":", "@", ".", "?", "#", "%", "e", "x", "é", "\u2028", "http", "//"]

@@ -326,7 +326,7 @@ def test_empty_states_say_why_before_the_first_forecast(tmp_path, playwright_bro
                       json={"type": "task.completed", "warehouse_id": "W1", "task_id": "T-1", "worker_id": "W1-001"})
         t.open("/throughput")
         t.page.wait_for_function("window.floorpulse.intel.available === true", timeout=10_000)
-        from engine.forecast import MIN_HISTORY
+        from engine.intel.forecast import MIN_HISTORY
 
         t.page.wait_for_function(
             "document.querySelector('#tp-tasks-graph .js-plotly-plot')?._fullLayout.annotations.some(a => a.name === 'forecast'"

@@ -15,7 +15,7 @@ import socketio
 
 from app import create_app
 from conftest import ROOT, add_test_users, free_port, login_tokens, make_config, password, wait_ready, wait_until
-from engine.realtime import SERVER_FULL, guard_handshakes
+from engine.live.realtime import SERVER_FULL, guard_handshakes
 
 LIMIT = 3
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from conftest import add_test_users, authed_client, login_tokens, make_config, wait_until
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.live import LiveModel
-from engine.models import InboundEvent
-from engine.push import TickState
-from engine.schema import validate_batch
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.live.model import LiveModel
+from engine.storage.models import InboundEvent
+from engine.live.push import TickState
+from engine.core.schema import validate_batch
 
 MAX_WH, MAX_WK = 8, 20
 

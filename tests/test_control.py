@@ -9,8 +9,8 @@ import pytest
 import socketio
 
 from conftest import start_server
-from engine.control import SCENARIOS
-from engine.schema import validate_batch
+from engine.control.service import SCENARIOS
+from engine.core.schema import validate_batch
 from test_socket import connect, live_client, wait_for
 
 

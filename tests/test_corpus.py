@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from conftest import add_test_users, authed_client, login_tokens, make_config, wait_until
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.jsonparse import MAX_DEPTH
-from engine.schema import EVENT_ID_RE, FIELDS, ID_RE, MAX_METRICS, MAX_PAYLOAD_BYTES, REQUIRED_IDS, SEVERITIES
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.core.jsonparse import MAX_DEPTH
+from engine.core.schema import EVENT_ID_RE, FIELDS, ID_RE, MAX_METRICS, MAX_PAYLOAD_BYTES, REQUIRED_IDS, SEVERITIES
 
 TABLES = ("events", "tasks", "workers", "warehouses", "inbound_events", "rollups")
 REFUSED = (400, 413, 415)

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from engine.drift import (
+from engine.intel.drift import (
     CUSUM_MIN_RATE,
     AnomalyDetector,
     Cusum,

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from engine import forecast as fc
+from engine.intel import forecast as fc
 
 DAY = 1440
 T0 = 1_700_006_400_000  # a midnight (UTC)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import add_test_users, authed_client, login_tokens, make_config
-from engine.jsonparse import MAX_DEPTH, JSONBodyError, loads
+from engine.core.jsonparse import MAX_DEPTH, JSONBodyError, loads
 
 SCAN = {"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}
 TABLES = ("events", "tasks", "workers", "warehouses")

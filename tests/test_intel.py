@@ -17,7 +17,7 @@ import pytest
 import socketio
 
 from conftest import REDIS_URL, add_test_users, authed_client, make_config, need_service, start_server, wait_until
-from engine.schema import iso_ms
+from engine.core.schema import iso_ms
 
 MIN = 60_000
 RULES = """

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from engine import forecast as fc
-from engine.bus import InProcessBus
-from engine.config import DEFAULT_EVENT_TYPES, Config
-from engine.ingest import IngestClosed, QueueFull
+from engine.intel import forecast as fc
+from engine.core.bus import InProcessBus
+from engine.core.config import DEFAULT_EVENT_TYPES, Config
+from engine.ingest.writer import IngestClosed, QueueFull
 from engine.intel import Intel
 from engine.intel.history import DriftBook, Floor, MinuteHistory
 from engine.intel.monitor import DriftMonitor
 from engine.intel.outbox import Outbox
 from engine.intel.registry import ModelRegistry
 from engine.intel.rules_runner import DEFAULT_RULES, RulesRunner
-from engine.live import LiveModel
-from engine.schema import validate_batch
-from engine.storage import Database
+from engine.live.model import LiveModel
+from engine.core.schema import validate_batch
+from engine.storage.database import Database
 
 MIN = 60_000
 TYPES = frozenset(DEFAULT_EVENT_TYPES)

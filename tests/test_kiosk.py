@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import authed_client
-from engine.kiosk import KioskError, normalise_code, parse_rotate, parse_settings, parse_views, resolve_settings
+from engine.kiosk.tokens import KioskError, normalise_code, parse_rotate, parse_settings, parse_views, resolve_settings
 from test_socket import connect, wait_for
 
 WRITES = [

@@ -1,14 +1,14 @@
-"""Leader election (engine/leader.py) on a redis-server of the module's own: one leader among many, renewal,
+"""Leader election (engine/runtime/leader.py) on a redis-server of the module's own: one leader among many, renewal,
 expiry, fencing (an old leader whose lease ran out does not act), takeover, release, a Redis outage; and the
-job wrapper (engine/jobs.py) that asks for the lease right before each run."""
+job wrapper (engine/core/jobs.py) that asks for the lease right before each run."""
 from __future__ import annotations
 
 import pytest
 import redis
 
 from conftest import wait_until
-from engine.jobs import Jobs
-from engine.leader import Leader
+from engine.core.jobs import Jobs
+from engine.runtime.leader import Leader
 from services import own_redis
 
 

@@ -1,11 +1,11 @@
 """The live model and rollups: pure, no server."""
 from __future__ import annotations
 
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.history import completed_by_hour, minute_series
-from engine.live import LiveModel, percentiles, rollup
-from engine.schema import iso_ms, validate_batch
-from engine.storage import task_updates
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.storage.history import completed_by_hour, minute_series
+from engine.live.model import LiveModel, percentiles, rollup
+from engine.core.schema import iso_ms, validate_batch
+from engine.storage.database import task_updates
 
 T0 = 1_795_000_000_000 - 1_795_000_000_000 % 60_000  # a minute boundary
 

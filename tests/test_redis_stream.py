@@ -1,4 +1,4 @@
-"""The Redis Stream source (engine/redis_stream.py): a consumer group shared by engines, ack after commit,
+"""The Redis Stream source (engine/ingest/redis_stream.py): a consumer group shared by engines, ack after commit,
 dead consumers' entries taken over, poison to the dead-letter stream, lag on /health and /metrics, Redis down."""
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def pause_stream(engine) -> None:
 
 
 def stored_ids(engine) -> set[str]:
-    from engine.models import EventRow
+    from engine.storage.models import EventRow
 
     with engine.db.engine.connect() as conn:
         return set(conn.execute(select(EventRow.event_id)).scalars())
@@ -116,7 +116,7 @@ def test_entries_are_stored_with_ids_from_the_stream_and_acknowledged(r, stream,
 def test_consumers_of_processes_that_are_gone_are_forgotten(r, stream, make_app, monkeypatch):
     """A killed process cannot leave the group: once it has nothing pending and has been idle for long
     (an hour; a live consumer reads every second), another consumer removes it."""
-    import engine.redis_stream as rs
+    import engine.ingest.redis_stream as rs
 
     app, engine = make_app(**stream_config(stream, stream_claim_idle_ms=3_600_000))
     wait_until(lambda: engine.stream.up, WAIT_S, "the group created")
@@ -142,7 +142,7 @@ def own_pg():
 def test_two_engines_share_the_group_and_store_each_entry_once(r, stream, own_pg, tmp_path):
     """Two engines on one PostgreSQL database, one consumer group: every entry is delivered to one of them,
     stored once, acknowledged; neither ever sees an entry the other stored (no duplicates at all)."""
-    from engine.runtime import Engine
+    from engine.runtime.engine import Engine
 
     n = 3000
     engines = [Engine(make_config(tmp_path / f"e{i}", database_url=own_pg, **stream_config(stream, stream_batch=100))) for i in range(2)]
@@ -308,7 +308,7 @@ def test_redis_down_never_blocks_ingest_and_the_stream_resumes_when_it_is_back(m
         stream = health.get_json()["redis"]["stream"]
         assert stream["ok"] is False and stream["down_since"] and stream["last_error"]
         assert engine.jobs.status["stream"].errors == 0  # handled in the job, not a crash
-        assert sum("unavailable" in rec.getMessage() for rec in caplog.records if rec.name == "engine.redis_stream") <= 1
+        assert sum("unavailable" in rec.getMessage() for rec in caplog.records if rec.name == "engine.ingest.redis_stream") <= 1
         own.start()
         client = redis.Redis.from_url(own.url)
         wait_until(lambda: engine.stream.up, WAIT_S, "the consumer back")

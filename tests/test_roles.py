@@ -20,11 +20,11 @@ import requests
 import socketio
 
 from conftest import ROOT, free_port, make_config, start_server, wait_until
-from engine.config import Config
-from engine.ingest import NotLeading
-from engine.jobs import LEASE_LOST
-from engine.schema import validate_batch
-from engine.runtime import Engine
+from engine.core.config import Config
+from engine.ingest.writer import NotLeading
+from engine.core.jobs import LEASE_LOST
+from engine.core.schema import validate_batch
+from engine.runtime.engine import Engine
 from services import own_pg_database, own_redis
 
 
@@ -59,8 +59,8 @@ def test_role_all_is_the_embedded_engine(tmp_path):
 def test_pushing_while_redis_is_down_neither_raises_nor_waits():
     """Emits from the engine (write-only queue) with nothing listening on the Redis port: each returns at once
     (the publisher thread sends), none raises, and what cannot be sent is dropped and counted, the outbox bounded."""
-    from engine.jsonsafe import StrictJSON
-    from engine.mq import OUTBOX_MAX, QueueManager
+    from engine.core.jsonsafe import StrictJSON
+    from engine.core.mq import OUTBOX_MAX, QueueManager
 
     mq = QueueManager(f"redis://127.0.0.1:{free_port()}/0", channel="t-down:socketio", json_module=StrictJSON(), write_only=True)
     n = OUTBOX_MAX * 2
@@ -202,7 +202,7 @@ def test_the_database_refuses_a_replaced_leaders_run(tmp_path, cluster_services)
 
 
 def test_web_intel_is_the_leaders_through_redis(cluster_services):
-    from engine.mq import SharedIntel, WebIntel, take_retrains
+    from engine.core.mq import SharedIntel, WebIntel, take_retrains
 
     _db_url, server = cluster_services
     client = redis.Redis.from_url(server.url)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules import Deduper, Facts, RulesError, evaluate, parse_rules, render
+from engine.intel.rules import Deduper, Facts, RulesError, evaluate, parse_rules, render
 
 ROOT = Path(__file__).resolve().parent.parent
 

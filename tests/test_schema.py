@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.schema import new_event_id, validate_batch
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.core.schema import new_event_id, validate_batch
 
 NOW = int(datetime(2026, 11, 18, 8, 53, tzinfo=timezone.utc).timestamp() * 1000)
 TYPES = frozenset(DEFAULT_EVENT_TYPES)

@@ -8,13 +8,13 @@ import math
 import uuid
 
 from conftest import login_tokens, wait_until
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.ingest import submit_and_wait
-from engine.jsonsafe import MARKER, StrictJSON
-from engine.live import LiveModel, merge_rollups, rollup
-from engine.push import TickState
-from engine.schema import MAX_UNITS
-from engine.schema import Event, epoch_ms, iso_ms, validate_batch
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.ingest.writer import submit_and_wait
+from engine.core.jsonsafe import MARKER, StrictJSON
+from engine.live.model import LiveModel, merge_rollups, rollup
+from engine.live.push import TickState
+from engine.core.schema import MAX_UNITS
+from engine.core.schema import Event, epoch_ms, iso_ms, validate_batch
 
 T0 = 1_795_000_000_000 - 1_795_000_000_000 % 60_000
 BIG = 1e308  # valid input: finite; two of them are not

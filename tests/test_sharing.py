@@ -1,4 +1,4 @@
-"""Shared invalidation (engine/sharing.py): two apps on one PostgreSQL database and one Redis behave as one site.
+"""Shared invalidation (engine/core/sharing.py): two apps on one PostgreSQL database and one Redis behave as one site.
 
 A role change, a signed-out session, a revoked kiosk token made through one app is refused by the other,
 and the other's sockets of that account or kiosk are ended; online counts are totals over both apps; a
@@ -236,7 +236,7 @@ def test_invalidation_survives_a_redis_restart(tmp_path, site_db):
 
 
 def test_without_redis_everything_stays_in_the_process(app, engine, client):
-    from engine.sharing import LocalSharing
+    from engine.core.sharing import LocalSharing
 
     assert engine.sharing is None and "sharing" not in engine.jobs.status and "stream" not in engine.jobs.status
     assert engine.accounts.shared is False and engine.kiosks.shared is False
@@ -249,8 +249,8 @@ def test_without_redis_everything_stays_in_the_process(app, engine, client):
 def test_processes_starting_together_on_an_empty_database_make_one_first_admin(tmp_path):
     """Several web processes start at once on a fresh database: one creates `admin` (and prints its
     password), the others find it made and start normally instead of failing on the duplicate."""
-    from engine.accounts import Accounts
-    from engine.storage import Database
+    from engine.auth.accounts import Accounts
+    from engine.storage.database import Database
 
     db = Database(f"sqlite:///{tmp_path / 'one.db'}")
     db.create_schema()

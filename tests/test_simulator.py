@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.live import LiveModel
-from engine.schema import FIELDS, ID_RE, Event, validate_batch
-from engine.simulator import CANCEL_AFTER_MS, DEFAULT_FLOOR, MINUTE, Simulator, WarehouseSpec
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.live.model import LiveModel
+from engine.core.schema import FIELDS, ID_RE, Event, validate_batch
+from engine.simulator.floor import CANCEL_AFTER_MS, DEFAULT_FLOOR, MINUTE, Simulator, WarehouseSpec
 
 HOUR = 60 * MINUTE
 DAY0 = int(datetime(2026, 11, 22, tzinfo=timezone.utc).timestamp() * 1000)  # a midnight UTC

@@ -136,7 +136,7 @@ def test_sigterm_flushes_announces_and_exits_cleanly(server):
     assert server.proc.wait(15) == 0
     log = server.log()
     assert "engine stopped" in log and "Traceback" not in log
-    from engine.storage import Database
+    from engine.storage.database import Database
 
     db = Database(f"sqlite:///{server.data_dir / 'floorpulse.db'}")
     assert db.count_events() == 3

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from conftest import authed_client, make_config
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.schema import validate_batch
-from engine.storage import Database
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.core.schema import validate_batch
+from engine.storage.database import Database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

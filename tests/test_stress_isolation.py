@@ -10,8 +10,8 @@ import time
 from dataclasses import asdict
 
 from conftest import login_tokens, wait_until
-from engine.runtime import Engine
-from engine.schema import iso_ms
+from engine.runtime.engine import Engine
+from engine.core.schema import iso_ms
 
 FEED_KEYS = ("throughput", "workers_summary", "warehouses", "workers", "alerts")
 

@@ -1,4 +1,4 @@
-"""The tail of the events table (engine/tail.py): every committed event applied once, in spite of ids that
+"""The tail of the events table (engine/runtime/tail.py): every committed event applied once, in spite of ids that
 commit out of order on PostgreSQL (a transaction takes its ids before it commits), rolled-back ids that never
 appear, and a rebuild that must line up with it."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from conftest import wait_until
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.schema import validate_batch
-from engine.storage import Database, TailPosition, id_ranges
-from engine.tail import EventTail
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.core.schema import validate_batch
+from engine.storage.database import Database, TailPosition, id_ranges
+from engine.runtime.tail import EventTail
 from services import own_pg_database
 
 

@@ -1,5 +1,5 @@
 """Delta ticks (issue 12): a tick carries what changed since the previous one, whole every heartbeat and after a
-client connects, and a client rebuilds every whole tick from them, in Python (engine/push.py TickState) and in
+client connects, and a client rebuilds every whole tick from them, in Python (engine/live/push.py TickState) and in
 the browser bridge (assets/10_bridge.js, run here under Node with the DOM stubbed). One encode per emit."""
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, login_tokens, wait_until
-from engine import push
-from engine.config import DEFAULT_EVENT_TYPES
-from engine.live import LiveModel
-from engine.push import AGGREGATES, ALL_ROOM, Pusher, TickState, _diff, _merge, _remove
-from engine.schema import validate_batch
+from engine.live import push
+from engine.core.config import DEFAULT_EVENT_TYPES
+from engine.live.model import LiveModel
+from engine.live.push import AGGREGATES, ALL_ROOM, Pusher, TickState, _diff, _merge, _remove
+from engine.core.schema import validate_batch
 
 # ---- the diff itself ----
 

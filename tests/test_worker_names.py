@@ -76,7 +76,7 @@ def test_the_workers_page_draws_one_bar_per_namesake(app, engine, client):
 @pytest.fixture(scope="module")
 def crew_server(tmp_path_factory):
     """A real server whose roster (as a simulator or an HR import would register it) has two namesakes."""
-    from engine.storage import Database
+    from engine.storage.database import Database
 
     data_dir = tmp_path_factory.mktemp("names") / "srv"
     data_dir.mkdir(parents=True, exist_ok=True)

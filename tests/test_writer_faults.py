@@ -118,12 +118,12 @@ def test_same_batch_posted_twice_at_once_is_accepted_once(make_engine):
 def test_same_batch_from_two_writers_on_postgresql(pg_url):
     """11 (f) on PostgreSQL, where two processes' writers race on the unique event_id: each event is reported
     inserted by exactly one of the two requests, and neither fails."""
-    from engine.bus import InProcessBus
-    from engine.config import DEFAULT_EVENT_TYPES
-    from engine.ingest import Ingest
-    from engine.live import LiveModel
-    from engine.schema import validate_batch
-    from engine.storage import Database
+    from engine.core.bus import InProcessBus
+    from engine.core.config import DEFAULT_EVENT_TYPES
+    from engine.ingest.writer import Ingest
+    from engine.live.model import LiveModel
+    from engine.core.schema import validate_batch
+    from engine.storage.database import Database
 
     writers = []
     for _ in range(2):
@@ -243,8 +243,8 @@ def test_health_reports_failing_writes(make_engine, tmp_path):
 
 def test_rows_of_a_killed_claimer_are_reclaimed_after_the_setting(make_engine):
     """11 (e): an inbound row claimed by an instance that died is claimed again after INBOUND_RECLAIM_S."""
-    from engine.models import InboundEvent
-    from engine.schema import epoch_ms
+    from engine.storage.models import InboundEvent
+    from engine.core.schema import epoch_ms
 
     app, engine = make_engine(inbound_reclaim_s=1, poll_interval_s=0.2)
     body = json.dumps({"type": "scan", "warehouse_id": "W1", "worker_id": "K1"})

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify
 
-from ..api import error
-from ..auth import require_role
+from ..web.api import error
+from ..auth.gate import require_role
 
 if TYPE_CHECKING:
     from .service import Intel

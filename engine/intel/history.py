@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import forecast as fc
-from ..drift import MAX_SPAN, DriftState
-from ..schema import SYSTEM_WAREHOUSE
+from . import forecast as fc
+from .drift import MAX_SPAN, DriftState
+from ..core.schema import SYSTEM_WAREHOUSE
 
 if TYPE_CHECKING:
-    from ..live import LiveModel
+    from ..live.model import LiveModel
 
 RollupRows = Sequence[tuple[int, str, str, int, float]]  # (minute, warehouse, type, count, units), as storage returns them
 

@@ -11,13 +11,13 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..drift import AnomalyDetector, cusum_step, drift_step, minute_burst_excess, rolling_error, trailing_pairs, window_and_baseline
-from ..schema import epoch_ms, iso_ms
+from .drift import AnomalyDetector, cusum_step, drift_step, minute_burst_excess, rolling_error, trailing_pairs, window_and_baseline
+from ..core.schema import epoch_ms, iso_ms
 from .history import MINUTE, DriftBook, Floor, round_or_none
 from .outbox import Outbox
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..core.config import Config
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
 ACTUALS_GRACE_MS = 10_000  # a minute's actuals count as complete this long after it ended

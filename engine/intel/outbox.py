@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import forecast as fc
-from ..ingest import IngestClosed, QueueFull
-from ..schema import Event, validate_batch
+from . import forecast as fc
+from ..ingest.writer import IngestClosed, QueueFull
+from ..core.schema import Event, validate_batch
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
 SETTLE_S = 1.0  # a watched file modified more recently than this is still being written: look again next time

@@ -16,14 +16,14 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import forecast as fc
-from ..drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
-from ..schema import ID_RE, SYSTEM_WAREHOUSE, epoch_ms
+from . import forecast as fc
+from .drift import level_adjustment, retrain_failed, retrained, rolling_error, trailing_pairs
+from ..core.schema import ID_RE, SYSTEM_WAREHOUSE, epoch_ms
 from .history import DriftBook, Floor, PairStore, round_or_none
 from .outbox import SETTLE_S, Outbox, file_hash
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..core.config import Config
 
 log = logging.getLogger("engine.intel")  # the logger the service always logged under: log filters keep working
 Emit = Callable[..., Any]

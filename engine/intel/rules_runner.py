@@ -13,9 +13,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import forecast as fc
-from ..rules import Deduper, Facts, RuleSet, RulesError, evaluate, parse_rules
-from ..schema import SYSTEM_WAREHOUSE, epoch_ms
+from . import forecast as fc
+from .rules import Deduper, Facts, RuleSet, RulesError, evaluate, parse_rules
+from ..core.schema import SYSTEM_WAREHOUSE, epoch_ms
 from .history import MINUTE, Floor
 from .outbox import SETTLE_S, Outbox
 

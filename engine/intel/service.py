@@ -9,7 +9,7 @@ database, the live model, an `emit` callable, an ingest `submit` callable, a clo
 - shared by them (history.py, outbox.py): the `Floor` (live model + per-minute history rebuilt from the
   rollups), the `DriftBook` (forecast/actual pairs and drift states) and the `Outbox` (stored events).
 
-Four scheduler jobs drive it (registered in engine/runtime.py):
+Four scheduler jobs drive it (registered in engine/runtime/engine.py):
 - `forecast_job` (every FORECAST_INTERVAL_S): refreshes per-minute history from the rollups, fits where
   needed (no model, drift or admin retrain, more history allows a richer model, FORECAST_REFIT_S passed),
   applies each warehouse's model, caches the forecast and pushes `forecast:update`. The only place that fits.
@@ -27,9 +27,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .. import forecast as fc
-from ..drift import drift_label
-from ..schema import Event, epoch_ms
+from . import forecast as fc
+from .drift import drift_label
+from ..core.schema import Event, epoch_ms
 from .history import DriftBook, Floor, MinuteHistory, round_or_none
 from .monitor import DriftMonitor
 from .outbox import Outbox
@@ -37,11 +37,11 @@ from .registry import ModelRegistry
 from .rules_runner import DEFAULT_RULES, KEEP, RulesRunner
 
 if TYPE_CHECKING:
-    from ..bus import InProcessBus
-    from ..config import Config
-    from ..jobs import Jobs
-    from ..live import LiveModel
-    from ..storage import Database
+    from ..core.bus import InProcessBus
+    from ..core.config import Config
+    from ..core.jobs import Jobs
+    from ..live.model import LiveModel
+    from ..storage.database import Database
 
 log = logging.getLogger("engine.intel")
 

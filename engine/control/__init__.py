@@ -1,0 +1,1 @@
+"""The control page: event templates, scenarios, the stress test, and their API."""

@@ -1,0 +1,1 @@
+"""Wall screens: kiosk tokens and their API."""

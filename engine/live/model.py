@@ -1,0 +1,561 @@
+"""The live model: derived state the views show (SPEC section 4). Pure, in memory, no I/O.
+
+`apply(events)` folds stored events in; `snapshot()` / `tick()` read it out.
+Windows are keyed by the event's own timestamp, so replaying stored events on
+start rebuilds the same state the running process had.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ..core.schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, saturate, task_details
+
+WINDOW_S = 60
+MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
+RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
+LATENCY_WINDOW_S = 60.0
+WORKER_STATES = ("offline", "idle", "busy", "break")
+def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
+    data = sorted(samples)
+    if not data:
+        return {f"p{q}": None for q in qs}
+    n = len(data)
+    return {f"p{q}": round(data[min(n - 1, int(q / 100 * n))], 2) for q in qs}
+
+
+def minute_of(ts_ms: int) -> int:
+    return ts_ms - ts_ms % 60_000
+
+
+def rollup(events: Iterable[Event]) -> dict[tuple[int, str, str], list[float]]:
+    """Per-minute aggregates: (minute, warehouse, type) → [count, units]. Pure."""
+    out: dict[tuple[int, str, str], list[float]] = {}
+    for e in events:
+        key = (e.ts - e.ts % 60_000, e.warehouse_id, e.type)
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = [0, 0.0]
+        acc[0] += 1
+        if e.metrics:
+            u = e.metrics.get("units")
+            if u is not None:
+                acc[1] = saturate(acc[1] + u)
+    return out
+
+
+def merge_rollups(into: dict[tuple[int, str, str], list[float]], more: dict[tuple[int, str, str], list[float]]) -> None:
+    for key, (c, u) in more.items():
+        acc = into.get(key)
+        if acc is None:
+            into[key] = [c, u]
+        else:
+            acc[0] += c
+            acc[1] = saturate(acc[1] + u)
+
+
+@dataclass
+class WorkerState:
+    id: str
+    warehouse_id: str
+    name: str
+    state: str = "offline"
+    since: int = 0  # ms, when the current state began
+    task_id: str | None = None
+    done_shift: int = 0
+    shift_start: int | None = None
+    busy_ms: int = 0  # this shift
+    idle_ms: int = 0  # this shift
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        busy, idle = self.busy_ms, self.idle_ms
+        if self.state == "busy":
+            busy += max(0, now_ms - self.since)
+        elif self.state == "idle":
+            idle += max(0, now_ms - self.since)
+        worked = busy + idle
+        return {
+            "id": self.id,
+            "name": self.name,
+            "warehouse_id": self.warehouse_id,
+            "state": self.state,
+            "since": self.since,
+            "task_id": self.task_id,
+            "done_shift": self.done_shift,
+            "idle_min": round(idle / 60_000, 1),
+            "busy_min": round(busy / 60_000, 1),
+            "utilisation": round(100 * busy / worked, 1) if worked else None,
+        }
+
+
+@dataclass
+class WarehouseState:
+    id: str
+    name: str
+    capacity: int
+    last_event: int | None = None
+    open_by_priority: Counter = field(default_factory=Counter)
+
+    @property
+    def open_tasks(self) -> int:
+        return sum(self.open_by_priority.values())
+
+
+@dataclass
+class OpenTask:
+    warehouse_id: str
+    priority: str
+    sla_due: int | None
+    status: str
+    worker_id: str | None
+
+
+class LiveModel:
+    """Thread-safe: the batch writer applies, the push job and HTTP handlers read."""
+
+    def __init__(
+        self,
+        *,
+        default_capacity: int = 200,
+        stale_after_s: int = 300,
+        sla_risk_min: int = 15,
+        max_warehouses: int = 200,
+        max_workers: int = 5000,
+    ):
+        self.default_capacity = default_capacity
+        self.max_warehouses, self.max_workers = max_warehouses, max_workers
+        self.stale_after_ms = stale_after_s * 1000
+        self.sla_risk_ms = sla_risk_min * 60_000
+        self.lock = threading.RLock()
+        self.warehouses: dict[str, WarehouseState] = {}
+        self.workers: dict[str, WorkerState] = {}
+        self.tasks: dict[str, OpenTask] = {}
+        # per-second buckets: second → Counter of keys ("*", "wh:<id>", "type:<t>", "done:<wh>", "units:<wh>")
+        self.seconds: dict[int, Counter] = {}
+        # per-second "<warehouse>\x00<type>" counts for the event mix per warehouse (last MIX_WINDOW_S only)
+        self.mix_seconds: dict[int, Counter] = {}
+        # per-minute completions and units ("done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
+        self.minutes: dict[int, Counter] = {}
+        self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
+        self.recent: deque[Event] = deque(maxlen=200)
+        self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
+        self.changed_workers: set[str] = set()
+        # ids admitted from outside but not applied yet: they count toward the maxima (see `admit`)
+        self.reserved_warehouses: set[str] = set()
+        self.reserved_workers: set[str] = set()
+        self.events_total = 0
+        self.version = 0  # bumps on every apply; the push job sends a tick only when it moved
+        # stress-test events (`stress_run` set) fold into a model of their own, never into the floor's
+        self.stress: LiveModel | None = None
+
+    # ---- registration ----
+
+    def add_warehouse(self, wid: str, name: str | None = None, capacity: int | None = None) -> bool:
+        """Register (or update) a warehouse. Returns True when it was new."""
+        with self.lock:
+            wh = self.warehouses.get(wid)
+            if wh is None:
+                self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity)
+                self.reserved_warehouses.discard(wid)
+                return True
+            if name:
+                wh.name = name
+            if capacity:
+                wh.capacity = capacity
+            return False
+
+    def add_worker(self, wid: str, warehouse_id: str, name: str | None = None) -> bool:
+        """Register (or rename) a worker. Returns True when it was new."""
+        with self.lock:
+            w = self.workers.get(wid)
+            if w is None:
+                self.workers[wid] = WorkerState(wid, warehouse_id, name or wid)
+                self.reserved_workers.discard(wid)
+                return True
+            if name and name != w.name:
+                w.name = name
+                self.changed_workers.add(wid)
+            return False
+
+    def add_open_task(self, tid: str, warehouse_id: str, priority: str | None, sla_due: int | None, status: str, worker_id: str | None) -> None:
+        with self.lock:
+            self.add_warehouse(warehouse_id)
+            self._open(tid, OpenTask(warehouse_id, priority if priority in PRIORITIES else "normal", sla_due, status, worker_id))
+
+    def unknown_entities(self, events: Iterable[Event]) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+        """Warehouses and workers these events name that the model has not seen (to store before applying)."""
+        whs: dict[str, tuple[str, str, int]] = {}
+        wks: dict[str, tuple[str, str, str]] = {}
+        with self.lock:
+            for e in events:
+                if e.stress_run is not None:
+                    continue  # a stress run's synthetic identities are not registered on the floor
+                if e.warehouse_id not in self.warehouses and e.warehouse_id not in whs:
+                    whs[e.warehouse_id] = (e.warehouse_id, e.warehouse_id, self.default_capacity)
+                if e.worker_id and e.worker_id not in self.workers and e.worker_id not in wks:
+                    wks[e.worker_id] = (e.worker_id, e.worker_id, e.warehouse_id)
+        return list(whs.values()), list(wks.values())
+
+    def admit(self, events: list[Event]) -> FieldError | None:
+        """The cardinality gate for events from outside (HTTP, socket inject, the inbound table).
+
+        Warehouses and workers these events name for the first time must fit under `max_warehouses` /
+        `max_workers`, counting those registered (configured ones included) and those reserved by
+        requests admitted but not applied yet. All fit and are reserved, or none is and the error names
+        the first event past the limit: a request is refused whole. Under the lock, so two concurrent
+        requests cannot both take the last room. A reservation lasts until its event is applied (or the
+        process restarts: one whose request then failed still counts, and a retry with it passes).
+        """
+        with self.lock:
+            new_wh: dict[str, int] = {}
+            new_wk: dict[str, int] = {}
+            for i, e in enumerate(events):
+                wh = e.warehouse_id
+                if wh != SYSTEM_WAREHOUSE and wh not in self.warehouses and wh not in self.reserved_warehouses:
+                    new_wh.setdefault(wh, i)
+                wk = e.worker_id
+                if wk and wk not in self.workers and wk not in self.reserved_workers:
+                    new_wk.setdefault(wk, i)
+            known_wh = len(self.warehouses) - (SYSTEM_WAREHOUSE in self.warehouses) + len(self.reserved_warehouses)
+            known_wk = len(self.workers) + len(self.reserved_workers)
+            for id_field, kind, new, known, limit in (
+                ("warehouse_id", "warehouses", new_wh, known_wh, self.max_warehouses),
+                ("worker_id", "workers", new_wk, known_wk, self.max_workers),
+            ):
+                if known + len(new) > limit:
+                    first_over = list(new.values())[max(0, limit - known)]
+                    return FieldError(
+                        first_over, id_field,
+                        f"at most {limit} {kind} (MAX_{kind.upper()}): {known} are known and this request names {len(new)} new",
+                    )
+            self.reserved_warehouses.update(new_wh)
+            self.reserved_workers.update(new_wk)
+            return None
+
+    # ---- applying events ----
+
+    def apply(self, events: Sequence[Event], *, now_ms: int | None = None, history: bool = False) -> None:
+        """Fold events in. `history=True` (start-up replay) skips rollup deltas, alerts' freshness is kept.
+
+        Stress-test events go through the same folding, but into `self.stress`: the floor's workers, tasks,
+        windows, rollups and figures never see them, so purging them leaves nothing to undo here."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        floor = [e for e in events if e.stress_run is None]
+        if len(floor) < len(events):
+            with self.lock:
+                if self.stress is None:
+                    self.stress = LiveModel(default_capacity=self.default_capacity)
+                stress = self.stress
+            stress._fold([e for e in events if e.stress_run is not None], now_ms)
+        if floor:
+            with self.lock:
+                self._fold(floor, now_ms)
+                if not history:
+                    merge_rollups(self.pending_rollups, rollup(floor))
+
+    def _fold(self, events: list[Event], now_ms: int) -> None:
+        horizon = now_ms // 1000 - WINDOW_S
+        with self.lock:
+            for e in events:
+                self._apply_one(e, horizon)
+            self.version += 1
+
+    def reset_stress(self) -> None:
+        """Forget what stress runs folded in (a new run starts counting afresh; purged events are gone)."""
+        with self.lock:
+            self.stress = None
+
+    def _apply_one(self, e: Event, horizon_s: int) -> None:
+        self.events_total += 1
+        wh = self.warehouses.get(e.warehouse_id)
+        if wh is None:
+            self.add_warehouse(e.warehouse_id)
+            wh = self.warehouses[e.warehouse_id]
+        if wh.last_event is None or e.ts > wh.last_event:
+            wh.last_event = e.ts
+        sec = e.ts // 1000
+        if sec > horizon_s:
+            bucket = self.seconds.get(sec)
+            if bucket is None:
+                bucket = self.seconds[sec] = Counter()
+            bucket["*"] += 1
+            bucket["wh:" + e.warehouse_id] += 1
+            bucket["type:" + e.type] += 1
+            if e.type == "task.completed":
+                bucket["done:" + e.warehouse_id] += 1
+                if e.metrics and "units" in e.metrics:
+                    key = "units:" + e.warehouse_id
+                    bucket[key] = saturate(bucket[key] + e.metrics["units"])
+            if sec > horizon_s + WINDOW_S - MIX_WINDOW_S:
+                mix = self.mix_seconds.get(sec)
+                if mix is None:
+                    mix = self.mix_seconds[sec] = Counter()
+                mix[e.warehouse_id + "\x00" + e.type] += 1
+        if e.type == "task.completed":
+            self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
+        self.recent.append(e)
+        if is_alert(e):
+            self.alerts.append(e.to_json())
+
+        status = TASK_STATUS.get(e.type)
+        if status is not None and e.task_id:
+            self._apply_task(e, status)
+        if e.worker_id:
+            self._apply_worker(e)
+
+    def _count_minute(self, e: Event, horizon_min: int) -> None:
+        """A completion into its minute, for the rates over RATE_WINDOW_MIN (the start-up replay of task events
+        fills them too, so a restarted server's rate is whole at once)."""
+        minute = e.ts // 60_000
+        if minute <= horizon_min:
+            return
+        bucket = self.minutes.get(minute)
+        if bucket is None:
+            bucket = self.minutes[minute] = Counter()
+        bucket["done:" + e.warehouse_id] += 1
+        if e.metrics and "units" in e.metrics:
+            key = "units:" + e.warehouse_id
+            bucket[key] = saturate(bucket[key] + e.metrics["units"])
+
+    def _apply_task(self, e: Event, status: str) -> None:
+        task = self.tasks.get(e.task_id)
+        if status in OPEN:
+            if task is None:
+                _kind, prio, sla = task_details(e.payload)
+                self._open(e.task_id, OpenTask(e.warehouse_id, prio or "normal", sla, status, e.worker_id))
+            else:
+                task.status = status
+                task.worker_id = e.worker_id or task.worker_id
+        elif task is not None:
+            self._close(e.task_id)
+
+    def _open(self, tid: str, task: OpenTask) -> None:
+        if tid in self.tasks:
+            self._close(tid)
+        self.tasks[tid] = task
+        self.warehouses[task.warehouse_id].open_by_priority[task.priority] += 1
+
+    def _close(self, tid: str) -> None:
+        task = self.tasks.pop(tid)
+        wh = self.warehouses.get(task.warehouse_id)
+        if wh is not None:
+            wh.open_by_priority[task.priority] -= 1
+
+    def _apply_worker(self, e: Event) -> None:
+        w = self.workers.get(e.worker_id)
+        if w is None:
+            w = self.workers[e.worker_id] = WorkerState(e.worker_id, e.warehouse_id, e.worker_id)
+            self.reserved_workers.discard(e.worker_id)
+        t = e.type
+        if t == "worker.login":
+            w.shift_start, w.done_shift, w.busy_ms, w.idle_ms = e.ts, 0, 0, 0
+            self._move(w, "idle", e.ts, None)
+            w.warehouse_id = e.warehouse_id
+        elif t == "worker.logout":
+            self._move(w, "offline", e.ts, None)
+        elif t == "worker.break":
+            self._move(w, "break", e.ts, None)
+        elif t == "worker.resume":
+            self._move(w, "idle", e.ts, None)
+        elif t in ("task.assigned", "task.started"):
+            self._move(w, "busy", e.ts, e.task_id)
+        elif t in ("task.completed", "task.failed", "task.cancelled"):
+            if t == "task.completed":
+                w.done_shift += 1
+            if w.task_id in (None, e.task_id):
+                self._move(w, "idle", e.ts, None)
+        elif w.state == "offline" and t == "scan":
+            self._move(w, "idle", e.ts, None)  # a scan means someone is there
+
+    def _move(self, w: WorkerState, state: str, ts: int, task_id: str | None) -> None:
+        if ts < w.since:
+            return  # an older event than the state we hold: keep the newer truth
+        elapsed = ts - w.since
+        if w.state == "busy":
+            w.busy_ms += elapsed
+        elif w.state == "idle":
+            w.idle_ms += elapsed
+        if w.state != state or w.task_id != task_id:
+            self.changed_workers.add(w.id)
+        w.state, w.since, w.task_id = state, ts, task_id
+
+    def record_latency(self, samples_ms: Iterable[float], at: float | None = None) -> None:
+        at = time.monotonic() if at is None else at
+        with self.lock:
+            self.latency_ms.extend((at, ms) for ms in samples_ms)
+
+    def take_rollups(self) -> dict[tuple[int, str, str], list[float]]:
+        with self.lock:
+            out, self.pending_rollups = self.pending_rollups, {}
+            return out
+
+    def pending_snapshot(self) -> dict[tuple[int, str, str], list[float]]:
+        """Rollup deltas not yet flushed (so history includes the current minute)."""
+        with self.lock:
+            return {k: list(v) for k, v in self.pending_rollups.items()}
+
+    def restore_rollups(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
+        """Put deltas back after a failed flush, so the next flush carries them."""
+        with self.lock:
+            merge_rollups(self.pending_rollups, deltas)
+
+    # ---- reading ----
+
+    def _trim(self, now_s: int) -> None:
+        for sec in [s for s in self.seconds if s <= now_s - WINDOW_S]:
+            del self.seconds[sec]
+        for sec in [s for s in self.mix_seconds if s <= now_s - MIX_WINDOW_S]:
+            del self.mix_seconds[sec]
+        for minute in [m for m in self.minutes if m <= now_s // 60 - RATE_WINDOW_MIN - 1]:
+            del self.minutes[minute]
+
+    def _rate_window(self, now_ms: int) -> tuple[Counter, float]:
+        """Completions and units of the whole minutes that started inside the last RATE_WINDOW_MIN, and the seconds
+        they span (from the first such minute's start to now: 14–15 min), so a rate is count / span, exact."""
+        first = -(-(now_ms - RATE_WINDOW_MIN * 60_000) // 60_000)  # the first minute starting inside the window
+        total: Counter = Counter()
+        for minute, bucket in self.minutes.items():
+            if minute >= first:
+                total.update(bucket)
+        return total, max(1.0, (now_ms - first * 60_000) / 1000)
+
+    def _mix(self, now_s: int) -> dict[str, dict[str, float]]:
+        """Events/s by type over the last MIX_WINDOW_S, per warehouse (only types seen): the event mix follows a filter."""
+        out: dict[str, dict[str, float]] = {}
+        for sec, bucket in self.mix_seconds.items():
+            if now_s - sec >= MIX_WINDOW_S:
+                continue
+            for key, n in bucket.items():
+                wid, etype = key.split("\x00", 1)
+                per = out.setdefault(wid, {})
+                per[etype] = per.get(etype, 0) + n
+        return {wid: {t: round(n / MIX_WINDOW_S, 2) for t, n in per.items()} for wid, per in out.items()}
+
+    def throughput(self, now_ms: int | None = None) -> dict[str, Any]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_s = now_ms // 1000
+        with self.lock:
+            self._trim(now_s)
+            w1, w10, w60 = Counter(), Counter(), Counter()
+            for sec, bucket in self.seconds.items():
+                age = now_s - sec
+                if age < 0:
+                    age = 0  # slightly future stamps count as now
+                w60.update(bucket)
+                if age < 10:
+                    w10.update(bucket)
+                if age < 2:  # the last full second plus the current one, halved below
+                    w1.update(bucket)
+            rate, span_s = self._rate_window(now_ms)
+            per_hour = 3600 / span_s
+            mix = self._mix(now_s)
+            by_wh = {
+                wid: {
+                    "eps_10s": round(w10["wh:" + wid] / 10, 2),
+                    "tasks_per_min": w60["done:" + wid],
+                    "units_per_hour": round(saturate(rate["units:" + wid] * per_hour), 1),
+                    "by_type": mix.get(wid, {}),
+                }
+                for wid in self.warehouses
+            }
+            by_type = {k[5:]: round(v / 10, 2) for k, v in w10.items() if k.startswith("type:")}
+            return {
+                "eps_1s": round(w1["*"] / 2, 2),
+                "eps_10s": round(w10["*"] / 10, 2),
+                "eps_60s": round(w60["*"] / 60, 2),
+                "tasks_per_min": sum(v["tasks_per_min"] for v in by_wh.values()),
+                # over the last RATE_WINDOW_MIN minutes (the views label it from `rate_window_min`)
+                "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
+                "rate_window_min": RATE_WINDOW_MIN,
+                "by_warehouse": by_wh,
+                "by_type": by_type,
+                "events_total": self.events_total,
+            }
+
+    def latency(self, window_s: float = LATENCY_WINDOW_S) -> dict[str, Any]:
+        """Ingest → push latency percentiles over the last `window_s` seconds (what is true now, not this morning)."""
+        since = time.monotonic() - window_s
+        with self.lock:
+            while self.latency_ms and self.latency_ms[0][0] < since:
+                self.latency_ms.popleft()
+            samples = [ms for _, ms in self.latency_ms]
+        return {**percentiles(samples), "samples": len(samples)}
+
+    def warehouse_load(self, now_ms: int | None = None) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            at_risk: Counter = Counter()
+            for t in self.tasks.values():
+                if t.sla_due is not None and t.sla_due - now_ms <= self.sla_risk_ms:
+                    at_risk[t.warehouse_id] += 1
+            active: Counter = Counter(w.warehouse_id for w in self.workers.values() if w.state in ("idle", "busy"))
+            out = []
+            for wid, wh in sorted(self.warehouses.items()):
+                if wid == SYSTEM_WAREHOUSE:
+                    continue
+                open_n = wh.open_tasks
+                out.append(
+                    {
+                        "id": wid,
+                        "name": wh.name,
+                        "capacity": wh.capacity,
+                        "open_tasks": open_n,
+                        "load": round(open_n / wh.capacity, 3) if wh.capacity else None,
+                        "backlog": {p: wh.open_by_priority.get(p, 0) for p in PRIORITIES},
+                        "at_risk": at_risk[wid],
+                        "active_workers": active[wid],
+                        "last_event": wh.last_event,
+                        "stale": wh.last_event is None or now_ms - wh.last_event > self.stale_after_ms,
+                    }
+                )
+            return out
+
+    def open_task_ids(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [(tid, t.warehouse_id) for tid, t in self.tasks.items()]
+
+    def worker_summary(self) -> dict[str, int]:
+        with self.lock:
+            c = Counter(w.state for w in self.workers.values())
+            return {s: c.get(s, 0) for s in WORKER_STATES}
+
+    def workers_json(self, ids: Iterable[str] | None = None, now_ms: int | None = None) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            chosen = self.workers.values() if ids is None else (self.workers[i] for i in ids if i in self.workers)
+            return [w.to_json(now_ms) for w in sorted(chosen, key=lambda w: w.id)]
+
+    def take_changed_workers(self) -> set[str]:
+        with self.lock:
+            out, self.changed_workers = self.changed_workers, set()
+            return out
+
+    def stats(self, now_ms: int | None = None) -> dict[str, Any]:
+        """Everything the views show, as JSON: the `hello` snapshot and GET /api/stats."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {
+                **self._aggregates(now_ms),
+                "workers": self.workers_json(now_ms=now_ms),
+                "alerts": list(self.alerts),
+                "recent_events": [e.to_json() for e in reversed(self.recent)],
+            }
+
+    def tick(self, now_ms: int | None = None) -> dict[str, Any]:
+        """The periodic delta: aggregates in full, workers only where they changed since the last tick."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {**self._aggregates(now_ms), "workers": self.workers_json(self.take_changed_workers(), now_ms)}
+
+    def _aggregates(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "server_time": now_ms,
+            "throughput": self.throughput(now_ms),
+            "latency": self.latency(),
+            "workers_summary": self.worker_summary(),
+            "warehouses": self.warehouse_load(now_ms),
+        }

@@ -1,0 +1,1 @@
+"""The database: tables, the adapter every SQL statement goes through, history series from the rollups."""
