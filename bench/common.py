@@ -329,13 +329,7 @@ class BareServer:
         raise RuntimeError("bare server did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def http_roundtrip(url: str, body: bytes, n: int = 200) -> dict[str, Any]:
@@ -389,3 +383,14 @@ def proc_cpu_s(pid: int) -> float:
 
 if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "bare-server":
     bare_server_main(int(sys.argv[2]))
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s: a bench never leaves a server behind."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

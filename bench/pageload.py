@@ -191,13 +191,7 @@ class BareDash:
         raise RuntimeError("bare Dash app did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        c.stop_process(self.proc)
 
 
 # ---- the product, from this checkout or another one (an A/B variant) ----

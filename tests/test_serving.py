@@ -22,8 +22,8 @@ sys.path.insert(0, {root!r})
 from sqlalchemy import text
 
 import app
-from engine.config import Config
-from engine.storage import Database
+from engine.core.config import Config
+from engine.storage.database import Database
 
 out = {{"async_mode": app.async_mode()}}
 dash_app = app.create_app(Config(data_dir={data_dir!r}, simulator=False, build="test"), start=False)

@@ -221,12 +221,7 @@ class RedisSharing:
             log.warning("shared invalidation: Redis unavailable (reloading from the database every %ss meanwhile): %s", DOWN_RELOAD_S, exc)
             self.down_since = epoch_ms()
         self.up = False
-        if self._pubsub is not None:
-            try:
-                self._pubsub.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._pubsub = None
+        self._close_pubsub()
         self._others = {}
 
     # ---- online counts ----
@@ -269,18 +264,21 @@ class RedisSharing:
                 total[int(kiosk_id)] += int(n)
         return dict(total)
 
-    def close(self) -> None:
-        """At shutdown: leave the online counts and close the connections."""
-        try:
-            self.redis.hdel(self.online_key, self.name)
-        except redis.RedisError:
-            pass  # the entry ages out after ONLINE_TTL_S
+    def _close_pubsub(self) -> None:
         if self._pubsub is not None:
             try:
                 self._pubsub.close()
             except Exception:  # noqa: BLE001
                 pass
             self._pubsub = None
+
+    def close(self) -> None:
+        """At shutdown: leave the online counts and close the connections."""
+        try:
+            self.redis.hdel(self.online_key, self.name)
+        except redis.RedisError:
+            pass  # the entry ages out after ONLINE_TTL_S
+        self._close_pubsub()
         self.redis.close()
 
     def health(self) -> dict[str, Any]:
