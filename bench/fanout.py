@@ -5,8 +5,8 @@
     .venv/bin/python bench/fanout.py --url http://127.0.0.1:8080 --cpu-pids 4101,4102,4103 --targets floorpulse
                                                                       # a running deployment, e.g. HAProxy in front of 3 web processes
 
-Per measurement (one target, one N): a fresh server (Floorpulse: the Procfile's `web:` command, gunicorn's
-gevent-websocket worker, SQLite, the simulator on; bare: bench/fanout_bare.py under the same worker), N clients
+Per measurement (one target, one N): a fresh server (Floorpulse: the Procfile's `web:` command with the engine
+inside (ROLE=all), gunicorn's gevent-websocket worker, SQLite, the simulator on; bare: bench/fanout_bare.py under the same worker), N clients
 of the official socket.io-client (npm, bench/node/) in ONE separate Node process (connected 50 at a time,
 websocket transport, each its own connection), a few seconds to settle, then probe events posted over HTTP
 at --probe-hz (5/s) for --seconds, each carrying its send time (payload.sent_ms, time.time() on this machine);
@@ -80,7 +80,9 @@ class Server:
             (line,) = [ln for ln in PROCFILE.read_text().splitlines() if ln.startswith("web:")]
             env.update(DATA_DIR=str(data_dir), SIMULATOR="1", SIMULATOR_BACKFILL_MIN="5", BUILD="bench", MAX_CLIENTS=str(max_clients),
                        ADMIN_PASSWORD=self.password, ACCESS_TOKEN_MIN="240")
-            cmd = ["bash", "-c", "exec env " + line[len("web:"):].strip()]
+            # the Procfile's gevent web server with the engine inside (ROLE=all): a lone ROLE=web process pushes
+            # nothing without an engine process; the scaled pair is measured with --url (deploy/cluster.py)
+            cmd = ["bash", "-c", "exec env " + line[len("web:"):].strip().replace("ROLE=web", "ROLE=all")]
         else:
             cmd = [str(Path(sys.executable).parent / "gunicorn"), "-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
                    "-w", "1", "--worker-connections", str(3 * max_clients + 1000), "--no-control-socket",
@@ -283,8 +285,8 @@ def table(rows: list[dict], url: str | None = None) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "Floorpulse (Procfile, gevent)" if r["target"] == "floorpulse" else "bare Flask-SocketIO (gevent)"
-        if url:
-            name = f"{r['target']} at {url}"
+        if url and r["target"] == "floorpulse":
+            name = f"Floorpulse at {url}"
         delivered = "all" if r["all_delivered"] else f"{100 * (r['delivery'] or 0):.2f} %"
         lines.append(f"| {name} | {r['clients']:,} | {r['connected']:.0f} | {r['refused']:.0f} | {delivered} | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | "
                      f"{r['server_cpu_pct']} % | {r['clients_cpu_pct']} % | {r['health_p95_ms']} ms |")
@@ -323,9 +325,9 @@ def main() -> None:
                     c.log(f"rep {rep + 1}/{args.reps}: {target}, {n} clients (load {os.getloadavg()[0]:.1f})")
                     srv = None
                     try:
-                        if args.url:
+                        if args.url and target == "floorpulse":  # the bare app is always started here, beside it
                             url, pids = args.url.rstrip("/"), [int(p) for p in args.cpu_pids.split(",") if p]
-                            token = login(url, args.password) if target == "floorpulse" else None
+                            token = login(url, args.password)
                         else:
                             srv = Server(target, Path(tmp) / tag, max_clients=args.max_clients or max(args.clients) + 100)
                             url, pids = srv.url, srv.pids()
