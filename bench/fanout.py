@@ -309,12 +309,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--max-clients", type=int, default=0, help="MAX_CLIENTS of the started Floorpulse (default: the largest N + 100); "
                     "below N, the clients past it are refused \"server full\" while the rest are measured")
-    ap.add_argument("--url", help="measure a running server or balancer instead of starting one (e.g. HAProxy before 3 web processes)")
+    ap.add_argument("--url", help="measure a running deployment as Floorpulse (e.g. HAProxy before 3 web processes); the bare app is still started here")
     ap.add_argument("--cpu-pids", default="", help="with --url: comma-separated pids whose CPU (with their children) is the server's")
     ap.add_argument("--password", default=os.environ.get("ADMIN_PASSWORD", ""), help="with --url: admin's password, for the token")
     args = ap.parse_args()
-    if args.url and len(args.targets) != 1:
-        ap.error("--url measures one target: give --targets floorpulse (or bare)")
     ensure_node_clients()
     rows = []
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
