@@ -113,7 +113,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.1)
         engine.stop_hooks.append(rooms.withdraw)
     server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
-    init_metrics(server, engine)  # last: its request timer goes in front of every other hook
+    init_metrics(server, engine, live)  # last: its request timer goes in front of every other hook
 
     app = Dash(
         __name__,

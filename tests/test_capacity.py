@@ -14,7 +14,7 @@ import requests
 import socketio
 
 from app import create_app
-from conftest import ROOT, add_test_users, free_port, login_tokens, make_config, password, wait_ready, wait_until
+from conftest import ROOT, add_test_users, authed_client, free_port, login_tokens, make_config, password, wait_ready, wait_until
 from engine.live.realtime import SERVER_FULL, guard_handshakes
 
 LIMIT = 3
@@ -71,6 +71,12 @@ def test_past_the_limit_a_socket_is_refused_and_the_rest_keeps_working(small_app
     assert again.is_connected("/live")
     assert not connect().is_connected("/live")
     assert fp.live.refused_full == 2
+
+    # and /metrics says so: this process's sockets, its capacity and the refusals
+    metrics = authed_client(server, "viewer").get("/metrics").get_data(as_text=True)
+    assert f"floorpulse_socket_clients {float(LIMIT)}" in metrics
+    assert f"floorpulse_socket_capacity {float(LIMIT)}" in metrics
+    assert "floorpulse_socket_refused_full_total 2.0" in metrics
 
 
 def test_a_refused_sign_in_gives_its_slot_back(small_app):

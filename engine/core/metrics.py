@@ -67,6 +67,20 @@ class EngineCollector(Collector):
             yield from stream_metrics(eng.stream)
 
 
+class SocketCollector(Collector):
+    """This process's `/live` sockets: connected now, and connects refused past MAX_CLIENTS."""
+
+    def __init__(self, live):
+        self.live = live
+
+    def collect(self):
+        yield GaugeMetricFamily("floorpulse_socket_clients", "Socket.IO clients connected to /live in this process.", value=self.live.clients)
+        yield GaugeMetricFamily("floorpulse_socket_capacity", "MAX_CLIENTS: connects past it are refused \"server full\".", value=self.live.max_clients)
+        yield CounterMetricFamily(
+            "floorpulse_socket_refused_full_total", "Connects to /live refused \"server full\" since the process started.", value=self.live.refused_full
+        )
+
+
 def stream_metrics(source):
     """The Redis Stream consumer group, as of this process's last `stream` run (never a Redis call at scrape time)."""
     if source.lag is not None:
@@ -90,9 +104,11 @@ def stream_metrics(source):
 class Metrics:
     """The app's registry and the instruments fed as things happen."""
 
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: "Engine", live=None):
         self.registry = r = CollectorRegistry()
         r.register(EngineCollector(engine))
+        if live is not None:
+            r.register(SocketCollector(live))
         self.push_latency = Histogram(
             "floorpulse_push_latency_seconds", "Ingest to Socket.IO push, per event pushed live.", buckets=LATENCY_BUCKETS, registry=r
         )
@@ -146,9 +162,10 @@ class Metrics:
         return encode(self.registry), content_type
 
 
-def init_metrics(server: Flask, engine: "Engine") -> Metrics:
-    """Build the app's metrics and install the request hooks; the timer runs first, before the auth gate."""
-    metrics = Metrics(engine)
+def init_metrics(server: Flask, engine: "Engine", live=None) -> Metrics:
+    """Build the app's metrics (with `live`, the Socket.IO namespace: its sockets) and install the request hooks;
+    the timer runs first, before the auth gate."""
+    metrics = Metrics(engine, live)
     server.before_request_funcs.setdefault(None, []).insert(0, metrics.request_started)
     server.after_request(metrics.request_finished)
     server.extensions[EXTENSION] = metrics
