@@ -9,10 +9,13 @@ ingest queue is written, the running jobs finish, the leader lock is given up fo
     REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=postgresql+psycopg://... python -m engine
 
 With ENGINE_PORT set it answers GET /health on HOST:ENGINE_PORT with its status (leader or standby,
-token, jobs) as JSON: 200 when healthy, 503 otherwise.
+token, jobs) as JSON: 200 when healthy, 503 otherwise; and GET /metrics, the engine's own Prometheus families
+(the ingest, the jobs, the Redis Stream consumer, push latency, the live model's load), with METRICS_TOKEN as
+its bearer token when that is set.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import signal
@@ -22,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .core.config import Config
 from .core.jsonsafe import StrictJSON, alert_through
+from .core.metrics import Metrics
 from .core.mq import QueueManager, SharedRooms
 from .live.push import ALL_ROOM
 from .live.realtime import NAMESPACE
@@ -50,21 +54,33 @@ def build_engine(config: Config) -> Engine:
 
 
 def serve_health(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
-    """GET /health → the engine's health JSON (200 ok / 503 degraded), in a daemon thread."""
+    """GET /health → the engine's health JSON (200 ok / 503 degraded) and GET /metrics → its Prometheus
+    families, in a daemon thread."""
     dumps = StrictJSON().dumps
+    metrics = Metrics(engine)
+    token = engine.config.metrics_token
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "Floorpulse-engine"
         sys_version = ""
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            if self.path.split("?", 1)[0] != "/health":
+            path = self.path.split("?", 1)[0]
+            if path == "/health":
+                body, ok = engine.health()
+                self._answer(200 if ok else 503, dumps(body).encode(), "application/json")
+            elif path == "/metrics":
+                if token and not hmac.compare_digest(self.headers.get("Authorization", ""), "Bearer " + token):
+                    self._answer(401, b'{"error": "GET /metrics needs METRICS_TOKEN as a bearer token"}', "application/json")
+                    return
+                raw, content_type = metrics.exposition(self.headers.get("Accept"))
+                self._answer(200, raw, content_type)
+            else:
                 self.send_error(404)
-                return
-            body, ok = engine.health()
-            raw = dumps(body).encode()
-            self.send_response(200 if ok else 503)
-            self.send_header("Content-Type", "application/json")
+
+        def _answer(self, status: int, raw: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)

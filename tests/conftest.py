@@ -23,6 +23,8 @@ from engine.core.config import Config  # noqa: E402
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or "" without xdist
 _WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test" + (f"_{XDIST_WORKER}" if XDIST_WORKER else ""))
+# the server's own `postgres` database: where a test creates and drops databases of its own (PG_URL's may not exist yet)
+SERVER_DB_URL = PG_URL.rsplit("/", 1)[0] + "/postgres"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER_INDEX}")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 

@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import PG_URL, free_port, need_service, wait_until
+from conftest import PG_URL, SERVER_DB_URL, free_port, need_service, wait_until
 
 
 class RedisServer:
@@ -65,7 +65,7 @@ def own_pg_database():
     from sqlalchemy import create_engine, text
 
     try:
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        admin = create_engine(SERVER_DB_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001

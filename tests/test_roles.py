@@ -320,6 +320,9 @@ def test_web_and_engine_processes(tmp_path, cluster_services):
         health = wait_until(lambda: (engine_health(engine_port) or {}).get("cluster", {}).get("leader", {}).get("ready") and engine_health(engine_port),
                             60, "the engine process leads")
         assert health["role"] == "engine" and health["status"] == "ok"
+        scraped = requests.get(f"http://127.0.0.1:{engine_port}/metrics", timeout=10)
+        assert scraped.status_code == 200 and "floorpulse_events_stored_total" in scraped.text  # the engine's own /metrics
+        assert "floorpulse_ingest_queue_depth" in scraped.text
         web = start_server(tmp_path / "web", role="web", **env)
         token = web.token("operator")
         auth = {"Authorization": "Bearer " + token}

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import PG_URL, REDIS_URL, add_test_users, free_port, login_tokens, make_config, need_service, password, wait_until
+from conftest import PG_URL, SERVER_DB_URL, REDIS_URL, add_test_users, free_port, login_tokens, make_config, need_service, password, wait_until
 
 WAIT_S = 60  # bounds every wait; changes normally arrive within a sharing run (0.1 s here)
 SECRETS = dict(secret_key="s" * 40, jwt_secret_key="j" * 40)  # one site: every process signs with the same keys
@@ -36,7 +36,7 @@ def own_database():
 
     name = f"fp_{uuid.uuid4().hex[:10]}"
     try:
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        admin = create_engine(SERVER_DB_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {name}"))
     except Exception as exc:  # noqa: BLE001
