@@ -516,7 +516,7 @@
       return fetch(url, {method: method, credentials: "same-origin", headers: headers, body: body === undefined ? undefined : JSON.stringify(body)}).then(
         function (r) {
           return r.text().then(function (text) {
-            var parsed = null;
+            var parsed;
             try {
               parsed = text ? JSON.parse(text) : null;
             } catch (e) {

@@ -347,7 +347,7 @@
     return arrow + " " + whLabel(a.warehouse_id, nm) + " · " + (a.metric || "") + " " + fp.fmt(a.observed, 1) + " vs baseline " + fp.fmt(a.baseline, 1) + (size ? " (" + size + ")" : "") + " · z " + fp.fmt(a.z, 1);
   }
 
-  function tpUpdate(now) {
+  function tpUpdate() {
     var gd = fp.graph("tp-tasks-graph");
     if (!gd) return;
     var snow = fp.serverNow();
@@ -608,7 +608,7 @@
     return h("Tr", {key: m.warehouse_id, className: "fp-ms-row-" + drift}, cells);
   }
 
-  function renderModels(now) {
+  function renderModels() {
     var el = document.getElementById("ms-body");
     if (!el) return;
     var admin = el.getAttribute("data-admin") === "1";

@@ -28,7 +28,6 @@
   var STRIP_SHOWN = 3; // entries drawn side by side; the rest are counted
   var ANOMALY_SHOW_MS = 60 * 1000;
   var CLEARED = {resolved: 1, cleared: 1, ok: 1, closed: 1};
-  var STATES = ["busy", "idle", "break", "offline"];
 
   var tv = (fp.tv = {
     configured: false,
@@ -547,14 +546,14 @@
     if (!gd) return (tv.drawnAt["wk-graph"] = 0);
     var whs = ((gd.layout.meta && gd.layout.meta.warehouses) || []).filter(fp.inFilter);
     var nm2 = names();
-    var labels = whs.map(function (w) {
+    var whNames = whs.map(function (w) {
       return nm2[w] || w;
     });
     var traces = gd.data.map(function (tr) {
       var xs = whs.map(function (w) {
         return (wc.per[w] && wc.per[w][tr.meta]) || 0;
       });
-      return {y: labels, x: xs, text: xs.map(function (v) {
+      return {y: whNames, x: xs, text: xs.map(function (v) {
         return v ? String(v) : "";
       }), textfont: Object.assign({}, tr.textfont, {size: Math.round(18 * tv.scale)})};
     });

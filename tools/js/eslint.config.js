@@ -1,0 +1,55 @@
+// eslint for the browser JavaScript in assets/ (flat config). Run from the repository root:
+//   tools/js/node_modules/.bin/eslint -c tools/js/eslint.config.js assets tools/js      (or `npm run lint` in tools/js)
+// tests/test_js.py runs it in the test suite.
+"use strict";
+
+const js = require("@eslint/js");
+const globals = require("globals");
+
+module.exports = [
+  {
+    // third-party bundles, served as they come
+    ignores: ["assets/00_socket.io.min.js", "assets/01_plotly-basic.min.js"],
+  },
+  {
+    files: ["assets/**/*.js"],
+    ...js.configs.recommended,
+  },
+  {
+    files: ["assets/**/*.js"],
+    languageOptions: {
+      // classic scripts that Dash loads in file-name order; they share state through window.floorpulse
+      sourceType: "script",
+      ecmaVersion: "latest",
+      globals: {
+        ...globals.browser,
+        // set by the scripts Dash loads before ours; the asset files reach them through window.* today,
+        // these keep a bare reference from being reported as undefined. `fp` is deliberately NOT a global:
+        // each file binds its own `var fp = window.floorpulse`, and a file that forgets to must fail here.
+        floorpulse: "readonly",
+        io: "readonly", // socket.io client (assets/00_socket.io.min.js)
+        Plotly: "readonly", // plotly.js (assets/01_plotly-basic.min.js)
+        dash_clientside: "readonly",
+        dash_component_api: "readonly",
+      },
+    },
+    rules: {
+      // a catch clause needs its binding in ES5-style code, so an unused one is not a finding
+      "no-unused-vars": ["error", {args: "after-used", caughtErrors: "none"}],
+      eqeqeq: ["error", "always"],
+      // every file is an IIFE in strict mode: nothing leaks into the page's global scope by accident
+      strict: ["error", "function"],
+      "no-implicit-globals": "error",
+    },
+  },
+  {
+    // this folder: the config and the unit tests (Node, CommonJS)
+    files: ["tools/js/**/*.js"],
+    ...js.configs.recommended,
+  },
+  {
+    files: ["tools/js/**/*.js"],
+    languageOptions: {sourceType: "commonjs", ecmaVersion: "latest", globals: {...globals.node}},
+    rules: {eqeqeq: ["error", "always"]},
+  },
+];

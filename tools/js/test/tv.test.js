@@ -1,0 +1,176 @@
+// The TV's alert strip (assets/40_tv.js, issue 13 item 2): repeats of one alert fold into one entry with a
+// count (×N), the same event delivered twice counts once, an all-clear removes the entry, anomalies of one
+// warehouse in one direction fold too, and the strip holds a bounded number of entries. Plus the KPI tones
+// ("SLA at risk 0" is not red) and a TV that opens whole from the page's seed.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const {load, plain, texts, find, T0} = require("../harness");
+
+const FILES = ["10_bridge.js", "20_views.js", "25_intel.js", "40_tv.js"];
+
+function tv(dataset) {
+  const env = load(FILES, {pathname: "/tv"});
+  env.mount("tv-root", {dataset: Object.assign({views: "timeline", rotateS: "30", alertS: "120", staleS: "15", reloadH: "0"}, dataset || {})});
+  env.flush(); // mounts the TV view
+  return env;
+}
+
+function alert(id, wh, secondsAgo, extra) {
+  return Object.assign({
+    event_id: id,
+    timestamp: new Date(T0 - secondsAgo * 1000).toISOString(),
+    type: "system.alert",
+    severity: "critical",
+    warehouse_id: wh,
+    payload: {alert: "dock_blocked", title: "Dock blocked", message: "Dock 3 blocked"},
+  }, extra || {});
+}
+
+function strip(env) {
+  env.flush();
+  const props = env.lastSet("tv-alerts");
+  return {className: props.className, cards: props.children || []};
+}
+
+test("the same critical alert posted twice for one warehouse is one entry with ×2", () => {
+  const env = tv();
+  env.fire("alert", alert("e1", "W1", 30));
+  env.fire("alert", alert("e2", "W1", 10, {payload: {alert: "dock_blocked", title: "Dock blocked", message: "Dock 3 still blocked"}}));
+  const entries = plain(env.fp.tv.alerts);
+  assert.equal(entries.length, 1);
+  assert.equal(entries[0].count, 2);
+  assert.equal(entries[0].first, T0 - 30000);
+  assert.equal(entries[0].at, T0 - 10000);
+  assert.equal(entries[0].text, "Dock 3 still blocked"); // the latest words
+  const s = strip(env);
+  assert.equal(s.cards.length, 1);
+  assert.match(s.className, /is-shown/);
+  assert.match(s.className, /is-critical/);
+  const count = find(s.cards[0], "tv-alert-count");
+  assert.ok(count, "a count badge");
+  assert.equal(count.props.children, "×2");
+  assert.match(texts(find(s.cards[0], "tv-alert-age")).join(""), /^first 11:59:30, latest 11:59:50 UTC/);
+  assert.deepEqual(env.errors, []);
+});
+
+test("one alert delivered again (a reconnect's hello replays it) still counts once", () => {
+  const env = tv();
+  const a = alert("e1", "W1", 20);
+  env.fire("alert", a);
+  env.fire("alert", a);
+  env.fire("hello", {build: "b1", heartbeat_s: 5, snapshot: {server_time: T0, alerts: [a], recent_events: []}});
+  assert.equal(env.fp.tv.alerts.length, 1);
+  assert.equal(env.fp.tv.alerts[0].count, 1);
+  assert.equal(find(strip(env).cards[0], "tv-alert-count"), null); // no badge for a single one
+});
+
+test("different warehouses or different alerts are separate entries, newest first", () => {
+  const env = tv();
+  env.fire("alert", alert("e1", "W1", 50));
+  env.fire("alert", alert("e2", "W2", 40));
+  env.fire("alert", alert("e3", "W1", 30, {payload: {alert: "conveyor_down", message: "Conveyor down"}}));
+  const entries = plain(env.fp.tv.alerts);
+  assert.deepEqual(entries.map((o) => [o.wh, o.key, o.count]), [["W1", "conveyor_down", 1], ["W2", "dock_blocked", 1], ["W1", "dock_blocked", 1]]);
+});
+
+test("only critical system alerts reach the strip", () => {
+  const env = tv();
+  env.fire("alert", alert("e1", "W1", 10, {severity: "warning"}));
+  env.fire("alert", alert("e2", "W1", 10, {type: "ai.action"}));
+  env.fire("alert", alert("e3", null, 10));
+  assert.equal(env.fp.tv.alerts.length, 0);
+  const s = strip(env);
+  assert.equal(s.cards.length, 0);
+  assert.doesNotMatch(s.className, /is-shown/);
+});
+
+test("an all-clear removes the entry; a repeat older than the clear stays cleared, a newer one shows", () => {
+  const env = tv();
+  env.fire("alert", alert("e1", "W1", 60));
+  env.fire("alert", alert("e2", "W2", 60));
+  env.fire("alert", alert("c1", "W1", 40, {status: "resolved", severity: "info"}));
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+  env.fire("alert", alert("e0", "W1", 50)); // from before the all-clear (e.g. a late seed)
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+  env.fire("alert", alert("e3", "W1", 5));
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => [o.wh, o.count])), [["W1", 1], ["W2", 1]]);
+});
+
+test("anomalies of one warehouse in one direction fold; the other direction is its own entry; critical first", () => {
+  const env = tv();
+  const anomaly = (id, direction) => ({id, warehouse_id: "W1", direction, observed: 2, baseline: 9.5, size_pct: -79, metric: "completed"});
+  env.fire("anomaly:alert", anomaly("a1", "down"));
+  env.fire("anomaly:alert", anomaly("a2", "down"));
+  env.fire("anomaly:alert", anomaly("a3", "up"));
+  env.fire("alert", alert("e1", "W2", 100));
+  const entries = plain(env.fp.tv.alerts);
+  assert.deepEqual(entries.map((o) => [o.kind, o.fold.split("\u0000").pop(), o.count]), [["critical", "dock_blocked", 1], ["anomaly", "down", 2], ["anomaly", "up", 1]]);
+  const s = strip(env);
+  assert.equal(s.cards.length, 3);
+  assert.equal(find(s.cards[1], "tv-alert-count").props.children, "×2");
+  assert.match(texts(s.cards[1]).join(" "), /Throughput drop/);
+  assert.match(texts(s.cards[1]).join(" "), /2\.0 tasks\/min against 9\.5 in the hour before \(-79 %\)/);
+});
+
+test("anomalies outside the TV's warehouses are not shown", () => {
+  const env = tv({warehouses: "W2"});
+  env.fire("anomaly:alert", {id: "a1", warehouse_id: "W1", direction: "up", observed: 9, baseline: 2});
+  assert.equal(env.fp.tv.alerts.length, 0);
+});
+
+test("the strip draws three entries and counts the rest; it keeps at most eight", () => {
+  const env = tv();
+  for (let i = 0; i < 10; i++) env.fire("alert", alert("e" + i, "W" + i, 50 - i));
+  assert.equal(env.fp.tv.alerts.length, 8);
+  const s = strip(env);
+  assert.equal(s.cards.length, 3);
+  assert.match(texts(s.cards[2]).join(" "), /\+5 more/);
+  assert.match(texts(s.cards[0]).join(" "), /W9/); // the newest
+});
+
+test("an entry leaves the strip when its time is up", () => {
+  const env = tv();
+  env.fire("alert", alert("e1", "W1", 10)); // alertS = 120: shown until T0 + 110 s
+  assert.equal(strip(env).cards.length, 1);
+  env.clock.now = T0 + 111 * 1000;
+  const s = strip(env);
+  assert.equal(s.cards.length, 0);
+  assert.equal(env.fp.tv.alerts.length, 0);
+  env.fire("alert", alert("e2", "W1", 10)); // already expired when it arrives
+  assert.equal(env.fp.tv.alerts.length, 0);
+});
+
+function tick(warehouses) {
+  return {seq: 0, full: true, server_time: T0, throughput: {by_warehouse: {}}, warehouses};
+}
+
+test("'SLA at risk' is drawn in its alarm tone only when it is not zero", () => {
+  const env = tv({views: "load"});
+  const wh = (risk) => ({id: "W1", name: "Leeds", open_tasks: 3, capacity: 10, load: 0.3, at_risk: risk, active_workers: 2, stale: false});
+  env.fire("tick", tick([wh(0)]));
+  env.flush();
+  assert.equal(env.lastSet("tv-ld-risk-value").children, "0");
+  assert.equal(env.lastSet("tv-ld-risk").className, "tv-kpi tv-tone-risk");
+  env.fire("tick", Object.assign(tick([wh(2)]), {seq: 1}));
+  env.flush();
+  assert.equal(env.lastSet("tv-ld-risk-value").children, "2");
+  assert.equal(env.lastSet("tv-ld-risk").className, "tv-kpi tv-tone-risk is-on");
+  assert.deepEqual(env.errors, []);
+});
+
+test("the TV opens whole from the page's seed: last 10 minutes of events and alerts before any push", () => {
+  const env = tv();
+  const a = alert("e9", "W1", 120);
+  const row = (id, secondsAgo) => [id, T0 - secondsAgo * 1000, "task.completed", "info", "W1", "K1", "T1", "done", ""];
+  const out = env.window.dash_clientside.floorpulse.seedTv({events: [row("s1", 300), row("s2", 200)], alerts: [a]});
+  assert.equal(out, env.window.dash_clientside.no_update);
+  env.fire("tick", tick([{id: "W1", name: "Leeds"}]));
+  env.flush();
+  assert.equal(env.lastSet("tv-tl-alerts-value").children, "1");
+  assert.match(env.lastSet("tv-tl-alerts-sub").children, /^latest 11:58:00 · W1/);
+  const rows = env.lastSet("tv-tl-list").children;
+  assert.deepEqual(plain(rows.map((r) => texts(r)[0])), ["11:56:40", "11:55:00"]); // newest first
+  assert.equal(env.fp.tv.alerts.length, 0); // 2 minutes old: past alertS, counted but not on the strip
+});
