@@ -178,7 +178,7 @@ for (const [name, data] of JSON.parse(fs.readFileSync(0, "utf8"))) {
   fire(name, data);
   if (name === "tick") {
     const s = window.floorpulse.state.snapshot;
-    out.push({throughput: s.throughput, latency: s.latency, workers_summary: s.workers_summary, warehouses: s.warehouses});
+    out.push({throughput: s.throughput, latency: s.latency, workers_summary: s.workers_summary, warehouses: s.warehouses, summary: s.summary});
   }
 }
 out.push(window.floorpulse.tickSync);
