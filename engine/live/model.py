@@ -93,7 +93,8 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
         for w in tp_ids:
             mix.update(by_wh[w].get("by_type") or {})
         by_type = {t: round(v, 2) for t, v in sorted(mix.items())}
-    busiest = max((w for w in tp_ids if w != SYSTEM_WAREHOUSE), key=lambda w: by_wh[w]["tasks_per_min"], default=None)  # first id on a tie
+    busy_sites = [w for w in tp_ids if w != SYSTEM_WAREHOUSE and by_wh[w]["tasks_per_min"] > 0]
+    busiest = max(busy_sites, key=lambda w: by_wh[w]["tasks_per_min"], default=None)  # the first id on a tie; none while all are 0
     sites = [w for w in warehouses if pick is None or w["id"] in pick]
     open_n = sum(w["open_tasks"] for w in sites)
     cap = sum(w["capacity"] or 0 for w in sites)
@@ -629,6 +630,12 @@ class LiveModel:
                     }
                 )
             return out
+
+    def summary(self, ids: Iterable[str] | None = None, now_ms: int | None = None) -> dict[str, Any]:
+        """`summarise` over `ids` (None = the floor) as of now: a page's first render, a selection's first `summary`."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {"server_time": now_ms, **summarise(self.throughput(now_ms), self.warehouse_load(now_ms), ids)}
 
     def open_task_ids(self) -> list[tuple[str, str]]:
         with self.lock:

@@ -24,7 +24,6 @@ from socketio.packet import Packet
 
 from ..auth.gate import KIOSK_COOKIE, KIOSK_PREFIX, Identity, client_address, has_role, resolve_identity
 from ..core.jsonparse import JSONBodyError, format_path
-from .model import summarise
 from .push import ALL_ROOM, selection_room, warehouse_room
 
 if TYPE_CHECKING:
@@ -227,9 +226,7 @@ class LiveNamespace(Namespace):
         chosen = warehouses[:256]
         self._set_rooms({warehouse_room(w) for w in chosen} | {selection_room(chosen)})
         # the selection's figures at once (then with every tick, to its room): its KPIs never wait for a tick
-        live = self.engine.live
-        now_ms = int(time.time() * 1000)
-        emit("summary", {"server_time": now_ms, **summarise(live.throughput(now_ms), live.warehouse_load(now_ms), chosen)})
+        emit("summary", self.engine.live.summary(chosen))
         return {"ok": True, "warehouses": chosen}
 
     def on_unsubscribe(self, _data: Any = None):
