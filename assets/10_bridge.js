@@ -39,7 +39,7 @@
     lastMsgAt: 0,
     skew: 0, // server clock − browser clock, ms
     eventTypes: [],
-    snapshot: null, // {server_time, throughput, latency, workers_summary, warehouses}
+    snapshot: null, // {server_time, throughput, latency, workers_summary, warehouses, summary}
     workers: new Map(), // id → worker JSON, plus asOf (server ms when serialised)
     workersRev: 0,
     tickRev: 0,
@@ -247,7 +247,7 @@
   function applyAggregates(s) {
     var snap = state.snapshot || {};
     snap.server_time = s.server_time;
-    ["throughput", "latency", "workers_summary", "warehouses"].forEach(function (k) {
+    AGGREGATES.forEach(function (k) {
       if (s[k] !== undefined) snap[k] = s[k];
     });
     state.snapshot = snap;
@@ -321,7 +321,7 @@
   // (objects key by key; `warehouses`: the changed ones, each with its id) and the `removed` paths. They are merged here into the last
   // whole state, so everything past this point sees whole ticks. A merge makes new objects along the changed
   // paths only: what did not change keeps its identity. `hello` is the base until the first full tick.
-  var AGGREGATES = ["throughput", "latency", "workers_summary", "warehouses"];
+  var AGGREGATES = ["throughput", "latency", "workers_summary", "warehouses", "summary"]; // engine/live/push.py AGGREGATES
   var tickState = null; // {throughput, latency, workers_summary, warehouses: {id: warehouse}}
   var tickSeq = null;
   fp.tickSync = {full: 0, deltas: 0, gaps: 0, exact: false};

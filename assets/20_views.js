@@ -53,6 +53,21 @@
     if (sub !== undefined) fp.set(id + "-sub", {children: sub});
   }
 
+  // The figures of what this screen shows, as the server summed them (engine/live/model.py summarise): the tick's
+  // `summary` for the whole floor, or the `summary` message the server sends this screen's selection of warehouses
+  // (null until the one for the current selection has come). No view sums or divides figures itself.
+  var selectionSummary = null;
+  fp.summaryRev = 0;
+  fp.on("summary", function (s) {
+    selectionSummary = s;
+    fp.summaryRev++;
+  });
+  fp.summary = function () {
+    if (state.selected === null) return (state.snapshot && state.snapshot.summary) || null;
+    var want = Array.from(state.selected).sort().join(",");
+    return selectionSummary && (selectionSummary.warehouses || []).join(",") === want ? selectionSummary : null;
+  };
+
   // =====================================================================
   // Timeline
   // =====================================================================
@@ -251,30 +266,15 @@
   var tp = {graphs: {}, mixAt: 0, mixRev: -1};
 
   function tpKpis() {
-    var t = state.snapshot.throughput || {};
+    var s = fp.summary() || {};
+    var t = s.throughput || {};
     var lat = state.snapshot.latency || {};
-    var uphSub = "last " + (t.rate_window_min || 15) + " min average";
-    if (state.selected === null) {
-      kpi("tp-eps", fp.fmt(t.eps_10s, 1), "10 s average · 60 s: " + fp.fmt(t.eps_60s, 1) + "/s");
-      kpi("tp-tpm", fp.fmt(t.tasks_per_min), "last 60 s, all warehouses");
-      kpi("tp-uph", fp.fmt(t.units_per_hour), uphSub);
-    } else {
-      var eps = 0,
-        tpm = 0,
-        uph = 0;
-      var by = t.by_warehouse || {};
-      state.selected.forEach(function (wh) {
-        var b = by[wh];
-        if (!b) return;
-        eps += b.eps_10s || 0;
-        tpm += b.tasks_per_min || 0;
-        uph += b.units_per_hour || 0;
-      });
-      var n = state.selected.size;
-      kpi("tp-eps", fp.fmt(eps, 1), "10 s average · " + n + (n === 1 ? " warehouse" : " warehouses"));
-      kpi("tp-tpm", fp.fmt(tpm), "last 60 s · " + n + (n === 1 ? " warehouse" : " warehouses"));
-      kpi("tp-uph", fp.fmt(uph), uphSub);
-    }
+    var n = state.selected === null ? 0 : state.selected.size;
+    var scope = n ? n + (n === 1 ? " warehouse" : " warehouses") : "all warehouses";
+    var eps60 = (state.snapshot.throughput || {}).eps_60s;
+    kpi("tp-eps", fp.fmt(t.eps_10s, 1), "10 s average · " + (n ? scope : "60 s: " + fp.fmt(eps60, 1) + "/s"));
+    kpi("tp-tpm", fp.fmt(t.tasks_per_min), "last 60 s" + (n ? " · " : ", ") + scope);
+    kpi("tp-uph", fp.fmt(t.units_per_hour), "last " + (t.rate_window_min || 15) + " min average");
     kpi("tp-lat", fp.fmt(lat.p95, 0), "p50 " + fp.fmt(lat.p50, 0) + " ms · p99 " + fp.fmt(lat.p99, 0) + " ms");
   }
 
@@ -355,25 +355,15 @@
     );
   }
 
-  // Events/s by type: the server's figure for all warehouses, or the sum of the selected warehouses' own mixes.
+  // Events/s by type over the warehouses shown, as the server summed them.
   function tpMix(now) {
-    var rev = state.tickRev + "/" + state.filterRev;
+    var rev = state.tickRev + "/" + fp.summaryRev + "/" + state.filterRev;
     if (rev === tp.mixRev || now - tp.mixAt < SLOW_MS) return;
     var gd = fp.graph("tp-mix-graph");
     if (!gd) return;
     tp.mixRev = rev;
     tp.mixAt = now;
-    var t = state.snapshot.throughput || {};
-    var by = t.by_type || {};
-    if (state.selected !== null) {
-      by = {};
-      state.selected.forEach(function (wh) {
-        var mix = (t.by_warehouse && t.by_warehouse[wh] && t.by_warehouse[wh].by_type) || {};
-        Object.keys(mix).forEach(function (k) {
-          by[k] = (by[k] || 0) + mix[k];
-        });
-      });
-    }
+    var by = ((fp.summary() || {}).throughput || {}).by_type || {};
     var types = gd.data[0].y || [];
     var xs = types.map(function (t) {
       return by[t] || 0;
@@ -409,26 +399,10 @@
 
   var wk = {key: null, at: 0, hours: null, hoursSeq: 0, hoursDirty: false, hoursAt: 0};
 
-  // Idle/busy minutes now, extrapolated from when the server serialised the worker.
-  function workerNow(w, now) {
-    var dt = Math.max(0, now - (w.asOf || now)) / 60000;
-    var idle = w.idle_min || 0;
-    var u = w.utilisation;
-    var busy = w.busy_min;
-    if (busy === undefined) {
-      if (u === null || u === undefined) busy = 0;
-      else if (u < 100) busy = (idle * u) / (100 - u);
-      else busy = w.state === "busy" && w.since ? Math.max(0, (w.asOf - w.since) / 60000) : 0;
-    }
-    if (w.state === "idle") idle += dt;
-    if (w.state === "busy") busy += dt;
-    var worked = idle + busy;
-    return {idle: idle, util: worked > 0 ? (100 * busy) / worked : null};
-  }
-
   function tileOf(w, now, shown) {
     var st = w.state || "offline";
     var label = STATE_LABELS[st] || st;
+    // a clock: time in the current state, from the server's `since` to the server's now (it ticks between pushes)
     var since = w.since ? fp.age(now - w.since) : "—";
     var name = w.name || w.id;
     var tip = name + " (" + w.id + ") — " + label + " since " + since + " ago" + (w.task_id ? ", task " + w.task_id : "") + ", " + (w.done_shift || 0) + " tasks this shift";
@@ -541,26 +515,16 @@
     );
   }
 
-  function wkUtilisation(list, now) {
+  // Each warehouse's utilisation as the server defines it (busy ÷ (busy + idle) time, this shift; model.py).
+  function wkUtilisation() {
     var gd = fp.graph("wk-util-graph");
     if (!gd) return;
-    var acc = {};
-    list.forEach(function (w) {
-      if (w.state === "offline") return;
-      var u = workerNow(w, now).util;
-      if (u === null) return;
-      (acc[w.warehouse_id] = acc[w.warehouse_id] || []).push(u);
-    });
     var whs = ((state.snapshot && state.snapshot.warehouses) || []).filter(function (w) {
       return fp.inFilter(w.id);
     });
     var ys = whs.map(function (w) {
-      var a = acc[w.id];
-      return a && a.length
-        ? a.reduce(function (s, v) {
-            return s + v;
-          }, 0) / a.length
-        : null;
+      var u = w.workers && w.workers.utilisation_pct;
+      return u === undefined ? null : u;
     });
     var slots = Math.max(whs.length, 5);
     fp.replaceTraces("wk-util-graph", gd, [{
@@ -623,7 +587,7 @@
       if (!state.snapshot) return;
       var snow = fp.serverNow();
       wkHours(now);
-      var key = state.workersRev + "/" + state.filterRev;
+      var key = state.workersRev + "/" + state.filterRev + "/" + fp.summaryRev;
       // redraw on change, and every 10 s anyway for the clocks on tiles and idle minutes
       if ((key === wk.key && now - wk.at < 10000) || now - wk.at < SLOW_MS) return;
       wk.key = key;
@@ -632,15 +596,12 @@
       state.workers.forEach(function (w) {
         if (fp.inFilter(w.warehouse_id)) list.push(w);
       });
-      var counts = {busy: 0, idle: 0, break: 0, offline: 0};
-      list.forEach(function (w) {
-        counts[w.state] = (counts[w.state] || 0) + 1;
-      });
-      var signedIn = counts.busy + counts.idle + counts.break;
+      var crew = (fp.summary() || {}).workers;
       ["busy", "idle", "break"].forEach(function (s) {
-        kpi("wk-" + s, String(counts[s]), signedIn ? Math.round((100 * counts[s]) / signedIn) + " % of signed-in" : "nobody signed in");
+        if (!crew) return kpi("wk-" + s, "—", "");
+        kpi("wk-" + s, fp.fmt(crew[s]), crew.signed_in ? fp.fmt(crew.share_pct[s]) + " % of signed-in" : "nobody signed in");
       });
-      kpi("wk-offline", String(counts.offline), "not signed in");
+      kpi("wk-offline", crew ? fp.fmt(crew.offline) : "—", "not signed in");
       var labels = fp.workerLabels(state.workers.values()); // over the whole roster: a filter does not rename anyone
       wkBoard(list, snow, labels);
       topBars("wk-done-graph", list, function (w) {
@@ -649,9 +610,9 @@
       topBars("wk-idle-graph", list.filter(function (w) {
         return w.state !== "offline" || w.idle_min > 0;
       }), function (w) {
-        return Math.round(workerNow(w, snow).idle);
+        return w.idle_min; // as of the worker's last push: the server resends a running clock every 0.1 min
       }, 0, labels);
-      wkUtilisation(list, snow);
+      wkUtilisation();
     },
   });
 
@@ -670,12 +631,10 @@
     return kept;
   }
 
-  function level(pct) {
-    return pct < 70 ? "ok" : pct <= 90 ? "warn" : "hot";
-  }
-
+  // A warehouse card, rendered here only (the page's layout holds a placeholder until the first snapshot):
+  // load_pct and level are the server's (engine/live/model.py); the last event's age is a clock.
   function whCardOf(w, now) {
-    var pct = w.capacity ? (100 * w.open_tasks) / w.capacity : 0;
+    var pct = w.load_pct;
     var fresh = w.stale ? "stale" : "live";
     var age = w.last_event ? fp.age(now - w.last_event) + " ago" : "never";
     return h("Div", {className: "fp-wh-card fp-wh-" + fresh}, [
@@ -684,7 +643,7 @@
         h("Span", {className: "fp-pill fp-pill-" + fresh}, w.stale ? "Feed stale" : "Feed live"),
       ]),
       h("Div", {}, [h("Span", {className: "fp-wh-load"}, fp.fmt(pct, 0)), h("Span", {className: "fp-wh-unit"}, " % of capacity")]),
-      h("Div", {className: "fp-meter"}, h("Div", {className: "fp-meter-fill fp-level-" + level(pct), style: {width: Math.min(pct, 100).toFixed(1) + "%"}})),
+      h("Div", {className: "fp-meter"}, h("Div", {className: "fp-meter-fill fp-level-" + w.level, style: {width: Math.min(pct || 0, 100) + "%"}})),
       h("Dl", {className: "fp-wh-stats"}, [
         h("Div", {}, [h("Dt", {}, "Open tasks"), h("Dd", {}, w.open_tasks + " / " + w.capacity)]),
         h("Div", {}, [h("Dt", {}, "SLA at risk"), h("Dd", w.at_risk ? {className: "fp-risk"} : {}, String(w.at_risk || 0))]),
@@ -702,7 +661,7 @@
     },
     update: function (now) {
       if (!state.snapshot) return;
-      var key = state.tickRev + "/" + state.filterRev;
+      var key = state.tickRev + "/" + fp.summaryRev + "/" + state.filterRev;
       if (key === ld.key || now - ld.at < SLOW_MS) return;
       var gLoad = fp.graph("ld-load-graph");
       var gBack = fp.graph("ld-backlog-graph");
@@ -714,25 +673,14 @@
         return fp.inFilter(w.id);
       });
       var none = state.selected ? "No warehouse in the selection has reported." : "No warehouse has reported yet.";
-      var open = 0,
-        cap = 0,
-        risk = 0,
-        active = 0,
-        stale = 0;
-      whs.forEach(function (w) {
-        open += w.open_tasks;
-        cap += w.capacity || 0;
-        risk += w.at_risk || 0;
-        active += w.active_workers || 0;
-        stale += w.stale ? 1 : 0;
-      });
-      kpi("ld-open", fp.fmt(open), "capacity " + fp.fmt(cap));
-      kpi("ld-load", cap ? fp.fmt((100 * open) / cap, 0) : "—", state.selected ? "open tasks ÷ capacity, selected sites" : "open tasks ÷ capacity, all sites");
-      kpi("ld-risk", fp.fmt(risk));
-      kpi("ld-active", fp.fmt(active));
-      kpi("ld-stale", fp.fmt(stale), stale ? stale + (stale === 1 ? " site" : " sites") + " silent" : "all feeds live");
+      var l = (fp.summary() || {}).load || {};
+      kpi("ld-open", fp.fmt(l.open_tasks), "capacity " + fp.fmt(l.capacity));
+      kpi("ld-load", fp.fmt(l.load_pct, 0), state.selected ? "open tasks ÷ capacity, selected sites" : "open tasks ÷ capacity, all sites");
+      kpi("ld-risk", fp.fmt(l.at_risk));
+      kpi("ld-active", fp.fmt(l.active_workers));
+      kpi("ld-stale", fp.fmt(l.stale), l.stale ? l.stale + (l.stale === 1 ? " site" : " sites") + " silent" : "all feeds live");
       var pct = whs.map(function (w) {
-        return w.capacity ? Math.round((1000 * w.open_tasks) / w.capacity) / 10 : 0;
+        return w.load_pct || 0;
       });
       var top = Math.max.apply(null, [110].concat(pct.map(function (p) {
         return p * 1.15;
@@ -752,8 +700,8 @@
           customdata: whs.map(function (w) {
             return w.id;
           }),
-          marker: Object.assign({}, gLoad.data[0].marker, {color: pct.map(function (p) {
-            return LOAD_COLORS[level(p)];
+          marker: Object.assign({}, gLoad.data[0].marker, {color: whs.map(function (w) {
+            return LOAD_COLORS[w.level];
           })}),
         }],
         {yaxis: Object.assign({}, gLoad.layout.yaxis, {range: [0, top], autorange: false}), annotations: emptyNote(gLoad, whs.length > 0, none)}

@@ -219,7 +219,7 @@
     lastLoadAt = t;
     var v = {};
     snap.warehouses.forEach(function (w) {
-      v[w.id] = w.capacity ? (100 * w.open_tasks) / w.capacity : null;
+      v[w.id] = w.load_pct === undefined ? null : w.load_pct; // the server's load (engine/live/model.py)
     });
     intel.load.push({t: t, v: v});
     if (intel.load.length > LOAD_SAMPLES_MAX) intel.load.shift();

@@ -336,31 +336,10 @@
     return window.dash_clientside.no_update;
   };
 
-  // ---- shared numbers ----
+  // ---- the server's figures (engine/live/model.py): this screen's warehouses summed, and each warehouse's ----
 
-  function byWh() {
-    return (state.snapshot && state.snapshot.throughput && state.snapshot.throughput.by_warehouse) || {};
-  }
-
-  function sum(key) {
-    var b = byWh();
-    var total = 0;
-    Object.keys(b).forEach(function (wh) {
-      if (fp.inFilter(wh)) total += b[wh][key] || 0;
-    });
-    return total;
-  }
-
-  function workerCounts() {
-    var c = {busy: 0, idle: 0, break: 0, offline: 0};
-    var per = {};
-    state.workers.forEach(function (w) {
-      if (!fp.inFilter(w.warehouse_id)) return;
-      c[w.state] = (c[w.state] || 0) + 1;
-      var p = (per[w.warehouse_id] = per[w.warehouse_id] || {busy: 0, idle: 0, break: 0, offline: 0});
-      p[w.state] = (p[w.state] || 0) + 1;
-    });
-    return {all: c, per: per};
+  function summary(part) {
+    return (fp.summary() || {})[part] || {};
   }
 
   function loads() {
@@ -399,9 +378,9 @@
   // ---- slides ----
 
   function timeline(now) {
-    var tpm = sum("tasks_per_min");
-    kpi("tv-tl-eps", fp.fmt(sum("eps_10s"), 1), "10 s average");
-    kpi("tv-tl-tpm", fp.fmt(tpm), "last 60 s");
+    var t = summary("throughput");
+    kpi("tv-tl-eps", fp.fmt(t.eps_10s, 1), "10 s average");
+    kpi("tv-tl-tpm", fp.fmt(t.tasks_per_min), "last 60 s");
     var since = fp.serverNow() - TL_WINDOW_MS;
     var recentAlerts = knownAlerts().filter(function (a) {
       return fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= since;
@@ -409,8 +388,8 @@
     var last = recentAlerts[recentAlerts.length - 1];
     tone("tv-tl-alerts", "risk", recentAlerts.length > 0);
     kpi("tv-tl-alerts", fp.fmt(recentAlerts.length), last ? "latest " + hhmmss(Date.parse(last.timestamp)) + " · " + last.warehouse_id : "none in 10 min");
-    var wc = workerCounts().all;
-    kpi("tv-tl-active", fp.fmt(wc.busy + wc.idle), fp.fmt(wc.busy) + " busy · " + fp.fmt(wc.idle) + " idle");
+    var wc = summary("workers");
+    kpi("tv-tl-active", fp.fmt(wc.active), fp.fmt(wc.busy) + " busy · " + fp.fmt(wc.idle) + " idle");
     if (due("tl-list", now, LIST_MS)) {
       var nm = names();
       var rows = [];
@@ -458,16 +437,13 @@
 
   function throughput(now) {
     var tp = (state.snapshot && state.snapshot.throughput) || {};
+    var t = summary("throughput");
     var nm = names();
-    kpi("tv-tp-tpm", fp.fmt(sum("tasks_per_min")), "last 60 s, all shown sites");
-    kpi("tv-tp-uph", fp.fmt(sum("units_per_hour")), "last " + (tp.rate_window_min || 15) + " min average");
-    kpi("tv-tp-eps", fp.fmt(sum("eps_10s"), 1), "10 s average" + (tp.eps_1s !== undefined ? " · now " + fp.fmt(tp.eps_1s, 0) : ""));
-    var b = byWh();
-    var best = null;
-    Object.keys(b).forEach(function (wh) {
-      if (fp.inFilter(wh) && (best === null || b[wh].tasks_per_min > b[best].tasks_per_min)) best = wh;
-    });
-    kpi("tv-tp-best", best ? nm[best] || best : "—", best ? fp.fmt(b[best].tasks_per_min) + " tasks/min" : "");
+    kpi("tv-tp-tpm", fp.fmt(t.tasks_per_min), "last 60 s, all shown sites");
+    kpi("tv-tp-uph", fp.fmt(t.units_per_hour), "last " + (t.rate_window_min || 15) + " min average");
+    kpi("tv-tp-eps", fp.fmt(t.eps_10s, 1), "10 s average" + (tp.eps_1s !== undefined && state.selected === null ? " · now " + fp.fmt(tp.eps_1s, 0) : ""));
+    var best = t.busiest;
+    kpi("tv-tp-best", best ? nm[best.id] || best.id : "—", best ? fp.fmt(best.tasks_per_min) + " tasks/min" : "no tasks done in the last 60 s");
     if (!due("tp-graph", now, GRAPH_MS)) return;
     var gd = fp.graph("tv-tp-graph");
     if (!gd) return (tv.drawnAt["tp-graph"] = 0);
@@ -511,13 +487,12 @@
   }
 
   function workers(now) {
-    var wc = workerCounts();
-    var c = wc.all;
-    var onShift = c.busy + c.idle + c.break;
-    kpi("tv-wk-busy", fp.fmt(c.busy), "of " + fp.fmt(onShift) + " on shift");
+    var c = summary("workers");
+    kpi("tv-wk-busy", fp.fmt(c.busy), "of " + fp.fmt(c.signed_in) + " on shift");
     kpi("tv-wk-idle", fp.fmt(c.idle), "waiting for work");
     kpi("tv-wk-break", fp.fmt(c.break), fp.fmt(c.offline) + " offline");
-    kpi("tv-wk-util", c.busy + c.idle ? fp.fmt((100 * c.busy) / (c.busy + c.idle)) : "—", "busy ÷ (busy + idle), now");
+    // the one utilisation (engine/live/model.py), the desk's too
+    kpi("tv-wk-util", fp.fmt(c.utilisation_pct), "busy ÷ (busy + idle) time, this shift");
     if (due("wk-list", now, LIST_MS * 5)) {
       var nm = names();
       var top = [];
@@ -545,13 +520,17 @@
     var gd = fp.graph("tv-wk-graph");
     if (!gd) return (tv.drawnAt["wk-graph"] = 0);
     var whs = ((gd.layout.meta && gd.layout.meta.warehouses) || []).filter(fp.inFilter);
+    var crew = {};
+    ((state.snapshot && state.snapshot.warehouses) || []).forEach(function (w) {
+      crew[w.id] = w.workers || {};
+    });
     var nm2 = names();
     var whNames = whs.map(function (w) {
       return nm2[w] || w;
     });
     var traces = gd.data.map(function (tr) {
       var xs = whs.map(function (w) {
-        return (wc.per[w] && wc.per[w][tr.meta]) || 0;
+        return (crew[w] && crew[w][tr.meta]) || 0;
       });
       return {y: whNames, x: xs, text: xs.map(function (v) {
         return v ? String(v) : "";
@@ -564,18 +543,12 @@
 
   function load(now) {
     var ws = loads();
-    var open = 0, cap = 0, risk = 0, stale = 0;
-    ws.forEach(function (w) {
-      open += w.open_tasks;
-      cap += w.capacity || 0;
-      risk += w.at_risk;
-      if (w.stale) stale++;
-    });
-    kpi("tv-ld-open", fp.fmt(open), "capacity " + fp.fmt(cap));
-    kpi("tv-ld-used", cap ? fp.fmt((100 * open) / cap) : "—", "open tasks ÷ capacity");
-    kpi("tv-ld-risk", fp.fmt(risk), "SLA due soon or overdue");
-    tone("tv-ld-risk", "risk", risk > 0);
-    kpi("tv-ld-stale", fp.fmt(stale), stale ? "no events for a while" : "all feeds live");
+    var l = summary("load");
+    kpi("tv-ld-open", fp.fmt(l.open_tasks), "capacity " + fp.fmt(l.capacity));
+    kpi("tv-ld-used", fp.fmt(l.load_pct, 0), "open tasks ÷ capacity");
+    kpi("tv-ld-risk", fp.fmt(l.at_risk), "SLA due soon or overdue");
+    tone("tv-ld-risk", "risk", l.at_risk > 0);
+    kpi("tv-ld-stale", fp.fmt(l.stale), l.stale ? "no events for a while" : "all feeds live");
     if (due("ld-cards", now, LIST_MS)) {
       var snow = fp.serverNow();
       // as square a grid as the sites allow: 5 sites are 3 + 2, not 4 + 1
@@ -584,11 +557,10 @@
         style: {gridTemplateColumns: "repeat(" + cols + ", minmax(0, 1fr))"},
         children: ws.length
           ? ws.map(function (w) {
-              var pct = w.load === null || w.load === undefined ? null : 100 * w.load;
-              var level = pct === null ? "ok" : pct > 90 ? "hot" : pct >= 70 ? "warn" : "ok";
-              return h("Div", {className: "tv-card tv-load-" + level + (w.stale ? " is-silent" : "")}, [
+              var pct = w.load_pct === undefined ? null : w.load_pct; // and w.level: the server's (engine/live/model.py)
+              return h("Div", {className: "tv-card tv-load-" + w.level + (w.stale ? " is-silent" : "")}, [
                 h("Div", {className: "tv-card-name"}, w.name),
-                h("Div", {className: "tv-card-pct"}, [h("Span", {}, pct === null ? "—" : fp.fmt(pct)), h("Small", {}, "%")]),
+                h("Div", {className: "tv-card-pct"}, [h("Span", {}, fp.fmt(pct)), h("Small", {}, "%")]),
                 h("Div", {className: "tv-card-bar"}, h("Div", {className: "tv-card-fill", style: {width: Math.min(100, pct || 0) + "%"}})),
                 h("Div", {className: "tv-card-facts"}, fp.fmt(w.open_tasks) + " / " + fp.fmt(w.capacity) + " open · " + fp.fmt(w.at_risk) + " at risk · " + fp.fmt(w.active_workers) + " crew"),
                 h("Div", {className: "tv-card-feed"}, w.stale ? "⚠ silent " + (w.last_event ? fp.age(snow - w.last_event) : "— no events yet") : "feed live"),

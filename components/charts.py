@@ -297,18 +297,12 @@ def by_hour_figure(by_hour: Mapping[str, Mapping[int, int]], warehouses: Sequenc
 # ---- load ----
 
 
-def load_level(load_pct: float | None) -> str:
-    if load_pct is None or load_pct < 70:
-        return "ok"
-    return "warn" if load_pct <= 90 else "hot"
-
-
 def load_figure(warehouses: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Open tasks as % of capacity per warehouse, with the 100 % capacity line."""
+    """Open tasks as % of capacity per warehouse (the engine's `load_pct` and `level`), with the 100 % capacity line."""
     names = [w["name"] for w in warehouses]
-    pct = [round(100 * w["open_tasks"] / w["capacity"], 1) if w.get("capacity") else 0 for w in warehouses]
+    pct = [w["load_pct"] or 0 for w in warehouses]
     trace = go.Bar(
-        x=names, y=pct, marker=dict(color=[LOAD_COLORS[load_level(p)] for p in pct]),
+        x=names, y=pct, marker=dict(color=[LOAD_COLORS[w["level"]] for w in warehouses]),
         text=[f"{w['open_tasks']} / {w['capacity']}" for w in warehouses], textposition="outside", cliponaxis=False,
         customdata=[w["id"] for w in warehouses],
         hovertemplate="%{x}<br>%{y:.1f} % of capacity<br>%{text} open tasks<extra></extra>",

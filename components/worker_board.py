@@ -15,17 +15,6 @@ from .theme import STATE_COLORS, STATE_LABELS
 STATE_ORDER = ("busy", "idle", "break", "offline")
 
 
-def since_text(since_ms: int | None, now_ms: int) -> str:
-    if not since_ms:
-        return "—"
-    s = max(0, (now_ms - since_ms) // 1000)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    return f"{s // 3600} h {s % 3600 // 60:02d}"
-
-
 def worker_labels(workers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """What to call each worker (id → label): the name, and the id beside it where namesakes share it.
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 import dash
 from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
@@ -12,7 +11,7 @@ from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head, create_panel
 from components.theme import STATE_COLORS
 from components.worker_board import state_legend, worker_labels
-from pages._common import engine_or_none
+from pages._common import engine_or_none, fmt
 
 dash.register_page(__name__, path="/workers", name="Workers", title="Workers · Floorpulse", order=2)
 
@@ -26,40 +25,33 @@ def _top(workers: list[dict], key: str) -> dict:
     return {"keys": [w["id"] for w in ranked], "values": [w.get(key) or 0 for w in ranked], "labels": [labels[w["id"]] for w in ranked]}
 
 
-def _utilisation(workers: list[dict], warehouses: list[dict]) -> tuple[list[str], list[float | None]]:
-    acc: dict[str, list[float]] = defaultdict(list)
-    for w in workers:
-        if w.get("utilisation") is not None and w.get("state") != "offline":
-            acc[w["warehouse_id"]].append(w["utilisation"])
-    names = [wh["name"] for wh in warehouses]
-    values = [round(sum(acc[wh["id"]]) / len(acc[wh["id"]]), 1) if acc[wh["id"]] else None for wh in warehouses]
-    return names, values
+def _utilisation(warehouses: list[dict]) -> tuple[list[str], list[float | None]]:
+    """Each warehouse's utilisation as the engine defines it (engine/live/model.py)."""
+    return [wh["name"] for wh in warehouses], [wh["workers"]["utilisation_pct"] for wh in warehouses]
 
 
 def layout(**_):
     engine = engine_or_none()
     now = int(time.time() * 1000)
     workers = engine.live.workers_json(now_ms=now) if engine else []
-    summary = engine.live.worker_summary() if engine else {}
+    crew = engine.live.summary(now_ms=now)["workers"] if engine else {}  # the figures the bridge keeps current
     warehouses = engine.live.warehouse_load(now) if engine else []
     names = {w["id"]: w["name"] for w in warehouses}
     by_hour = engine.completed_by_hour(24) if engine else {}
     wh_ids = [w["id"] for w in warehouses]
     current_hour = (now // 3_600_000) % 24
-    signed_in = sum(v for k, v in summary.items() if k != "offline")
-
-    def pct(n: int) -> str:
-        return f"{round(100 * n / signed_in)} % of signed-in" if signed_in else "nobody signed in"
+    def share(state: str) -> str:
+        return f"{fmt(crew['share_pct'][state])} % of signed-in" if crew.get("signed_in") else "nobody signed in"
 
     kpis = create_kpi_row(
-        create_kpi("wk-busy", "Busy", value=str(summary.get("busy", 0)), sub=pct(summary.get("busy", 0)), tone="busy"),
-        create_kpi("wk-idle", "Idle", value=str(summary.get("idle", 0)), sub=pct(summary.get("idle", 0)), tone="idle"),
-        create_kpi("wk-break", "On break", value=str(summary.get("break", 0)), sub=pct(summary.get("break", 0)), tone="break"),
-        create_kpi("wk-offline", "Offline", value=str(summary.get("offline", 0)), sub="not signed in", tone="offline"),
+        create_kpi("wk-busy", "Busy", value=fmt(crew.get("busy")), sub=share("busy"), tone="busy"),
+        create_kpi("wk-idle", "Idle", value=fmt(crew.get("idle")), sub=share("idle"), tone="idle"),
+        create_kpi("wk-break", "On break", value=fmt(crew.get("break")), sub=share("break"), tone="break"),
+        create_kpi("wk-offline", "Offline", value=fmt(crew.get("offline")), sub="not signed in", tone="offline"),
     )
     done = _top(workers, "done_shift")
     idle = _top(workers, "idle_min")
-    util_names, util_values = _utilisation(workers, warehouses)
+    util_names, util_values = _utilisation(warehouses)
     return html.Div(
         [
             create_page_head("Worker activity", "Who is doing what right now, and how the shift is going"),
@@ -91,7 +83,7 @@ def layout(**_):
                     create_graph_panel(
                         "wk-util-graph", "Utilisation by warehouse",
                         utilisation_figure(util_names, util_values, STATE_COLORS["busy"]),
-                        subtitle="average share of signed-in time spent on tasks, this shift", height=300,
+                        subtitle="busy ÷ (busy + idle) time of those signed in, this shift", height=300,
                     ),
                     create_graph_panel(
                         "wk-hours-graph", "Completed tasks by hour of day",

@@ -28,7 +28,7 @@ def test_worker_life_cycle_and_utilisation():
     w = m.workers_json(now_ms=T0 + 300_000)[0]
     assert w["state"] == "break" and w["done_shift"] == 1
     # 3 min busy, 1 + 1 min idle → 60 %
-    assert w["utilisation"] == 60.0 and w["idle_min"] == 2.0
+    assert w["utilisation_pct"] == 60.0 and w["idle_min"] == 2.0 and w["busy_min"] == 3.0
     m.apply([ev("worker.resume", T0 + 900_000, worker_id="K1")], now_ms=T0 + 900_000)
     m.apply([ev("worker.logout", T0 + 960_000, worker_id="K1")], now_ms=T0 + 960_000)
     assert m.workers["K1"].state == "offline"

@@ -3,6 +3,20 @@
 `apply(events)` folds stored events in; `snapshot()` / `tick()` read it out.
 Windows are keyed by the event's own timestamp, so replaying stored events on
 start rebuilds the same state the running process had.
+
+Every figure a view shows is defined here, once, and shipped ready to draw (docs/protocol.md, "Figures");
+the browser only formats and applies them:
+
+- **Utilisation** (`utilisation_pct`): busy time ÷ (busy + idle) time, this shift — the share of the time a
+  worker was signed in and available (break excluded) that was spent on a task. Per worker from the worker's
+  own shift; for a warehouse, a selection or the floor, the busy and idle minutes of the workers signed in now
+  are summed first (time-weighted, not an average of ratios). The TV and the desk show this one figure.
+- **Load** (`load_pct`, `level`): open tasks ÷ capacity × 100; `level` is "ok" below 70 %, "warn" up to 90 %,
+  "hot" above.
+- **Worker counts** (`workers`): by state, `signed_in` = busy + idle + break, `active` = busy + idle, and
+  `share_pct` = each state's share of those signed in.
+- **Sums over warehouses** (`summary`): `summarise()` below, for the whole floor in every tick and for a
+  screen's own selection of warehouses in the `summary` message (engine/live/push.py).
 """
 from __future__ import annotations
 
@@ -19,6 +33,95 @@ MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read ove
 RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
+SIGNED_IN = ("busy", "idle", "break")
+LOAD_WARN_PCT, LOAD_HOT_PCT = 70, 90
+
+
+def pct(part: float, whole: float, digits: int = 1) -> float | None:
+    """100 × part ÷ whole, rounded; None when there is no whole to take a share of."""
+    return round(100 * part / whole, digits) if whole else None
+
+
+def load_level(load_pct: float | None) -> str:
+    """"ok" below LOAD_WARN_PCT, "warn" up to LOAD_HOT_PCT, "hot" above (no figure: "ok")."""
+    if load_pct is None or load_pct < LOAD_WARN_PCT:
+        return "ok"
+    return "warn" if load_pct <= LOAD_HOT_PCT else "hot"
+
+
+def crew(states: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
+    """The `workers` figures of a group of workers, from (state, busy_ms, idle_ms) of each: counts by state, who is
+    signed in and active, each state's share of those signed in, and the group's utilisation (module docstring)."""
+    count: Counter = Counter()
+    busy = idle = 0
+    for state, busy_ms, idle_ms in states:
+        count[state] += 1
+        if state in SIGNED_IN:
+            busy, idle = busy + busy_ms, idle + idle_ms
+    return _crew_figures({s: count[s] for s in WORKER_STATES}, busy / 60_000, idle / 60_000)
+
+
+def _crew_figures(counts: dict[str, int], busy_min: float, idle_min: float) -> dict[str, Any]:
+    signed_in = sum(counts[s] for s in SIGNED_IN)
+    busy_min, idle_min = round(busy_min, 1), round(idle_min, 1)  # utilisation from the minutes shown beside it
+    return {
+        **counts,
+        "signed_in": signed_in,
+        "active": counts["busy"] + counts["idle"],
+        "share_pct": {s: pct(counts[s], signed_in, 0) for s in SIGNED_IN},
+        "busy_min": busy_min,
+        "idle_min": idle_min,
+        "utilisation_pct": pct(busy_min, busy_min + idle_min),
+    }
+
+
+def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """The floor's figures over a set of warehouses (`ids`; None = all): what a screen's KPIs show. From a tick's
+    `throughput` and `warehouses` (LiveModel.tick()), so the whole floor and any selection are summed alike.
+    `warehouses` in the answer: the ids asked for, sorted (None for all)."""
+    chosen = None if ids is None else sorted(set(ids))
+    pick = None if chosen is None else set(chosen)
+    by_wh = throughput.get("by_warehouse") or {}
+    tp_ids = sorted(by_wh) if pick is None else [w for w in chosen if w in by_wh]
+    if pick is None:  # the floor's own figures (the system warehouse's events count toward events/s)
+        eps, tpm, uph, by_type = throughput.get("eps_10s", 0), throughput.get("tasks_per_min", 0), throughput.get("units_per_hour", 0), dict(throughput.get("by_type") or {})
+    else:
+        eps = round(sum(by_wh[w]["eps_10s"] for w in tp_ids), 2)
+        tpm = sum(by_wh[w]["tasks_per_min"] for w in tp_ids)
+        uph = round(saturate(sum(by_wh[w]["units_per_hour"] for w in tp_ids)), 1)
+        mix: Counter = Counter()
+        for w in tp_ids:
+            mix.update(by_wh[w].get("by_type") or {})
+        by_type = {t: round(v, 2) for t, v in sorted(mix.items())}
+    busy_sites = [w for w in tp_ids if w != SYSTEM_WAREHOUSE and by_wh[w]["tasks_per_min"] > 0]
+    busiest = max(busy_sites, key=lambda w: by_wh[w]["tasks_per_min"], default=None)  # the first id on a tie; none while all are 0
+    sites = [w for w in warehouses if pick is None or w["id"] in pick]
+    open_n = sum(w["open_tasks"] for w in sites)
+    cap = sum(w["capacity"] or 0 for w in sites)
+    load_pct = pct(open_n, cap)
+    counts = {s: sum(w["workers"][s] for w in sites) for s in WORKER_STATES}
+    return {
+        "warehouses": chosen,
+        "throughput": {
+            "eps_10s": eps,
+            "tasks_per_min": tpm,
+            "units_per_hour": uph,
+            "rate_window_min": throughput.get("rate_window_min", RATE_WINDOW_MIN),
+            "by_type": by_type,
+            "busiest": None if busiest is None else {"id": busiest, "tasks_per_min": by_wh[busiest]["tasks_per_min"]},
+        },
+        "load": {
+            "sites": len(sites),
+            "open_tasks": open_n,
+            "capacity": cap,
+            "load_pct": load_pct,
+            "level": load_level(load_pct),
+            "at_risk": sum(w["at_risk"] for w in sites),
+            "active_workers": sum(w["active_workers"] for w in sites),
+            "stale": sum(1 for w in sites if w["stale"]),
+        },
+        "workers": _crew_figures(counts, sum(w["workers"]["busy_min"] for w in sites), sum(w["workers"]["idle_min"] for w in sites)),
+    }
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
     data = sorted(samples)
     if not data:
@@ -70,13 +173,17 @@ class WorkerState:
     busy_ms: int = 0  # this shift
     idle_ms: int = 0  # this shift
 
-    def to_json(self, now_ms: int) -> dict[str, Any]:
+    def shift_ms(self, now_ms: int) -> tuple[int, int]:
+        """Busy and idle ms this shift, as of `now_ms` (the current state's time so far included)."""
         busy, idle = self.busy_ms, self.idle_ms
         if self.state == "busy":
             busy += max(0, now_ms - self.since)
         elif self.state == "idle":
             idle += max(0, now_ms - self.since)
-        worked = busy + idle
+        return busy, idle
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        busy, idle = (round(ms / 60_000, 1) for ms in self.shift_ms(now_ms))  # utilisation from the minutes shown
         return {
             "id": self.id,
             "name": self.name,
@@ -85,9 +192,11 @@ class WorkerState:
             "since": self.since,
             "task_id": self.task_id,
             "done_shift": self.done_shift,
-            "idle_min": round(idle / 60_000, 1),
-            "busy_min": round(busy / 60_000, 1),
-            "utilisation": round(100 * busy / worked, 1) if worked else None,
+            # as of the tick that carries them (server_time); LiveModel.tick() resends a busy or idle worker
+            # whenever these move by 0.1 min, so a screen never extrapolates them
+            "idle_min": idle,
+            "busy_min": busy,
+            "utilisation_pct": pct(busy, busy + idle),
         }
 
 
@@ -144,6 +253,7 @@ class LiveModel:
         self.recent: deque[Event] = deque(maxlen=200)
         self.pending_rollups: dict[tuple[int, str, str], list[float]] = {}
         self.changed_workers: set[str] = set()
+        self._minutes_sent: dict[str, tuple[float, float]] = {}  # worker id → (busy_min, idle_min) the last tick carried
         # ids admitted from outside but not applied yet: they count toward the maxima (see `admit`)
         self.reserved_warehouses: set[str] = set()
         self.reserved_workers: set[str] = set()
@@ -492,12 +602,16 @@ class LiveModel:
             for t in self.tasks.values():
                 if t.sla_due is not None and t.sla_due - now_ms <= self.sla_risk_ms:
                     at_risk[t.warehouse_id] += 1
-            active: Counter = Counter(w.warehouse_id for w in self.workers.values() if w.state in ("idle", "busy"))
+            states: dict[str, list[tuple[str, int, int]]] = {}
+            for w in self.workers.values():
+                states.setdefault(w.warehouse_id, []).append((w.state, *w.shift_ms(now_ms)))
             out = []
             for wid, wh in sorted(self.warehouses.items()):
                 if wid == SYSTEM_WAREHOUSE:
                     continue
                 open_n = wh.open_tasks
+                load_pct = pct(open_n, wh.capacity)
+                workers = crew(states.get(wid, ()))
                 out.append(
                     {
                         "id": wid,
@@ -505,14 +619,23 @@ class LiveModel:
                         "capacity": wh.capacity,
                         "open_tasks": open_n,
                         "load": round(open_n / wh.capacity, 3) if wh.capacity else None,
+                        "load_pct": load_pct,
+                        "level": load_level(load_pct),
                         "backlog": {p: wh.open_by_priority.get(p, 0) for p in PRIORITIES},
                         "at_risk": at_risk[wid],
-                        "active_workers": active[wid],
+                        "active_workers": workers["active"],
+                        "workers": workers,
                         "last_event": wh.last_event,
                         "stale": wh.last_event is None or now_ms - wh.last_event > self.stale_after_ms,
                     }
                 )
             return out
+
+    def summary(self, ids: Iterable[str] | None = None, now_ms: int | None = None) -> dict[str, Any]:
+        """`summarise` over `ids` (None = the floor) as of now: a page's first render, a selection's first `summary`."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            return {"server_time": now_ms, **summarise(self.throughput(now_ms), self.warehouse_load(now_ms), ids)}
 
     def open_task_ids(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -546,16 +669,33 @@ class LiveModel:
             }
 
     def tick(self, now_ms: int | None = None) -> dict[str, Any]:
-        """The periodic delta: aggregates in full, workers only where they changed since the last tick."""
+        """The periodic delta: aggregates in full, workers only where they changed since the last tick — their state,
+        or their busy/idle minutes as of now (a busy or idle worker's clock runs: see `_clocks_moved`)."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         with self.lock:
-            return {**self._aggregates(now_ms), "workers": self.workers_json(self.take_changed_workers(), now_ms)}
+            ids = self.take_changed_workers() | self._clocks_moved(now_ms)
+            workers = self.workers_json(ids, now_ms)
+            for w in workers:
+                self._minutes_sent[w["id"]] = (w["busy_min"], w["idle_min"])
+            return {**self._aggregates(now_ms), "workers": workers}
+
+    def _clocks_moved(self, now_ms: int) -> set[str]:
+        """Busy or idle workers whose minutes (to 0.1 min) differ from those the last tick sent of them."""
+        moved = set()
+        for w in self.workers.values():
+            if w.state in ("busy", "idle"):
+                busy, idle = w.shift_ms(now_ms)
+                if self._minutes_sent.get(w.id) != (round(busy / 60_000, 1), round(idle / 60_000, 1)):
+                    moved.add(w.id)
+        return moved
 
     def _aggregates(self, now_ms: int) -> dict[str, Any]:
+        throughput, warehouses = self.throughput(now_ms), self.warehouse_load(now_ms)
         return {
             "server_time": now_ms,
-            "throughput": self.throughput(now_ms),
+            "throughput": throughput,
             "latency": self.latency(),
             "workers_summary": self.worker_summary(),
-            "warehouses": self.warehouse_load(now_ms),
+            "warehouses": warehouses,
+            "summary": summarise(throughput, warehouses),
         }

@@ -10,6 +10,10 @@ changed fields, `removed` paths), and every `HEARTBEAT_S`, and at the next tick 
 a client connects, it is whole (`full: true`), so any client can rebuild the whole
 state: `merge_tick` here, `assets/10_bridge.js` in the browser (docs/protocol.md).
 Each message is encoded once per room, whatever the number of clients in it.
+
+A screen that shows some warehouses only is also in a selection room (`selection_room`); with every tick,
+each such room gets a `summary` message: the same figures as the tick's `summary`, over its warehouses
+(`summarise` in engine/live/model.py), so no screen sums anything itself.
 """
 from __future__ import annotations
 
@@ -18,16 +22,26 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-from .model import LiveModel
+from .model import LiveModel, summarise
 from ..core.schema import Event, is_alert
 
 ALL_ROOM = "all"
 Emit = Callable[..., Any]  # emit(event, data, to=room) — Flask-SocketIO's, bound to the /live namespace
-AGGREGATES = ("throughput", "latency", "workers_summary", "warehouses")  # what a tick diffs (workers: changed ones, always)
+AGGREGATES = ("throughput", "latency", "workers_summary", "warehouses", "summary")  # what a tick diffs (workers: changed ones, always)
+SELECTION_PREFIX = "sel:"
 
 
 def warehouse_room(warehouse_id: str) -> str:
     return "wh:" + warehouse_id
+
+
+def selection_room(warehouse_ids: list[str]) -> str:
+    """The room of every screen that shows exactly these warehouses (order and repeats do not matter)."""
+    return SELECTION_PREFIX + ",".join(sorted(set(warehouse_ids)))
+
+
+def selection_of(room: str) -> list[str] | None:
+    return [w for w in room[len(SELECTION_PREFIX):].split(",") if w] if room.startswith(SELECTION_PREFIX) else None
 
 
 class Pusher:
@@ -78,9 +92,19 @@ class Pusher:
         if rooms and due and (changed or now - self._last_tick >= self.heartbeat_s):
             self._tick_version = self.live.version
             self._last_tick = now
-            self.emit("tick", self._next_tick(self.live.tick(), now))
+            tick = self.live.tick()
+            self.emit("tick", self._next_tick(tick, now))
             self.stats["ticks"] += 1
             self.stats["messages"] += 1
+            self._push_selections(tick, rooms)
+
+    def _push_selections(self, tick: dict[str, Any], rooms: set[str]) -> None:
+        """The `summary` of each selection room someone is in, whole (a few dozen numbers), with each tick."""
+        for room in sorted(rooms):
+            ids = selection_of(room)
+            if ids is not None:
+                self.emit("summary", {"server_time": tick["server_time"], **summarise(tick["throughput"], tick["warehouses"], ids)}, to=room)
+                self.stats["messages"] += 1
 
     def resync(self) -> None:
         """Make the next tick whole (a client connected: it is exact from then on, not from the next heartbeat)."""

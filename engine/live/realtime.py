@@ -24,7 +24,7 @@ from socketio.packet import Packet
 
 from ..auth.gate import KIOSK_COOKIE, KIOSK_PREFIX, Identity, client_address, has_role, resolve_identity
 from ..core.jsonparse import JSONBodyError, format_path
-from .push import ALL_ROOM, warehouse_room
+from .push import ALL_ROOM, selection_room, warehouse_room
 
 if TYPE_CHECKING:
     from ..runtime.engine import Engine
@@ -223,8 +223,11 @@ class LiveNamespace(Namespace):
             return {"ok": True, "warehouses": None}
         if not isinstance(warehouses, list) or not all(isinstance(w, str) and 0 < len(w) <= 64 for w in warehouses):
             return {"ok": False, "error": "warehouses must be a list of warehouse ids or null"}
-        self._set_rooms({warehouse_room(w) for w in warehouses[:256]})
-        return {"ok": True, "warehouses": warehouses[:256]}
+        chosen = warehouses[:256]
+        self._set_rooms({warehouse_room(w) for w in chosen} | {selection_room(chosen)})
+        # the selection's figures at once (then with every tick, to its room): its KPIs never wait for a tick
+        emit("summary", self.engine.live.summary(chosen))
+        return {"ok": True, "warehouses": chosen}
 
     def on_unsubscribe(self, _data: Any = None):
         self._set_rooms({ALL_ROOM})
