@@ -778,8 +778,7 @@
       else state.socket.disconnect().connect();
     }
     if (state.snapshot && document.getElementById("fp-clock")) {
-      var d = new Date(fp.serverNow());
-      fp.set("fp-clock", {children: d.toISOString().slice(11, 19) + " UTC"});
+      fp.set("fp-clock", fp.tz.clock(fp.serverNow())); // in the zone of the moment, named (15_time.js)
     }
     var whs = (state.snapshot && state.snapshot.warehouses) || [];
     var key = whs

@@ -36,14 +36,15 @@
     return out;
   };
 
-  // Newest x (epoch ms: the factories only use numbers for time) across a graph's live traces
-  // (meta = warehouse id; forecast traces carry a dict and reach into the future).
+  // Newest x (epoch ms; a date axis holds the zone's wall-clock strings, read back by fp.tz.ms) across a graph's
+  // live traces (meta = warehouse id; forecast traces carry a dict and reach into the future).
   function lastX(gd) {
     var best = null;
     gd.data.forEach(function (t) {
       if (typeof t.meta !== "string") return;
       var x = t.x;
-      if (x && x.length && typeof x[x.length - 1] === "number" && (best === null || x[x.length - 1] > best)) best = x[x.length - 1];
+      var v = x && x.length ? fp.tz.ms(x[x.length - 1], gd) : NaN;
+      if (!isNaN(v) && (best === null || v > best)) best = v;
     });
     return best;
   }
@@ -89,7 +90,7 @@
   function rowOf(c) {
     return {
       id: c[0],
-      time: new Date(c[1]).toISOString().slice(11, 23),
+      time: fp.tz.time(c[1], "ms"),
       type: c[2],
       severity: c[3],
       warehouse: c[4],
@@ -405,7 +406,7 @@
     // a clock: time in the current state, from the server's `since` to the server's now (it ticks between pushes)
     var since = w.since ? fp.age(now - w.since) : "—";
     var name = w.name || w.id;
-    var tip = name + " (" + w.id + ") — " + label + " since " + since + " ago" + (w.task_id ? ", task " + w.task_id : "") + ", " + (w.done_shift || 0) + " tasks this shift";
+    var tip = name + " (" + w.id + ") — " + label + (w.since ? " since " + fp.tz.time(w.since, "min") + " " + fp.tz.label() + ", " + since + " ago" : "") + (w.task_id ? ", task " + w.task_id : "") + ", " + (w.done_shift || 0) + " tasks this shift";
     return h("Div", {className: "fp-tile fp-state-" + st, title: tip}, [
       h("Div", {className: "fp-tile-name"}, shown || name),
       h("Div", {className: "fp-tile-meta"}, (TILE_LABELS[st] || st) + " · " + since),

@@ -57,7 +57,7 @@
   var whLabel = fp.whLabel;
 
   function clock(ms) {
-    return ms ? new Date(ms).toISOString().slice(11, 19) : "—";
+    return ms ? fp.tz.time(ms) : "—"; // the zone of the moment (assets/15_time.js)
   }
 
   function tsOf(e) {
@@ -242,7 +242,7 @@
     });
     if (old.length === missing.length) {
       var g = intel.forecasts[old[0]].generated_at;
-      return "Forecast for " + who + " out of date (made " + (g ? clock(g).slice(0, 5) + " UTC" : "earlier") + "): waiting for the next one";
+      return "Forecast for " + who + " out of date (made " + (g ? clock(g).slice(0, 5) + " " + fp.tz.label() : "earlier") + "): waiting for the next one";
     }
     if (seriesKey === "load" && Object.keys(intel.forecasts).length) return "No load forecast for " + who + " (the model forecasts throughput only)";
     var need = gd.layout.meta && gd.layout.meta.learning_min;
@@ -458,7 +458,7 @@
       ]),
       p.reason ? h("Div", {className: "fp-rec-reason"}, p.reason) : null,
       h("Div", {className: "fp-rec-meta"}, [
-        h("Span", {}, clock(t) + " UTC · " + fp.age(snow - t) + " ago"),
+        h("Span", {}, clock(t) + " " + fp.tz.label() + " · " + fp.age(snow - t) + " ago"),
         whs.length ? h("Span", {}, whs.map(function (w) {
           return nm[w] || w;
         }).join(" → ")) : null,
@@ -504,7 +504,7 @@
           h("Span", {className: "fp-anom-size"}, size),
           h("Span", {className: "fp-anom-z"}, "z " + fp.fmt(a.z, 1)),
         ]),
-        h("Div", {className: "fp-anom-meta"}, (a.metric || "") + " " + fp.fmt(a.observed, 1) + " vs baseline " + fp.fmt(a.baseline, 1) + " · " + clock(a.ts) + " UTC · " + fp.age(snow - a.ts) + " ago"),
+        h("Div", {className: "fp-anom-meta"}, (a.metric || "") + " " + fp.fmt(a.observed, 1) + " vs baseline " + fp.fmt(a.baseline, 1) + " · " + clock(a.ts) + " " + fp.tz.label() + " · " + fp.age(snow - a.ts) + " ago"),
       ]),
     ]);
   }
@@ -575,7 +575,7 @@
       var bt = row.load_backtest;
       return "load forecast: " + row.load_kind + (bt ? " · last day's hour-ahead error: daily rhythm " + pct(bt["seasonal-change"]) + ", damped trend " + pct(bt["ets-damped"]) : " · not enough days to compare");
     };
-    var trainedTip = win.from ? "trained on " + new Date(win.from).toISOString().slice(0, 16).replace("T", " ") + " – " + new Date(win.to).toISOString().slice(11, 16) + " UTC" + (m.samples ? " · " + m.samples + " samples" : "") + (m.file ? " · " + m.file : "") : "";
+    var trainedTip = win.from ? "trained on " + fp.tz.wall(win.from).slice(0, 16) + " – " + fp.tz.time(win.to, "min") + " " + fp.tz.label() + (m.samples ? " · " + m.samples + " samples" : "") + (m.file ? " · " + m.file : "") : "";
     var cells = [
       h("Td", {}, [h("Div", {className: "fp-ms-wh"}, nm[m.warehouse_id] || m.warehouse_id), sub(m.warehouse_id)]),
       h("Td", {title: m.last_error ? "last fit failed: " + m.last_error : ""}, m.kind ? [
@@ -586,12 +586,12 @@
         h("Div", {className: "fp-ms-learning"}, "learning"),
         m.last_error ? h("Div", {className: "fp-ms-sub fp-ms-hot"}, "fit failed") : sub(learning ? "first model after " + learning + " min of history" : "no model yet"),
       ]),
-      h("Td", {title: trainedTip}, m.trained_at ? [h("Div", {}, clock(m.trained_at).slice(0, 5) + " UTC"), sub(fp.age(snow - m.trained_at) + " ago")] : "—"),
+      h("Td", {title: trainedTip}, m.trained_at ? [h("Div", {}, clock(m.trained_at).slice(0, 5) + " " + fp.tz.label()), sub(fp.age(snow - m.trained_at) + " ago")] : "—"),
       h("Td", {className: "fp-ms-num"}, [
         h("Div", {}, [h("Span", {className: "fp-ms-error fp-ms-" + lv}, m.error === null || m.error === undefined ? "—" : pct(m.error)), thr ? h("Span", {className: "fp-ms-thr"}, " / " + pct(thr, 0)) : null]),
         meter || sub(m.error === null || m.error === undefined ? "no pairs yet" : ""),
       ]),
-      h("Td", {title: m.next_retrain_at ? "next retrain allowed at " + clock(m.next_retrain_at) + " UTC" : "no retrain cooldown running"}, [
+      h("Td", {title: m.next_retrain_at ? "next retrain allowed at " + clock(m.next_retrain_at) + " " + fp.tz.label() : "no retrain cooldown running"}, [
         h("Span", {className: "fp-pill fp-drift-" + drift}, DRIFT_LABELS[drift] || drift),
         sub(m.retrain_pending ? "retrain pending…" : "retrain " + next),
       ]),

@@ -57,7 +57,7 @@
   var whLabel = fp.whLabel;
 
   function hhmmss(ms) {
-    return new Date(ms).toISOString().slice(11, 19);
+    return fp.tz.time(ms); // the zone of the moment: the site's for a one-site screen (assets/15_time.js)
   }
 
   function configure(root) {
@@ -165,7 +165,7 @@
     if (!state.connected || tv.stale) {
       var retry = kc.nextAt ? Math.max(0, Math.ceil((kc.nextAt - now) / 1000)) : null;
       var what = !state.everConnected ? "Connecting to the server…" : !state.connected ? "Server unreachable" : "No data from the server";
-      text = what + (t ? " · showing data from " + hhmmss(t) + " UTC (" + fp.age(age) + " old)" : "") +
+      text = what + (t ? " · showing data from " + hhmmss(t) + " " + fp.tz.label() + " (" + fp.age(age) + " old)" : "") +
         (retry !== null && !state.connected ? " · retrying in " + retry + " s" : " · reconnecting");
       level = tv.stale ? "error" : "warn";
     } else {
@@ -191,9 +191,10 @@
   }
 
   function clock() {
-    var d = new Date(fp.serverNow());
-    fp.set("tv-clock", {children: d.toISOString().slice(11, 16)});
-    fp.set("tv-date", {children: d.toLocaleDateString("en-GB", {weekday: "short", day: "numeric", month: "short", timeZone: "UTC"}) + " · UTC"});
+    var now = fp.serverNow();
+    var zone = fp.tz.zone();
+    fp.set("tv-clock", {children: fp.tz.time(now, "min")});
+    fp.set("tv-date", {children: fp.tz.date(now) + " · " + fp.tz.label(zone) + (fp.tz.label(zone) !== "UTC" ? " (" + fp.tz.offsetLabel(now, zone) + ")" : "")});
   }
 
   // ---- the alert strip: a row of its own above the slides (it takes space, it never covers a number) ----
@@ -309,8 +310,8 @@
     var shown = kept.slice(0, STRIP_SHOWN);
     var cards = shown.map(function (o, i) {
       var more = i === shown.length - 1 && kept.length > shown.length ? " · +" + (kept.length - shown.length) + " more" : "";
-      var when = o.count > 1 ? "first " + hhmmss(o.first) + ", latest " + hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago"
-        : hhmmss(o.at) + " UTC · " + fp.age(now - o.at) + " ago";
+      var when = o.count > 1 ? "first " + hhmmss(o.first) + ", latest " + hhmmss(o.at) + " " + fp.tz.label() + " · " + fp.age(now - o.at) + " ago"
+        : hhmmss(o.at) + " " + fp.tz.label() + " · " + fp.age(now - o.at) + " ago";
       return h("Div", {className: "tv-alert tv-alert-" + o.kind}, [
         h("Div", {className: "tv-alert-head"}, [
           h("Span", {className: "tv-alert-title"}, critical(o) ? "CRITICAL · " + whLabel(o.wh, nm) + (o.title ? " · " + o.title : "") : o.title + " · " + (nm[o.wh] || o.wh)),
@@ -453,9 +454,11 @@
       // history as the server drew it (per minute), then the bridge's live samples
       t = tv.tp = {el: gd, lines: {}, lastT: 0};
       gd.data.forEach(function (tr) {
-        if (typeof tr.meta === "string") t.lines[tr.meta] = {x: (tr.x || []).slice(), y: (tr.y || []).slice()};
+        if (typeof tr.meta === "string") t.lines[tr.meta] = {x: (tr.x || []).map(function (x) {
+          return fp.tz.ms(x, gd); // epoch ms again (a date axis holds wall-clock strings)
+        }), y: (tr.y || []).slice()};
       });
-      var hx = gd.data.length && gd.data[0].x && gd.data[0].x.length ? gd.data[0].x[gd.data[0].x.length - 1] : 0;
+      var hx = gd.data.length && gd.data[0].x && gd.data[0].x.length ? fp.tz.ms(gd.data[0].x[gd.data[0].x.length - 1], gd) : 0;
       t.lastT = hx;
     }
     state.series.forEach(function (s) {

@@ -10,7 +10,7 @@ from .theme import FONT, MUTED, SEVERITY_COLORS, TEXT
 
 TABLE_MAX_ROWS = 500
 COLUMNS = (
-    ("time", "Time (UTC)"),
+    ("time", "Time"),  # in the zone the header clock names (assets/15_time.js)
     ("type", "Type"),
     ("severity", "Severity"),
     ("warehouse", "Warehouse"),

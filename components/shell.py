@@ -75,6 +75,35 @@ def _user_slot(identity) -> html.Div:
     )
 
 
+TIME_MODE_ID = "fp-time-mode"
+
+
+def _time_box() -> html.Div:
+    """The header clock and which zone every view shows: the site's (one warehouse in view), the viewer's, or UTC
+    (assets/15_time.js; the choice is remembered in localStorage)."""
+    return html.Div(
+        [
+            html.Div("--:--:-- UTC", id="fp-clock", className="fp-clock", title="Server time of the latest update"),
+            dcc.RadioItems(
+                id=TIME_MODE_ID,
+                options=[
+                    {"label": "site", "value": "site", "title": "The warehouse's local time (one site in view)"},
+                    {"label": "mine", "value": "mine", "title": "This browser's time zone"},
+                    {"label": "UTC", "value": "utc", "title": "Coordinated Universal Time"},
+                ],
+                value="site",
+                inline=True,
+                persistence=True,
+                persistence_type="local",
+                className="fp-time-mode",
+            ),
+        ],
+        className="fp-timebox",
+        title="Time zone of the times shown",
+        **{"aria-label": "Time zone"},
+    )
+
+
 def create_shell() -> html.Div:
     identity = _identity()
     header = html.Header(
@@ -99,7 +128,7 @@ def create_shell() -> html.Div:
                         clearable=True,
                     ),
                     create_badge(),
-                    html.Div("--:--:-- UTC", id="fp-clock", className="fp-clock", title="Server time of the latest update"),
+                    _time_box(),
                     _user_slot(identity),
                 ],
                 className="fp-header-right",
@@ -115,6 +144,9 @@ def create_shell() -> html.Div:
 
 # The shared filter narrows the socket subscription and every view, all in the browser.
 clientside_callback(ClientsideFunction("floorpulse", "setWarehouses"), Input(FILTER_ID, "value"))
+
+# Which time zone the views show (assets/15_time.js).
+clientside_callback(ClientsideFunction("floorpulse_time", "setMode"), Input(TIME_MODE_ID, "value"))
 
 # The active tab follows the URL.
 clientside_callback(

@@ -29,7 +29,8 @@ FORECAST_PARTS = """(id) => {
   gd.data.forEach(t => {
     const m = t.meta;
     if (!m || typeof m !== 'object' || !m.wh || !['lo', 'hi', 'yhat'].includes(m.part)) return;
-    (out[m.wh] = out[m.wh] || {})[m.part] = {x: Array.from(t.x || []), y: Array.from(t.y || []), visible: t.visible, fill: t.fill};
+    // a date axis holds the zone's wall-clock strings (assets/15_time.js): back to epoch ms to compare with the API
+    (out[m.wh] = out[m.wh] || {})[m.part] = {x: Array.from(t.x || []).map(v => window.floorpulse.tz.ms(v, gd)), y: Array.from(t.y || []), visible: t.visible, fill: t.fill};
   });
   return out;
 }"""

@@ -18,6 +18,40 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def valid_zone(name: str) -> bool:
+    """True for an IANA time zone name this Python knows (Europe/Berlin, UTC); False for anything else."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def parse_time_zones(spec: str, default: str = "UTC") -> dict[str, str]:
+    """WAREHOUSE_TZ ("W1=Europe/Berlin,W2=America/Chicago") as {warehouse id: zone}; ValueError naming the
+    entry or zone that is wrong. Every zone, DEFAULT_TZ included, must be an IANA name."""
+    if not valid_zone(default):
+        raise ValueError(f"DEFAULT_TZ: {default!r} is not a time zone (an IANA name such as Europe/Berlin or UTC)")
+    out: dict[str, str] = {}
+    for item in spec.replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        wid, sep, zone = (part.strip() for part in item.partition("="))
+        if not sep or not wid or not zone:
+            raise ValueError(f"WAREHOUSE_TZ: {item!r} is not <warehouse id>=<time zone>, e.g. W1=Europe/Berlin")
+        if not valid_zone(zone):
+            raise ValueError(f"WAREHOUSE_TZ: {zone!r} (for {wid}) is not a time zone (an IANA name such as Europe/Berlin)")
+        if wid in out and out[wid] != zone:
+            raise ValueError(f"WAREHOUSE_TZ: {wid} is given two time zones, {out[wid]} and {zone}")
+        out[wid] = zone
+    return out
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting Floorpulse reads. Field names are the environment variable names, lower-cased."""
@@ -119,6 +153,9 @@ class Config:
     tail_gap_s: float = 60.0  # an event id skipped by the tail (its transaction not committed yet) is looked for this long
     job_runs_keep_s: int = 900  # the job_runs table keeps each leader-job run this long
     engine_port: int = 0  # `python -m engine`: serve GET /health on HOST:ENGINE_PORT (0: no HTTP)
+    # local time (issue 13): each warehouse's IANA time zone, "W1=Europe/Berlin,W2=America/Chicago"; others DEFAULT_TZ
+    warehouse_tz: str = ""
+    default_tz: str = "UTC"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "role", self.role.strip().lower())
@@ -129,6 +166,18 @@ class Config:
                 f"ROLE={self.role} needs REDIS_URL: the web and engine processes share pushes, the leader lock "
                 "and the intelligence snapshot through Redis (ROLE=all runs everything in one process without it)"
             )
+        object.__setattr__(self, "default_tz", self.default_tz.strip())
+        # refuse to start on a zone nobody can show; parsed once (not a field: equality and replace() ignore it)
+        object.__setattr__(self, "_zones", parse_time_zones(self.warehouse_tz, self.default_tz))
+
+    @property
+    def time_zones(self) -> dict[str, str]:
+        """Configured warehouse id → IANA time zone (WAREHOUSE_TZ), a copy; the others are in `default_tz`."""
+        return dict(self._zones)
+
+    def tz_for(self, warehouse_id: str) -> str:
+        """The time zone of one warehouse: its WAREHOUSE_TZ entry, else DEFAULT_TZ."""
+        return self._zones.get(warehouse_id, self.default_tz)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":

@@ -207,6 +207,7 @@ class WarehouseState:
     capacity: int
     last_event: int | None = None
     open_by_priority: Counter = field(default_factory=Counter)
+    tz: str = "UTC"  # the site's IANA time zone (WAREHOUSE_TZ / DEFAULT_TZ): the browser shows its local time
 
     @property
     def open_tasks(self) -> int:
@@ -233,8 +234,11 @@ class LiveModel:
         sla_risk_min: int = 15,
         max_warehouses: int = 200,
         max_workers: int = 5000,
+        time_zones: dict[str, str] | None = None,
+        default_tz: str = "UTC",
     ):
         self.default_capacity = default_capacity
+        self.time_zones, self.default_tz = dict(time_zones or {}), default_tz
         self.max_warehouses, self.max_workers = max_warehouses, max_workers
         self.stale_after_ms = stale_after_s * 1000
         self.sla_risk_ms = sla_risk_min * 60_000
@@ -264,18 +268,21 @@ class LiveModel:
 
     # ---- registration ----
 
-    def add_warehouse(self, wid: str, name: str | None = None, capacity: int | None = None) -> bool:
-        """Register (or update) a warehouse. Returns True when it was new."""
+    def add_warehouse(self, wid: str, name: str | None = None, capacity: int | None = None, tz: str | None = None) -> bool:
+        """Register (or update) a warehouse. Returns True when it was new. Without `tz` its zone is the configured one."""
         with self.lock:
             wh = self.warehouses.get(wid)
             if wh is None:
-                self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity)
+                zone = tz or self.time_zones.get(wid, self.default_tz)
+                self.warehouses[wid] = WarehouseState(wid, name or wid, capacity or self.default_capacity, tz=zone)
                 self.reserved_warehouses.discard(wid)
                 return True
             if name:
                 wh.name = name
             if capacity:
                 wh.capacity = capacity
+            if tz:
+                wh.tz = tz
             return False
 
     def add_worker(self, wid: str, warehouse_id: str, name: str | None = None) -> bool:
@@ -627,6 +634,7 @@ class LiveModel:
                         "workers": workers,
                         "last_event": wh.last_event,
                         "stale": wh.last_event is None or now_ms - wh.last_event > self.stale_after_ms,
+                        "tz": wh.tz,
                     }
                 )
             return out

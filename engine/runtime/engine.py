@@ -15,6 +15,7 @@ rebuilds the live model from the database and starts the writer and the jobs;
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import logging
@@ -79,6 +80,7 @@ class Engine:
         self.types = frozenset(config.event_types)
         self.build = config.build or source_build_id()
         self.db = Database(config.db_url)
+        self.db.zone_of = config.tz_for  # a warehouse first seen in a feed is stored with its configured zone
         self.role = config.role
         self.scaled = self.role != "all"
         self.live = self._new_live()
@@ -146,6 +148,8 @@ class Engine:
             sla_risk_min=c.sla_risk_min,
             max_warehouses=c.max_warehouses,
             max_workers=c.max_workers,
+            time_zones=c.time_zones,
+            default_tz=c.default_tz,
         )
 
     # ---- wiring ----
@@ -193,6 +197,8 @@ class Engine:
             from ..simulator.floor import DEFAULT_FLOOR
 
             self.db.upsert_warehouses([(w.id, w.name, w.capacity) for w in DEFAULT_FLOOR])
+        if self.role != "web":  # the configured time zones win over what an earlier start stored
+            self.db.set_warehouse_zones(self.config.tz_for)
         if self.tail is None:
             self.rebuild()
         elif self.role == "web":
@@ -408,8 +414,9 @@ class Engine:
         windows. `upto`: replay only the events a tail starting there will not apply itself."""
         live = self.live if into is None else into
         now = _now_ms()
+        zones = self.db.warehouse_zones()
         for wid, name, cap in self.db.warehouses():
-            live.add_warehouse(wid, name, cap)
+            live.add_warehouse(wid, name, cap, tz=zones.get(wid))
         for wid, name, wh in self.db.workers():
             live.add_worker(wid, wh, name)
         for tid, wh, prio, sla, status, worker, _created in self.db.open_tasks():
@@ -465,7 +472,9 @@ class Engine:
             if stale:
                 self._submit_patiently(validate_batch(stale, types=self.types, max_events=len(stale))[0], wait=True)
         t0 = time.perf_counter()
-        self.simulator = sim = Simulator(seed=seed, start_ms=start)
+        # each site's demand curve and shifts follow its own local day (WAREHOUSE_TZ / DEFAULT_TZ)
+        sites = [dataclasses.replace(w, tz=self.config.tz_for(w.id)) for w in DEFAULT_FLOOR]
+        self.simulator = sim = Simulator(sites, seed=seed, start_ms=start)
         crew = [(wid, name, wh) for wid, (name, wh) in sim.worker_names().items()]
         self.db.upsert_workers(crew)
         for wid, name, wh in crew:

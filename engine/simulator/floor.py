@@ -5,6 +5,9 @@ timed actions. `step(now_ms)` runs every action due up to `now_ms` and returns
 the envelope dicts they produced, so the output depends only on the seed, the
 floor, `start_ms` and `warm_up_ms`, never on how time was sliced into steps.
 
+Each warehouse keeps its own local day (`WarehouseSpec.tz`, an IANA zone): the demand curve and the
+shifts are in the site's wall-clock hours, so a site is busy in its own daytime.
+
 So that the floor is in mid-flow from the first event, the constructor first
 runs the floor silently for `warm_up_ms` before `start_ms`; the first step then
 opens with that state as ordinary events stamped `start_ms` (`_opening_events`).
@@ -15,7 +18,10 @@ import heapq
 import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
 
 from ..core.schema import iso_ms
 
@@ -24,14 +30,14 @@ MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
 
-SHIFT_START_H = (6, 14, 22)  # day, evening, night (UTC)
+SHIFT_START_H = (6, 14, 22)  # day, evening, night (the site's local hours)
 SHIFT_LEN = 8 * HOUR
 SHIFT_STAFF = (1.0, 0.85, 0.4)  # crew size relative to WarehouseSpec.workers
 LOGIN_WINDOW = (-8 * MINUTE, 4 * MINUTE)  # around the shift start: people arrive a little early or late
 LOGOUT_WINDOW = (-2 * MINUTE, 8 * MINUTE)
 SHIFT_CHANGE_LEAD = 10 * MINUTE  # schedule a change before the earliest login it can produce
 
-# Demand relative to the daily peak, (hour UTC, level), linear in between:
+# Demand relative to the daily peak, (the site's local hour, level), linear in between:
 # quiet night, morning peak ~11:00, lunch dip, afternoon peak ~15:30.
 DEMAND_CURVE = (
     (0.0, 0.14), (3.0, 0.10), (5.0, 0.18), (7.0, 0.60), (9.0, 0.90), (11.0, 1.00),
@@ -98,6 +104,7 @@ class WarehouseSpec:
     workers: int  # day-shift headcount; evening and night crews are smaller (SHIFT_STAFF)
     demand_per_min: float  # mean task arrivals/min at the daily peak
     slow: float = 1.0  # >1 = tasks take longer (the hot warehouse)
+    tz: str = "UTC"  # IANA time zone: its demand curve and shifts follow this local day
 
 
 # 90 workers on the day shift. Lyon is the hot one: slower tasks and more demand
@@ -158,21 +165,46 @@ class _Site:
     burst_factor: float = 1.0
 
 
-def demand_level(ts_ms: int) -> float:
-    """Demand at this time of day, relative to the daily peak (0..1)."""
-    h = (ts_ms % DAY) / HOUR
+_OFFSET_STEP = 15 * MINUTE  # every zone changes its offset on a quarter hour
+
+
+@lru_cache(maxsize=4096)
+def _offset_at(tz: str, step: int) -> int:
+    return round(datetime.fromtimestamp(step * _OFFSET_STEP / SECOND, ZoneInfo(tz)).utcoffset().total_seconds() * SECOND)
+
+
+def utc_offset_ms(ts_ms: int, tz: str = "UTC") -> int:
+    """The zone's offset from UTC at this instant, in ms (Europe/Berlin in July: 7,200,000)."""
+    return 0 if tz == "UTC" else _offset_at(tz, ts_ms // _OFFSET_STEP)
+
+
+def _local_to_utc(local_ms: int, tz: str) -> int:
+    """The instant whose wall-clock time in tz is local_ms (read as if UTC); in a DST gap, just after it."""
+    guess = local_ms - utc_offset_ms(local_ms, tz)
+    return local_ms - utc_offset_ms(guess, tz)
+
+
+def demand_level(ts_ms: int, tz: str = "UTC") -> float:
+    """Demand at this time of the site's local day, relative to the daily peak (0..1)."""
+    h = ((ts_ms + utc_offset_ms(ts_ms, tz)) % DAY) / HOUR
     i = bisect_right(_CURVE_H, h) - 1
     (h0, v0), (h1, v1) = DEMAND_CURVE[i], DEMAND_CURVE[min(i + 1, len(DEMAND_CURVE) - 1)]
     return v0 if h1 == h0 else v0 + (v1 - v0) * (h - h0) / (h1 - h0)
 
 
-def shift_at(ts_ms: int) -> tuple[int, int]:
-    """(shift index, shift start ms) of the shift running at this time."""
-    day = ts_ms - ts_ms % DAY
-    i = bisect_right(SHIFT_START_H, (ts_ms - day) / HOUR) - 1
+def shift_at(ts_ms: int, tz: str = "UTC") -> tuple[int, int]:
+    """(shift index, shift start ms) of the shift running at this time at a site in tz."""
+    local = ts_ms + utc_offset_ms(ts_ms, tz)
+    day = local - local % DAY
+    i = bisect_right(SHIFT_START_H, (local - day) / HOUR) - 1
     if i < 0:  # before 06:00: the night shift that began yesterday
-        return 2, day - DAY + SHIFT_START_H[2] * HOUR
-    return i, day + SHIFT_START_H[i] * HOUR
+        return 2, _local_to_utc(day - DAY + SHIFT_START_H[2] * HOUR, tz)
+    return i, _local_to_utc(day + SHIFT_START_H[i] * HOUR, tz)
+
+
+def next_shift_start(start_ms: int, tz: str = "UTC") -> int:
+    """When the shift after the one that began at start_ms begins (8 h later, 7 or 9 across a DST change)."""
+    return shift_at(start_ms + SHIFT_LEN + 2 * HOUR, tz)[1]
 
 
 def _base36(n: int) -> str:
@@ -258,13 +290,13 @@ class Simulator:
     def _open_floor(self, t0: int) -> None:
         """An empty floor at t0: the crew on shift is already there; schedule the recurring processes."""
         self._now = t0
-        shift, shift_start = shift_at(t0)
         for site in self.sites.values():
+            shift, shift_start = shift_at(t0, site.spec.tz)
             for w in site.crews[shift]:
                 self._at(t0, self._login, (w, shift_start))
             self._at(t0 + self._exp(site.spec.demand_per_min * BURST_FACTOR[1] / MINUTE), self._arrival, site)
-        nxt = shift_start + SHIFT_LEN
-        self._at(max(t0, nxt - SHIFT_CHANGE_LEAD), self._shift_change, nxt)
+            nxt = next_shift_start(shift_start, site.spec.tz)
+            self._at(max(t0, nxt - SHIFT_CHANGE_LEAD), self._shift_change, (site, nxt))
         self._at(t0 + self._exp(BURSTS_PER_HOUR / HOUR), self._burst, None)
         self._at(t0 + self._exp(ALERTS_PER_HOUR / HOUR), self._alert, None)
 
@@ -333,17 +365,17 @@ class Simulator:
 
     # ---- shifts and breaks ----
 
-    def _shift_change(self, boundary: int) -> None:
-        """Stagger the outgoing crew's logouts and the incoming crew's logins around the boundary."""
-        incoming, _ = shift_at(boundary)
+    def _shift_change(self, arg: tuple[_Site, int]) -> None:
+        """At one site, stagger the outgoing crew's logouts and the incoming crew's logins around the boundary."""
+        site, boundary = arg
+        incoming, _ = shift_at(boundary, site.spec.tz)
         outgoing = (incoming - 1) % 3
-        for site in self.sites.values():
-            for w in site.crews[outgoing]:
-                self._at(boundary + self._uniform_ms(*LOGOUT_WINDOW), self._shift_over, w)
-            for w in site.crews[incoming]:
-                self._at(boundary + self._uniform_ms(*LOGIN_WINDOW), self._login, (w, boundary))
-        nxt = boundary + SHIFT_LEN
-        self._at(nxt - SHIFT_CHANGE_LEAD, self._shift_change, nxt)
+        for w in site.crews[outgoing]:
+            self._at(boundary + self._uniform_ms(*LOGOUT_WINDOW), self._shift_over, w)
+        for w in site.crews[incoming]:
+            self._at(boundary + self._uniform_ms(*LOGIN_WINDOW), self._login, (w, boundary))
+        nxt = next_shift_start(boundary, site.spec.tz)
+        self._at(nxt - SHIFT_CHANGE_LEAD, self._shift_change, (site, nxt))
 
     def _login(self, arg: tuple[SimWorker, int]) -> None:
         """A crew member arrives for the shift that starts at the given time."""
@@ -351,7 +383,7 @@ class Simulator:
         if w.state != "offline":
             return
         w.state, w.leaving, w.pending_break_ms = "idle", False, 0
-        w.shift_end = start + SHIFT_LEN
+        w.shift_end = next_shift_start(start, self.sites[w.warehouse_id].spec.tz)
         self._emit("worker.login", w.warehouse_id, worker_id=w.id)
         self._plan_breaks(w, start)
         self._make_idle(w)
@@ -429,7 +461,7 @@ class Simulator:
     def _rate_per_ms(self, site: _Site) -> float:
         """Task arrivals per ms right now: peak demand x time of day x any burst."""
         burst = site.burst_factor if self._now < site.burst_until else 1.0
-        return site.spec.demand_per_min * demand_level(self._now) * burst / MINUTE
+        return site.spec.demand_per_min * demand_level(self._now, site.spec.tz) * burst / MINUTE
 
     def _arrival(self, site: _Site) -> None:
         """A candidate arrival of a thinned Poisson process: accepted with probability rate / max rate."""

@@ -12,9 +12,9 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import BigInteger, Engine, and_, bindparam, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import BigInteger, Engine, and_, bindparam, create_engine, delete, event, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -25,6 +25,9 @@ from ..core.schema import OPEN_STATUSES, TASK_STATUS, Event, saturate, task_deta
 from ..core.schema import epoch_ms as _now_ms
 
 _CHUNK = 500  # bound parameters per IN (...) list
+# Columns added to a table after its first release: create_all() makes new tables whole but never alters an
+# existing one, so create_schema adds each of these where it is missing (same DDL on SQLite and PostgreSQL).
+ADDED_COLUMNS = (("warehouses", "tz", "VARCHAR(64)"),)
 STARTUP_LOCK = 0x466C6F6F72  # PostgreSQL advisory lock key ("Floor") taken by processes setting up the schema
 
 
@@ -104,6 +107,8 @@ class Database:
             event.listen(self.engine, "handle_error", self._sqlite_read_only_is_broken)
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
         self._task_upsert_sql = _TASK_UPSERT.format(p="?" if self.is_sqlite else "%s")
+        # the time zone a newly stored warehouse gets (the engine sets its configuration's Config.tz_for)
+        self.zone_of: Callable[[str], str | None] = lambda wid: None
 
     @staticmethod
     def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -148,10 +153,20 @@ class Database:
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         if not self.is_sqlite:
             # a never-analysed table plans the duplicate check as a full scan (216 ms a batch, measured)
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE events")
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an older release up to the models: ADD COLUMN for each of ADDED_COLUMNS it lacks
+        (run under startup_lock, so two processes never add the same column)."""
+        inspector = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table, column, ddl in ADDED_COLUMNS:
+                if column not in {c["name"] for c in inspector.get_columns(table)}:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
     def checkpoint(self) -> None:
         """SQLite: move WAL pages into the database file here, in a job, instead of inside the writer's commits."""
@@ -221,7 +236,7 @@ class Database:
             if new_warehouses:
                 conn.execute(
                     self._insert(Warehouse).on_conflict_do_nothing(),
-                    [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now} for i, n, c in new_warehouses],
+                    [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now, "tz": self.zone_of(i)} for i, n, c in new_warehouses],
                 )
             if new_workers:
                 conn.execute(
@@ -471,10 +486,27 @@ class Database:
         if not rows:
             return
         stmt = self._insert(Warehouse)
-        stmt = stmt.on_conflict_do_update(index_elements=[Warehouse.id], set_={"name": stmt.excluded.name, "capacity": stmt.excluded.capacity})
+        stmt = stmt.on_conflict_do_update(index_elements=[Warehouse.id], set_={"name": stmt.excluded.name, "capacity": stmt.excluded.capacity, "tz": stmt.excluded.tz})
         now = _now_ms()
         with self.engine.begin() as conn:
-            conn.execute(stmt, [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now} for i, n, c in rows])
+            conn.execute(stmt, [{"id": i, "name": n, "capacity": c, "zones": None, "created_at": now, "tz": self.zone_of(i)} for i, n, c in rows])
+
+    def warehouse_zones(self) -> dict[str, str | None]:
+        """warehouse id → its stored time zone (None where none was written yet)."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(Warehouse.id, Warehouse.tz)).all())
+
+    def set_warehouse_zones(self, zone_of: Callable[[str], str]) -> dict[str, str]:
+        """Write each stored warehouse's time zone as configuration gives it (`zone_of(id)`), where it differs;
+        returns the zones of every warehouse."""
+        zones = self.warehouse_zones()
+        wanted = {wid: zone_of(wid) for wid in zones}
+        changed = [{"wid": wid, "tz": tz} for wid, tz in wanted.items() if zones[wid] != tz]
+        if changed:
+            t = Warehouse.__table__
+            with self.engine.begin() as conn:
+                conn.execute(update(t).where(t.c.id == bindparam("wid")).values(tz=bindparam("tz")), changed)
+        return wanted
 
     def upsert_workers(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """Known workers (id, name, warehouse): names win over the ids used by on-the-fly registration."""

@@ -19,6 +19,9 @@ class Warehouse(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     zones: Mapped[str | None] = mapped_column(Text)  # JSON list
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # the site's IANA time zone (WAREHOUSE_TZ / DEFAULT_TZ, written at start); added to older databases by
+    # Database.create_schema (ADDED_COLUMNS)
+    tz: Mapped[str | None] = mapped_column(String(64))
 
 
 class Worker(Base):
