@@ -30,15 +30,24 @@
     return out.toString();
   }
 
-  // a query value (ISO with or without a zone, or epoch ms) → a datetime-local input's "YYYY-MM-DDTHH:MM" (UTC)
+  // a query value (ISO with or without a zone, or epoch ms) → the inputs' "YYYY-MM-DD HH:MM" (UTC)
   function toInput(v) {
     if (!v) return "";
-    if (/^\d+$/.test(v)) return new Date(Number(v)).toISOString().slice(0, 16);
-    return String(v).replace(/Z$|[+-]00:?00$/, "").slice(0, 16);
+    if (/^\d+$/.test(v)) return utcInput(Number(v));
+    return String(v).replace(/Z$|[+-]00:?00$/, "").replace("T", " ").slice(0, 16);
   }
 
   function utcInput(ms) {
-    return new Date(ms).toISOString().slice(0, 16);
+    return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  }
+
+  // what a person typed ("2026-12-04 10:00", "2026-12-04T10:00", "2026-12-04") → the query's ISO in UTC, "" if empty
+  function toQuery(v) {
+    v = String(v || "").trim();
+    if (!v) return "";
+    v = v.replace(" ", "T");
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) v += "T00:00";
+    return /[zZ]$|[+-]\d\d:?\d\d$/.test(v) ? v : v + "Z";
   }
 
   function withRange(search, changes) {
@@ -65,14 +74,14 @@
       var applied = fired.indexOf("fp-range-apply.n_clicks") >= 0 && nApply;
       if (applied) {
         if (!since) return [nu(), nu(), false, nu(), nu()];
-        var next = withRange(search, {range: "custom", since: since + "Z", until: until ? until + "Z" : ""});
+        var next = withRange(search, {range: "custom", since: toQuery(since), until: toQuery(until)});
         return [next === (search || "") ? nu() : next, nu(), false, nu(), nu()];
       }
       if (byUser) {
         if (value === "custom") {
-          // open the two inputs (a day back to now unless already filled); the URL changes on "Show"
+          // open the two inputs (from a day back, to now, unless already filled); the URL changes on "Show"
           var now = Date.now() + (fp.state.skew || 0);
-          return [nu(), nu(), false, since || utcInput(now - 86400000), until || utcInput(now)];
+          return [nu(), nu(), false, since || utcInput(now - 86400000), until || ""];
         }
         var s = withRange(search, {range: value === "1h" ? "" : value});
         return [s === (search || "") ? nu() : s, nu(), true, nu(), nu()];

@@ -9,14 +9,17 @@ from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callb
 from engine.storage.timerange import CUSTOM, DEFAULT_RANGE, RANGES
 
 RANGE_ID = "fp-range"
+SHORT = {"24h": "24 hours", "7d": "7 days"}  # the header's labels, short enough for its width at 1440 px
+PAGES_LOCATION = "_pages_location"  # dash.page_container's dcc.Location (refresh="callback-nav")
 
 
 def create_range_control() -> html.Div:
-    options = [{"label": label, "value": name} for name, (label, _span) in RANGES.items()] + [{"label": "Custom…", "value": CUSTOM}]
+    options = [{"label": SHORT.get(name, label), "value": name} for name, (label, _span) in RANGES.items()] + [{"label": "Custom…", "value": CUSTOM}]
     custom = html.Div(
         [
-            html.Label(["From", dcc.Input(id="fp-range-since", type="datetime-local", className="fp-range-input", debounce=True)]),
-            html.Label(["to", dcc.Input(id="fp-range-until", type="datetime-local", className="fp-range-input", debounce=True)]),
+            # text, not datetime-local: dcc.Input moves the caret with setSelectionRange, which that type refuses (a console error)
+            html.Label(["From", dcc.Input(id="fp-range-since", type="text", placeholder="YYYY-MM-DD HH:MM", className="fp-range-input")]),
+            html.Label(["to (empty = now)", dcc.Input(id="fp-range-until", type="text", placeholder="YYYY-MM-DD HH:MM", className="fp-range-input")]),
             html.Span("UTC", className="fp-range-zone"),
             html.Button("Show", id="fp-range-apply", n_clicks=0, type="button", className="fp-button fp-range-apply"),
         ],
@@ -48,11 +51,12 @@ def create_range_control() -> html.Div:
     )
 
 
-# URL ⇄ control: the URL is the truth (a page's layout reads its query); picking a range writes the URL, which
-# re-renders the page with the server's series for it.
+# URL ⇄ control: the URL is the truth (a page's layout reads its query); picking a range writes the URL through Dash
+# pages' own location (it tells the other locations, fp-url among them), which re-renders the page with the server's
+# series for that range.
 clientside_callback(
     ClientsideFunction("fp_range", "sync"),
-    Output("fp-url", "search"),
+    Output(PAGES_LOCATION, "search"),
     Output(RANGE_ID, "value"),
     Output("fp-range-custom", "hidden"),
     Output("fp-range-since", "value"),

@@ -58,7 +58,7 @@ def throughput_history(engine, now: int, rng=None, *, yesterday: bool = False) -
     if not yesterday:
         return h["x"], eps, tpm, warehouses, names
     past = h["yesterday"]
-    before = {"x": past["x"], "tasks_per_min": {w: past["tasks_per_min"].get(w, [0] * len(past["x"])) for w in warehouses}}
+    before = {"x": past["x"], "tasks_per_min": {w: past["tasks_per_min"].get(w, [None] * len(past["x"])) for w in warehouses}}
     return h["x"], eps, tpm, warehouses, names, before
 
 

@@ -36,9 +36,10 @@ def layout(**query):
     span = (rng.since, rng.until) if rng else (now - 3_600_000, now)
     meta = rng.to_json() if rng else None
     words = _range_words(rng)
-    overlay = dcc.Checklist(
-        id="tp-yesterday", options=[{"label": "Same time yesterday", "value": "on"}], value=[], persistence=True, persistence_type="local",
-        className="fp-check", inputClassName="fp-check-input", title="Overlay the same series 24 hours earlier (long dashes), from the rollups",
+    overlay = html.Div(
+        dcc.Checklist(id="tp-yesterday", options=[{"label": "Same time yesterday", "value": "on"}], value=[], persistence=True,
+                      persistence_type="local", className="fp-check", inputClassName="fp-check-input"),
+        title="Overlay the same series 24 hours earlier (long dashes), from the rollups",
     )
     tp = engine.live.throughput(now) if engine else {}
     lat = engine.live.latency() if engine else {}

@@ -608,6 +608,11 @@ class Engine:
         if yesterday:
             past = self._bucketed(rng.since - DAY, rng.until - DAY, rng.bucket_ms, warehouses)
             past["x"] = [x + DAY for x in past["x"]]
+            # a bucket in which the whole floor stored nothing (before the history begins, a gap in the feed) is no
+            # data, not a quiet day: a gap in the dashed line rather than a run of zeros
+            empty = [not any(s[i] for s in past["events_per_min"].values()) for i in range(len(past["x"]))]
+            for key in ("events_per_min", "tasks_per_min", "units_per_min"):
+                past[key] = {wh: [None if e else v for v, e in zip(vals, empty)] for wh, vals in past[key].items()}
             out["yesterday"] = past
         return out
 

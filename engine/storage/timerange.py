@@ -108,7 +108,7 @@ def resolve_range(
             raise RangeError("until", "`until` must be after `since` (and `since` in the past)")
         if until - since_ms > max_days * DAY:
             raise RangeError("since", f"a range of at most {max_days} days (the rollups' retention)")
-        bucket = choose_bucket(until - since_ms)
+        bucket = choose_bucket((last_whole if live else until_ms) - since_ms)  # the span asked for, before rounding
         label = "Custom range"
         since = since_ms - since_ms % bucket
     elif name in RANGES:
