@@ -279,17 +279,34 @@
     kpi("tp-lat", fp.fmt(lat.p95, 0), "p50 " + fp.fmt(lat.p50, 0) + " ms · p99 " + fp.fmt(lat.p99, 0) + " ms");
   }
 
+  // Points a line keeps as live samples are appended (the server's range, layout.meta.range, components/charts.py):
+  // the last hour slides (an hour of samples plus its 60 minutes); a longer range keeps all its buckets and grows by
+  // the samples; a range in the past gets none (0).
+  function liveCap(gd) {
+    var r = gd.layout.meta && gd.layout.meta.range;
+    if (r && !r.live) return 0;
+    if (!r || r.bucket_ms <= 60000) return fp.config.SERIES_MAX + 60;
+    var n = 0;
+    gd.data.forEach(function (t) {
+      if (typeof t.meta === "string" && t.x) n = Math.max(n, t.x.length);
+    });
+    return n + fp.config.SERIES_MAX;
+  }
+
   // Lines per warehouse: extend with the bridge's samples newer than what the graph shows.
   function tpWarehouseLines(id, key) {
     var gd = fp.graph(id);
     if (!gd) return;
     var g = tp.graphs[id];
-    if (!g || g.el !== gd) g = tp.graphs[id] = {el: gd, lastT: lastX(gd) || 0, filterRev: -1};
+    var r = gd.layout.meta && gd.layout.meta.range;
+    var rk = r ? r.name + "/" + r.since + "/" + r.until : "";
+    if (!g || g.el !== gd || g.rk !== rk) g = tp.graphs[id] = {el: gd, rk: rk, lastT: lastX(gd) || 0, filterRev: -1, cap: liveCap(gd)};
     if (g.filterRev !== state.filterRev) {
       g.filterRev = state.filterRev;
       fp.applyTraceFilter(gd);
       return;
     }
+    if (g.cap === 0) return; // a range in the past: no live points
     var samples = state.series.filter(function (s) {
       return s.t > g.lastT;
     });
@@ -311,7 +328,7 @@
       );
     });
     g.lastT = xs[xs.length - 1];
-    fp.extendTraces(id, update, indices, fp.config.SERIES_MAX + 60);
+    fp.extendTraces(id, update, indices, g.cap);
   }
 
   function tpLatency() {

@@ -93,8 +93,15 @@ def warehouse_lines(
     span: tuple[int, int] | None = None,
     forecast: bool = False,
     learning_min: int | None = None,
+    time_range: Mapping[str, Any] | None = None,
+    yesterday: Mapping[str, Any] | None = None,
 ) -> go.Figure:
     """One line per warehouse (`meta` = warehouse id), in the order given: the bridge extends by index.
+
+    `time_range` (TimeRange.to_json()): the x axis is that range (a range in the past is fixed to it, one ending now
+    grows with the live points) and `layout.meta.range` tells the bridge whether to append live points.
+    `yesterday` ({"x", <series>}: the same series 24 h earlier, x moved onto this range): a dashed line per warehouse
+    (`meta` = {"wh", "part": "yesterday"}), hidden until the view's checkbox shows it (assets/26_range.js).
 
     `forecast=True` appends, after the live lines, each warehouse's forecast band and line and one
     anomaly marker trace (`meta` = a dict, see forecast_traces); assets/25_intel.js fills them.
@@ -104,8 +111,8 @@ def warehouse_lines(
     for i, wh in enumerate(warehouses):
         color = warehouse_color(i)
         extra = dict(stackgroup="total", line=dict(width=1, color=color), fillcolor=_alpha(color, 0.55)) if stacked else dict(line=dict(width=2, color=color))
-        if forecast:
-            extra["legendgroup"] = f"fc-{wh}"  # the legend hides a warehouse's line and its forecast together
+        if forecast or yesterday is not None:
+            extra["legendgroup"] = f"fc-{wh}"  # the legend hides a warehouse's line and its forecast (and yesterday) together
         traces.append(
             go.Scatter(
                 x=list(x), y=list(series.get(wh, [])), mode="lines", name=names.get(wh, wh), meta=wh,
@@ -113,17 +120,35 @@ def warehouse_lines(
             )
         )
     layout = dict(xaxis=dict(**TIME_AXIS), yaxis=dict(title=dict(text=y_title), rangemode="tozero"), hovermode="x unified", uirevision="wh")
+    if yesterday is not None:
+        for i, wh in enumerate(warehouses):
+            traces.append(yesterday_trace(wh, names.get(wh, wh), warehouse_color(i), yesterday["x"], yesterday["series"].get(wh, []),
+                                          unit=unit, decimals=decimals))
+    if time_range is not None:
+        layout["meta"] = dict(range=dict(time_range))
+        layout["uirevision"] = f"wh-{time_range['name']}"  # a new range is a new view: no zoom carried over
+        if not time_range["live"]:
+            layout["xaxis"] = dict(**TIME_AXIS, range=[time_range["since"], time_range["until"]], autorange=False)
     if forecast:
         for i, wh in enumerate(warehouses):
             traces.extend(forecast_traces(wh, names.get(wh, wh), warehouse_color(i), unit=unit, decimals=decimals))
         traces.append(anomaly_trace(unit))
         layout["annotations"] = [_forecast_note(FORECAST_WAITING)]
-        layout["meta"] = dict(learning_min=learning_min)
+        layout["meta"] = dict(layout.get("meta") or {}, learning_min=learning_min)
     if not warehouses:
         layout["annotations"] = [_empty_note("No warehouse has reported yet")]
         if span:
             layout["xaxis"] = dict(**TIME_AXIS, range=list(span), autorange=False)
     return _figure(traces, **layout)
+
+
+def yesterday_trace(wh: str, name: str, color: str, x: Sequence[int], y: Sequence[float], *, unit: str, decimals: int = 1) -> go.Scatter:
+    """A warehouse's series 24 h earlier drawn over this range: thin, dashed, hidden until asked for."""
+    return go.Scatter(
+        x=list(x), y=list(y), mode="lines", name=f"{name} yesterday", meta=dict(wh=wh, part="yesterday"), legendgroup=f"fc-{wh}",
+        showlegend=False, visible=False, line=dict(width=1.5, color=color, dash="longdash"), opacity=0.7,
+        hovertemplate=f"%{{y:.{decimals}f}} {unit} yesterday<extra>{name}</extra>",
+    )
 
 
 # ---- forecasts (issue 5): band traces the browser fills from forecast:update ----

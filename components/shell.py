@@ -11,6 +11,7 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 from .badge import create_badge
+from .range import create_range_control
 
 log = logging.getLogger(__name__)
 FILTER_ID = "fp-warehouses"
@@ -127,6 +128,7 @@ def create_shell() -> html.Div:
                         searchable=True,
                         clearable=True,
                     ),
+                    create_range_control(),
                     create_badge(),
                     _time_box(),
                     _user_slot(identity),

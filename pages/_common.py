@@ -43,18 +43,52 @@ def forecast_min_history() -> int | None:
 HISTORY_MIN = 60
 
 
-def throughput_history(engine, now: int) -> tuple[list[int], dict, dict, list[str], dict]:
-    """Complete minutes of the last hour: x at each minute's middle, events/s and tasks/min per warehouse."""
+def throughput_history(engine, now: int, rng=None, *, yesterday: bool = False) -> tuple[list[int], dict, dict, list[str], dict]:
+    """The range's buckets (default: the complete minutes of the last hour) from engine.history_range: x at each
+    bucket's middle, events/s and tasks/min per warehouse (averages over the bucket). With `yesterday`, the result
+    also carries the same tasks/min 24 h earlier (x moved onto this range) as a sixth item."""
     if engine is None:
-        return [], {}, {}, [], {}
-    h = engine.history(HISTORY_MIN)
+        return ([], {}, {}, [], {}, {}) if yesterday else ([], {}, {}, [], {})
+    h = engine.history_range(rng or engine.time_range(), yesterday=yesterday)
     names = dict(h.get("names", {}))
     warehouses = sorted(set(h["warehouses"]) | set(names))
-    keep = [i for i, m in enumerate(h["minutes"]) if m + 60_000 <= now]
-    x = [h["minutes"][i] + 30_000 for i in keep]
-    eps = {w: [round(h["events_per_min"].get(w, [0] * len(h["minutes"]))[i] / 60, 2) for i in keep] for w in warehouses}
-    tpm = {w: [h["tasks_per_min"].get(w, [0] * len(h["minutes"]))[i] for i in keep] for w in warehouses}
-    return x, eps, tpm, warehouses, names
+    n = len(h["x"])
+    eps = {w: [round(v / 60, 2) for v in h["events_per_min"].get(w, [0] * n)] for w in warehouses}
+    tpm = {w: h["tasks_per_min"].get(w, [0] * n) for w in warehouses}
+    if not yesterday:
+        return h["x"], eps, tpm, warehouses, names
+    past = h["yesterday"]
+    before = {"x": past["x"], "tasks_per_min": {w: past["tasks_per_min"].get(w, [None] * len(past["x"])) for w in warehouses}}
+    return h["x"], eps, tpm, warehouses, names, before
+
+
+def view_range(engine, query: dict):
+    """The time range a page's URL asks for (`?range=24h`, or `?range=custom&since=…&until=…`), resolved by the
+    engine; the default (last hour) when it names none or one the server cannot draw (the header says which)."""
+    if engine is None:
+        return None
+    from engine.storage.timerange import RangeError
+
+    def ms(value):
+        if not value:
+            return None
+        if str(value).isdigit():
+            return int(value)
+        try:
+            stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:  # the header's datetime inputs are in UTC, as every time the views show
+            from datetime import timezone
+
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return int(stamp.timestamp() * 1000)
+
+    try:
+        return engine.time_range(query.get("range") or None, since_ms=ms(query.get("since")), until_ms=ms(query.get("until")))
+    except (RangeError, ValueError):
+        log.debug("range %r not drawable, showing the last hour", query, exc_info=True)
+        return engine.time_range()
 
 
 def compact(e: dict) -> list:

@@ -4,22 +4,43 @@ from __future__ import annotations
 import time
 
 import dash
-from dash import html
+from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
 
 from components.charts import latency_figure, type_mix_figure, warehouse_lines
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head
 from engine.core.config import DEFAULT_EVENT_TYPES
 
-from pages._common import HISTORY_MIN, engine_or_none, fmt, forecast_min_history, throughput_history
+from pages._common import engine_or_none, fmt, forecast_min_history, throughput_history, view_range
 
 dash.register_page(__name__, path="/throughput", name="Throughput", title="Throughput · Floorpulse", order=1)
 
-def layout(**_):
+def _range_words(rng) -> str:
+    """"last 60 minutes", "last 24 hours · 5-min averages", "04 Dec 10:00 – 05 Dec 10:00 UTC · 1-h averages"."""
+    if rng is None:
+        return "last 60 minutes"
+    r = rng.to_json()
+    if r["live"]:
+        head = {"1h": "last 60 minutes", "shift": "this shift (since " + time.strftime("%H:%M", time.gmtime(rng.since / 1000)) + " UTC)",
+                "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name, "since " + time.strftime("%d %b %H:%M", time.gmtime(rng.since / 1000)) + " UTC")
+    else:
+        head = " – ".join(time.strftime("%d %b %H:%M", time.gmtime(t / 1000)) for t in (rng.since, rng.until)) + " UTC"
+    return head if rng.bucket_ms == 60_000 else f"{head} · {r['bucket'].replace(' ', '-')} averages"
+
+
+def layout(**query):
     engine = engine_or_none()
     now = int(time.time() * 1000)
-    x, eps, tpm, warehouses, names = throughput_history(engine, now)
-    span = (now - HISTORY_MIN * 60_000, now)
+    rng = view_range(engine, query)
+    x, eps, tpm, warehouses, names, before = throughput_history(engine, now, rng, yesterday=True)
+    span = (rng.since, rng.until) if rng else (now - 3_600_000, now)
+    meta = rng.to_json() if rng else None
+    words = _range_words(rng)
+    overlay = html.Div(
+        dcc.Checklist(id="tp-yesterday", options=[{"label": "Same time yesterday", "value": "on"}], value=[], persistence=True,
+                      persistence_type="local", className="fp-check", inputClassName="fp-check-input"),
+        title="Overlay the same series 24 hours earlier (long dashes), from the rollups",
+    )
     tp = engine.live.throughput(now) if engine else {}
     lat = engine.live.latency() if engine else {}
     kpis = create_kpi_row(
@@ -30,23 +51,27 @@ def layout(**_):
     )
     return html.Div(
         [
-            create_page_head("Throughput", f"Events and completed work per warehouse · last {HISTORY_MIN} minutes from rollups, then live"),
+            create_page_head("Throughput", f"Events and completed work per warehouse · {words} from rollups" + (", then live" if not rng or rng.live else "")),
             kpis,
             # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel.js
             create_graph_panel(
                 "tp-tasks-graph", "Tasks completed per minute · forecast",
                 warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=0, span=span, forecast=True,
-                                learning_min=forecast_min_history()),
-                subtitle="per warehouse · solid = completed (rolling 60 s counts live) · dashed = forecast for the next 60 min with its "
-                         "95 % band · ▲▼ anomalies · click a warehouse in the legend to hide it, double-click to show it alone",
-                height=360,
+                                learning_min=forecast_min_history(), time_range=meta,
+                                yesterday={"x": before.get("x", []), "series": before.get("tasks_per_min", {})}),
+                subtitle=f"per warehouse · solid = completed ({words}" + ("; rolling 60 s counts live" if not rng or rng.live else "") + ") · dashed = forecast for the next 60 min with its "
+                         "95 % band · long dashes = same time yesterday · ▲▼ anomalies · click a warehouse in the legend to hide it, "
+                         "double-click to show it alone",
+                height=360, extra=overlay,
             ),
             html.Div(
                 [
                     create_graph_panel(
                         "tp-eps-graph", "Events per second by warehouse",
-                        warehouse_lines(x, eps, warehouses, names, y_title="Events per second", unit="events/s", span=span),
-                        subtitle="per-minute average, live points every 2 s (10 s average)", height=300,
+                        warehouse_lines(x, eps, warehouses, names, y_title="Events per second", unit="events/s", span=span, time_range=meta),
+                        subtitle=("per-minute average" if not rng or rng.bucket_ms == 60_000 else words)
+                                 + (", live points every 2 s (10 s average)" if not rng or rng.live else ", a past range: no live points"),
+                        height=300,
                     ),
                     create_graph_panel(
                         "tp-lat-graph", "Push latency", latency_figure(),
@@ -63,3 +88,7 @@ def layout(**_):
         className="fp-page",
         id="tp-page",
     )
+
+
+# the overlay's checkbox shows or hides the "yesterday" lines (assets/26_range.js); no_update to a harmless prop
+clientside_callback(ClientsideFunction("fp_range", "showYesterday"), Output("tp-yesterday", "className"), Input("tp-yesterday", "value"))

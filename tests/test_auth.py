@@ -25,6 +25,8 @@ MATRIX = [
     ("GET", "/api/events", None, "viewer", 200),
     ("POST", "/api/events", EVENT, "operator", 202),
     ("GET", "/api/stats", None, "viewer", 200),
+    ("GET", "/api/history", None, "viewer", 200),
+    ("GET", "/api/export", None, "viewer", 200),
     ("GET", "/metrics", None, "viewer", 200),
     ("GET", "/api/auth/me", None, "viewer", 200),
     ("GET", "/api/templates", None, "operator", 200),
@@ -69,7 +71,10 @@ def clients(app):
 
 
 def call(client, method, path, body=None):
-    return client.open(path, method=method, json=body)
+    resp = client.open(path, method=method, json=body)
+    resp.get_data()  # a streamed answer (GET /api/export) read whole and closed, which ends its request context
+    resp.close()
+    return resp
 
 
 @pytest.mark.parametrize("method,path,body,least,ok", MATRIX, ids=[f"{m} {p}" for m, p, *_ in MATRIX])

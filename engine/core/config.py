@@ -72,6 +72,8 @@ class Config:
     heartbeat_s: float = 5.0  # idle rooms still get a tick this often, so screens can tell "quiet" from "dead"
     retention_days: int = 7
     rollup_retention_days: int = 90
+    shift_starts: str = "6,14,22"  # shift start times of day (UTC), "H" or "HH:MM": the views' "this shift" range
+    export_max_rows: int = 1_000_000  # rows per CSV export (GET /api/export); the answer says so in X-Row-Cap
     forecast_cache_ttl: int = 1800
     drift_threshold: float = 0.15
     drift_window: int = 20

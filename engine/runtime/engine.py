@@ -32,7 +32,8 @@ from ..auth.accounts import Accounts, Audit
 from ..kiosk.tokens import KioskTokens
 from ..core.bus import InProcessBus
 from ..core.config import Config
-from ..storage.history import completed_by_hour, minute_series
+from ..storage.history import bucket_series, completed_by_hour, minute_series
+from ..storage.timerange import DAY, TimeRange, parse_shift_starts, resolve_range
 from ..ingest.writer import Ingest, IngestClosed, QueueFull, submit_and_wait
 from ..intel import Intel
 from ..core.jobs import JobRunLog, Jobs, running_token
@@ -601,6 +602,34 @@ class Engine:
         series = minute_series(rows, since_ms=since, until_ms=now - now % 60_000)
         series["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load(now)}
         return series
+
+    def time_range(self, name: str | None = None, *, since_ms: int | None = None, until_ms: int | None = None) -> TimeRange:
+        """A view's range resolved now (storage/timerange.py); raises RangeError for one it cannot draw."""
+        return resolve_range(name, _now_ms(), shift_starts=parse_shift_starts(self.config.shift_starts), since_ms=since_ms,
+                             until_ms=until_ms, max_days=self.config.rollup_retention_days)
+
+    def history_range(self, rng: TimeRange, warehouses: list[str] | None = None, *, yesterday: bool = False) -> dict[str, Any]:
+        """The series a view draws over `rng`: rollups summed per bucket in the database, plus the deltas not flushed
+        yet, as per-minute averages (storage/history.py bucket_series). `yesterday`: the same series 24 h earlier,
+        with x moved forward 24 h onto this range (the throughput view's dashed overlay)."""
+        out = {"range": rng.to_json(), **self._bucketed(rng.since, rng.until, rng.bucket_ms, warehouses)}
+        out["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load()}
+        if yesterday:
+            past = self._bucketed(rng.since - DAY, rng.until - DAY, rng.bucket_ms, warehouses)
+            past["x"] = [x + DAY for x in past["x"]]
+            # a bucket in which the whole floor stored nothing (before the history begins, a gap in the feed) is no
+            # data, not a quiet day: a gap in the dashed line rather than a run of zeros
+            empty = [not any(s[i] for s in past["events_per_min"].values()) for i in range(len(past["x"]))]
+            for key in ("events_per_min", "tasks_per_min", "units_per_min"):
+                past[key] = {wh: [None if e else v for v, e in zip(vals, empty)] for wh, vals in past[key].items()}
+            out["yesterday"] = past
+        return out
+
+    def _bucketed(self, since: int, until: int, bucket_ms: int, warehouses: list[str] | None) -> dict[str, Any]:
+        rows = self.db.rollups_bucketed(since, until, bucket_ms, warehouses)
+        wanted = set(warehouses or ())
+        pending = [r for r in self._pending_rollups(since) if r[0] < until and (not wanted or r[1] in wanted)]
+        return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms)
 
     def completed_by_hour(self, hours: int = 24) -> dict[str, dict[int, int]]:
         since = _now_ms() - hours * 3600_000

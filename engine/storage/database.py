@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import BigInteger, Engine, and_, bindparam, create_engine, delete, event, func, inspect, or_, select, text, update
+from sqlalchemy import BigInteger, Engine, and_, bindparam, create_engine, delete, event, func, inspect, literal_column, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -476,6 +476,64 @@ class Database:
             q = q.where(Rollup.type.in_(list(types)))
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(q.order_by(Rollup.minute))]
+
+    def rollups_bucketed(
+        self, since_ms: int, until_ms: int, bucket_ms: int, warehouse_ids: Sequence[str] | None = None
+    ) -> list[tuple[int, str, str, int, float]]:
+        """Rollups in [since, until) summed per bucket (epoch-aligned: `minute - minute % bucket`) in the database,
+        so 7 days are ~8,000 rows, not ~500,000. Rows as (bucket start, warehouse, type, count, units)."""
+        # the bucket inlined as a literal: PostgreSQL matches the GROUP BY to the select only if the two are one text
+        start = Rollup.minute - Rollup.minute % literal_column(str(int(bucket_ms))) if bucket_ms > 60_000 else Rollup.minute
+        q = select(start.label("b"), Rollup.warehouse_id, Rollup.type, func.sum(Rollup.count), func.sum(Rollup.units)).where(
+            Rollup.minute >= since_ms, Rollup.minute < until_ms
+        )
+        if warehouse_ids:
+            q = q.where(Rollup.warehouse_id.in_(list(warehouse_ids)))
+        q = q.group_by(start, Rollup.warehouse_id, Rollup.type).order_by(start)
+        with self.engine.connect() as conn:
+            return [(int(b), wh, t, int(c), float(u or 0.0)) for b, wh, t, c, u in conn.execute(q)]
+
+    def stream_events(
+        self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None, *, limit: int, chunk: int = 2_000
+    ) -> Iterable[Any]:
+        """Stored floor events in [since, until), oldest first, at most `limit`, fetched `chunk` rows at a time
+        (a server-side cursor on PostgreSQL): a 7-day export never sits in memory. Stress-test events are left out,
+        as the views and rollups leave them out. A generator: the connection stays open while it is consumed."""
+        q = (
+            select(EventRow)
+            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids), EventRow.stress_run.is_(None))
+            .order_by(EventRow.ts, EventRow.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(stream_results=True, yield_per=chunk).execute(q)
+
+    def count_floor_events(self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None) -> int:
+        q = select(func.count()).select_from(EventRow).where(
+            *self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids), EventRow.stress_run.is_(None)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
+    def stream_rollups(
+        self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None, *, limit: int, chunk: int = 5_000
+    ) -> Iterable[Any]:
+        """Stored per-minute rollups in [since, until), by minute, warehouse and type; streamed like stream_events."""
+        q = select(Rollup.minute, Rollup.warehouse_id, Rollup.type, Rollup.count, Rollup.units).where(
+            Rollup.minute >= since_ms, Rollup.minute < until_ms
+        )
+        if warehouse_ids:
+            q = q.where(Rollup.warehouse_id.in_(list(warehouse_ids)))
+        q = q.order_by(Rollup.minute, Rollup.warehouse_id, Rollup.type).limit(limit)
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(stream_results=True, yield_per=chunk).execute(q)
+
+    def count_rollups(self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None) -> int:
+        q = select(func.count()).select_from(Rollup).where(Rollup.minute >= since_ms, Rollup.minute < until_ms)
+        if warehouse_ids:
+            q = q.where(Rollup.warehouse_id.in_(list(warehouse_ids)))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
 
     def warehouses(self) -> list[tuple[str, str, int]]:
         with self.engine.connect() as conn:

@@ -57,3 +57,52 @@ def completed_by_hour(rows: Iterable[RollupRow]) -> dict[str, dict[int, int]]:
         per = out.setdefault(wh, {})
         per[hour] = per.get(hour, 0) + count
     return out
+
+
+def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bucket_ms: int) -> dict[str, Any]:
+    """Per warehouse and bucket in [since, until): events, completed tasks and units, as averages per minute over
+    the bucket's whole minutes (so a 5-minute or an hourly point reads in the same unit as a minute's, and the last,
+    shorter bucket of a live range is not a false drop). `since` is on a bucket boundary; `rows` may already be
+    summed per bucket (their minute = the bucket's start) or per minute. `x` is the middle of what each bucket covers.
+    """
+    starts = list(range(since_ms, until_ms, bucket_ms))
+    minutes = [max(1, (min(s + bucket_ms, until_ms) - s) // 60_000) for s in starts]
+    index = {s: i for i, s in enumerate(starts)}
+    events: dict[str, list[float]] = {}
+    done: dict[str, list[float]] = {}
+    units: dict[str, list[float]] = {}
+    by_type: dict[str, float] = {}
+
+    def series(table: dict, key: str) -> list[float]:
+        s = table.get(key)
+        if s is None:
+            s = table[key] = [0.0] * len(starts)
+        return s
+
+    for minute, wh, etype, count, unit_sum in rows:
+        if not since_ms <= minute < until_ms:
+            continue
+        i = index[minute - (minute - since_ms) % bucket_ms]
+        series(events, wh)[i] += count
+        by_type[etype] = by_type.get(etype, 0) + count
+        if etype == "task.completed":
+            series(done, wh)[i] += count
+            series(units, wh)[i] += unit_sum or 0.0
+    for wh in events:
+        series(done, wh)
+        series(units, wh)
+
+    def per_minute(table: dict[str, list[float]], digits: int) -> dict[str, list[float]]:
+        return {wh: [round(v / n, digits) for v, n in zip(vals, minutes)] for wh, vals in table.items()}
+
+    total_min = sum(minutes)
+    return {
+        "bucket_ms": bucket_ms,
+        "starts": starts,
+        "x": [s + n * 30_000 for s, n in zip(starts, minutes)],
+        "warehouses": sorted(events),
+        "events_per_min": per_minute(events, 3),
+        "tasks_per_min": per_minute(done, 3),
+        "units_per_min": per_minute(units, 2),
+        "by_type_per_min": {t: round(c / total_min, 3) for t, c in sorted(by_type.items())} if total_min else {},
+    }

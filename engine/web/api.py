@@ -11,6 +11,7 @@ from ..core.metrics import exposition
 from ..core.jsonparse import JSONBodyError, format_path, loads
 from ..core.schema import ID_RE, FieldError, parse_timestamp, validate_batch
 from ..storage.database import decode_cursor
+from .history import add_history_routes
 
 if TYPE_CHECKING:
     from ..runtime.engine import Engine
@@ -161,6 +162,8 @@ def create_api(engine: "Engine") -> Blueprint:
     def metrics():
         body, content_type = exposition()
         return Response(body, content_type=content_type)
+
+    add_history_routes(api, engine, _time_param, error)  # GET /api/history, /api/export (issue 13: time range, CSV)
 
     @api.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def no_such_route(rest: str):
