@@ -19,8 +19,10 @@ from components.panel import create_page_head, create_panel
 from components.theme import MUTED, TARGET_COLOR, TEMPLATE_NAME
 from engine.auth.gate import has_role, resolve_identity
 from engine.core.config import DEFAULT_EVENT_TYPES
+from pages import control_admin as admin_ui
 from pages._common import engine_or_none
 
+admin_ui.CALLBACKS.register()
 dash.register_page(__name__, path="/control", name="Control", title="Control · Floorpulse", order=10, min_role="operator")
 
 ACHIEVED_COLOR = "#2f6fed"
@@ -160,28 +162,15 @@ def layout(**_):
             html.H2("Stress test", className="fp-ct-section"),
             _stress_section(getattr(cfg, "stress_max_rate", 20_000), getattr(cfg, "stress_max_duration_s", 120)),
         ]
-    sections.append(html.H2("Engine, models and rules" if admin else "Models and rules", className="fp-ct-section"))
     if admin:
-        jobs = create_panel(
-            "Engine jobs",
-            _owned("ct-jobs"),
-            subtitle="the embedded scheduler · refreshed every 5 s while this page is open",
-            extra=html.Span("", id="ct-jobs-meta", className="fp-panel-meta"),
-        )
-        sections.append(html.Div([jobs, html.Div(_models_panel(admin=True), className="fp-ct-models")], className="fp-grid fp-grid-2"))
-        users = create_panel("Users", _owned("ct-users"), subtitle="roles: viewer reads · operator also injects · admin also runs stress tests and manages users")
-        audit = create_panel(
-            "Audit log",
-            _owned("ct-audit"),
-            subtitle="sign-ins, failed sign-ins, injections, stress runs and user changes · newest first",
-            extra=html.Button("Refresh", id="ct-audit-refresh", className="fp-button fp-button-sm", type="button"),
-        )
-        kiosks = create_panel(
-            "Kiosk screens",
-            _owned("ct-kiosks"),
-            subtitle="a wall TV signs in once with a read-only kiosk link or code, never logs out, and stops at once when revoked",
-        )
-        sections += [html.H2("People and screens", className="fp-ct-section"), html.Div([users, audit], className="fp-grid fp-grid-2"), kiosks]
+        sections += [
+            html.H2("Engine and models", className="fp-ct-section"),
+            html.Div([admin_ui.jobs_panel(), admin_ui.models_panel()], className="fp-grid fp-grid-2 fp-ct-engine"),
+            html.H2("People and screens", className="fp-ct-section"),
+            html.Div([admin_ui.users_panel(), admin_ui.audit_panel()], className="fp-grid fp-grid-2"),
+            admin_ui.kiosks_panel(),
+            admin_ui.admin_timer(),
+        ]
     else:
-        sections.append(html.Div(_models_panel(admin=False), className="fp-ct-models"))
+        sections += [html.H2("Models and rules", className="fp-ct-section"), html.Div(_models_panel(admin=False), className="fp-ct-models")]
     return html.Div(sections, className="fp-page fp-ct-page" + (" is-admin" if admin else ""), id="ct-page", **{"data-role": identity.role, "data-user": identity.name})

@@ -363,37 +363,63 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     assert tab.unexpected_errors() == [], tab.errors
 
 
+def grid_rows(page, grid: str) -> list[dict[str, str]]:
+    """The rows an AG Grid shows, in display order: {col-id: text}."""
+    return page.evaluate(
+        """(grid) => Array.from(document.querySelectorAll(`#${grid} .ag-center-cols-container .ag-row`))
+            .sort((a, b) => Number(a.getAttribute('row-index')) - Number(b.getAttribute('row-index')))
+            .map(r => Object.fromEntries(Array.from(r.querySelectorAll('.ag-cell')).map(c => [c.getAttribute('col-id'), c.innerText])))""",
+        grid,
+    )
+
+
 def test_admin_manages_users_and_sees_the_audit_log(live_server, tabs):
     tab = tabs().sign_in(live_server.url, "admin")
-    open_control(tab, live_server.url)
+    tab.open(live_server.url + "/control")
     page = tab.page
-    page.wait_for_selector("#ct-users tbody tr[data-user=admin]")
+    page.wait_for_selector("#ct-users-grid .ag-row[row-id=admin]", timeout=15_000)
     name = "dana" + uuid.uuid4().hex[:4]
     # a too-short password: the API's message next to the password field
     page.fill("#ct-u-username", name)
     page.fill("#ct-u-password", "x")
-    page.select_option("#ct-u-role", "operator")
-    page.click("#ct-user-add button[type=submit]")
-    page.wait_for_function("document.querySelector('#ct-u-password').getAttribute('aria-invalid') === 'true'", timeout=5_000)
-    assert "password" in page.inner_text("#ct-user-add [data-field=password] .fp-field-error")
+    page.check("#ct-u-role input[value=operator]")
+    page.click("#ct-user-add")
+    page.wait_for_function("document.querySelector('#ct-u-password-field').classList.contains('has-error')", timeout=5_000)
+    expected = requests.post(live_server.url + "/api/users", json={"username": name, "password": "x", "role": "operator"},
+                             headers={"Authorization": "Bearer " + live_server.token("admin")}, timeout=10).json()["details"][0]["message"]
+    assert page.inner_text("#ct-u-password-err") == expected
+    assert "has-error" not in page.get_attribute("#ct-u-username-field", "class")
     page.fill("#ct-u-password", "a-long-enough-password")
-    page.click("#ct-user-add button[type=submit]")
-    row = f"#ct-users tbody tr[data-user={name}]"
-    page.wait_for_selector(row, timeout=5_000)
-    assert page.input_value(f"{row} select") == "operator"
-    page.select_option(f"{row} select", "viewer")
+    page.click("#ct-user-add")
+    row = f"#ct-users-grid .ag-row[row-id={name}]"
+    page.wait_for_selector(row, timeout=5_000)  # the admin sees the new user in the grid
+    assert page.inner_text(f"{row} [col-id=role]") == "operator"
+    assert page.input_value("#ct-u-username") == "" and page.input_value("#ct-u-password") == ""
+    page.click(f"{row} [col-id=username]")
+    page.wait_for_function(f"document.querySelector('#ct-u-selected').innerText.endsWith('{name}')", timeout=5_000)
+    page.check("#ct-u-newrole input[value=viewer]")
+    page.click("#ct-u-setrole")
     page.wait_for_function(f"document.querySelector('#ct-users-status').innerText.includes('{name} is now viewer')", timeout=5_000)
-    page.click(f"{row} >> text=Disable")
-    page.wait_for_selector(f"{row}.is-disabled", timeout=5_000)
-    users = {u["username"]: u for u in page.evaluate("window.floorpulse.api('GET', '/api/users')")["body"]["users"]}
+    page.click("#ct-u-toggle")
+    page.wait_for_function(f"document.querySelector('{row} [col-id=state]')?.innerText === 'disabled'", timeout=5_000)
+    users = {u["username"]: u for u in live_server.session("admin").get(live_server.url + "/api/users", timeout=10).json()["users"]}
     assert users[name]["role"] == "viewer" and users[name]["disabled"] is True
     # the audit log lists it, newest first
     page.click("#ct-audit-refresh")
-    page.wait_for_function(f"document.querySelector('#ct-audit').innerText.includes('{name}')", timeout=5_000)
-    actions = page.eval_on_selector_all("#ct-audit tbody tr", "rows => rows.map(r => r.getAttribute('data-action'))")
+    page.wait_for_function(f"document.querySelector('#ct-audit-grid').innerText.includes('{name}')", timeout=5_000)
+    actions = [r["action"] for r in grid_rows(page, "ct-audit-grid") if r["target"] == name]  # the test's own API sign-ins sit between
     assert actions[:3] == ["user_update", "user_update", "user_add"], actions[:5]
     # engine jobs: the scheduler's table
-    page.wait_for_function("document.querySelectorAll('#ct-jobs tbody tr').length >= 3", timeout=10_000)
-    jobs = page.eval_on_selector_all("#ct-jobs tbody th", "ths => ths.map(t => t.innerText)")
+    page.wait_for_function("document.querySelectorAll('#ct-jobs-grid .ag-row').length >= 3", timeout=10_000)
+    jobs = [r["name"] for r in grid_rows(page, "ct-jobs-grid")]
     assert {"push", "poll", "rollup"} <= set(jobs)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.locator("#ct-models-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#ct-models-grid .ag-row", timeout=10_000)
+    box = page.locator("#ct-models-retrain").bounding_box()
+    panel = page.locator("#ct-models-panel").bounding_box()
+    assert box["x"] + box["width"] <= panel["x"] + panel["width"], "the Retrain button fits its panel at 1440 px"
+    page.click("#ct-models-grid .ag-row >> nth=0")
+    page.click("#ct-models-retrain")
+    page.wait_for_function("document.querySelector('#ct-models-status').innerText.includes('requested')", timeout=5_000)
     assert tab.unexpected_errors() == [], tab.errors
