@@ -21,18 +21,18 @@ class Wiring:
     imports it: a second app in one process (tests) imports the page again but not this helper module."""
 
     def __init__(self) -> None:
-        self.specs: list[tuple[tuple[Any, ...], Any]] = []
+        self.specs: list[tuple[tuple[Any, ...], dict[str, Any], Any]] = []
 
-    def wire(self, *dependencies: Any):
+    def wire(self, *dependencies: Any, **options: Any):
         def collect(fn):
-            self.specs.append((dependencies, fn))
+            self.specs.append((dependencies, options, fn))
             return fn
 
         return collect
 
     def register(self) -> None:
-        for dependencies, fn in self.specs:
-            callback(*dependencies)(fn)
+        for dependencies, options, fn in self.specs:
+            callback(*dependencies, **options)(fn)
 
 
 def guard(role: str) -> Identity:

@@ -20,9 +20,11 @@ from components.theme import MUTED, TARGET_COLOR, TEMPLATE_NAME
 from engine.auth.gate import has_role, resolve_identity
 from engine.core.config import DEFAULT_EVENT_TYPES
 from pages import control_admin as admin_ui
+from pages import control_inject as inject_ui
 from pages._common import engine_or_none
 
 admin_ui.CALLBACKS.register()
+inject_ui.CALLBACKS.register()
 dash.register_page(__name__, path="/control", name="Control", title="Control · Floorpulse", order=10, min_role="operator")
 
 ACHIEVED_COLOR = "#2f6fed"
@@ -91,18 +93,6 @@ def _needs_operator(identity) -> html.Div:
     )
 
 
-def _inject_section(event_types: list[str]) -> html.Div:
-    inject = create_panel(
-        "Inject an event",
-        _owned("ct-inject", types=",".join(event_types)),
-        subtitle="a template per type with real ids from the live floor · edit in the form or as raw JSON · goes through the normal ingest path",
-        extra=html.Span("", id="ct-inject-meta", className="fp-panel-meta"),
-    )
-    scenarios = create_panel("Scenarios", _owned("ct-scenarios"), subtitle="one click, a few realistic events at once")
-    sent = create_panel("Sent from this page", _owned("ct-sent"), subtitle="newest first · links open the event in the timeline")
-    return html.Div([inject, html.Div([scenarios, sent], className="fp-ct-stack")], className="fp-grid fp-ct-grid-main")
-
-
 def _stress_section(max_rate: int, max_duration_s: int) -> html.Section:
     kpis = create_kpi_row(
         create_kpi("ct-k-rate", "Achieved", unit="/s", sub="target —"),
@@ -155,7 +145,7 @@ def layout(**_):
     sections: list[Any] = [
         create_page_head("Control", "Inject events, run scenarios and stress tests, and look after the engine"),
         html.H2("Events", className="fp-ct-section"),
-        _inject_section(event_types),
+        inject_ui.inject_section(event_types),
     ]
     if admin:
         sections += [

@@ -4,6 +4,7 @@ in the services' own words, the same the REST API gives."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -15,10 +16,16 @@ def dash_call(client, outputs: list[tuple[str, str]], inputs: list[tuple[str, st
     """One callback request as dash-renderer sends it; returns (status, {id.prop: value})."""
     multi = len(outputs) > 1
     out_str = (".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..") if multi else f"{outputs[0][0]}.{outputs[0][1]}"
+    # an output marked allow_duplicate carries a hash (`prop@hash`): take the name the app registered
+    deps = client.get("/_dash-dependencies")
+    registered = [d["output"] for d in deps.get_json()] if deps.status_code == 200 else []
+    out_str = next((o for o in registered if re.sub(r"@[0-9a-f]+", "", o) == out_str), out_str)
     body = {
         "output": out_str,
         "outputs": [{"id": i, "property": p} for i, p in outputs] if multi else {"id": outputs[0][0], "property": outputs[0][1]},
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        # a pattern-matching input (ALL) arrives as the list of every matching component
+        "inputs": [[{"id": x, "property": p, "value": v} for x in i] if isinstance(i, list) else {"id": i, "property": p, "value": v}
+                   for i, p, v in inputs],
         "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
         "changedPropIds": [triggered] if triggered else [],
     }
@@ -105,3 +112,24 @@ def test_admin_changes_the_selected_user_and_the_last_admin_is_kept(app):
     status, out = add_user(admin, None, None, "viewer", selected=[me], trigger="ct-u-setrole", new_role="viewer")
     assert "last active admin" in out["ct-users-status.children"] and "is-error" in out["ct-users-status.className"]
     assert engine.accounts.get("admin").role == "admin"
+
+
+SCENARIO = dict(
+    outputs=[("ct-scn-status", "children"), ("ct-scn-status", "className"), ("ct-sent-store", "data")],
+    inputs=[([{"id": "critical", "type": "ct-scn"}], "n_clicks", 1)],
+    state=[("ct-sent-store", "data", [])],
+    triggered='{"id":"critical","type":"ct-scn"}.n_clicks',
+)
+
+
+def test_operator_callbacks_refuse_a_viewer_and_run_for_an_operator(app):
+    engine = app.server.extensions["floorpulse"].engine
+    viewer = authed_client(app.server, "viewer")
+    _page(viewer)
+    status, _ = dash_call(viewer, **SCENARIO)
+    assert status == 403
+    assert engine.db.query_events(limit=5, types=["system.alert"]) == []
+    operator = authed_client(app.server, "operator")
+    status, out = dash_call(operator, **SCENARIO)
+    assert status == 200 and "is-ok" in out["ct-scn-status.className"], out
+    assert out["ct-sent-store.data"][0]["what"] == "Critical alert"
