@@ -81,11 +81,6 @@ def field_class(error: str | None, cls: str = "") -> str:
     return f"fp-field {cls}".strip() + (" has-error" if error else "")
 
 
-def status(text: Any = "", tone: str | None = None, **kw: Any) -> tuple[Any, str]:
-    """(children, className) of a status line: tone ok | error | None."""
-    return text, "fp-ct-status" + (f" is-{tone}" if tone else "")
-
-
 def capital(s: str) -> str:
     return s[:1].upper() + s[1:]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 
 import pytest
@@ -325,7 +324,7 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     tab = tabs().sign_in(live_server.url, "admin")
     open_control(tab, live_server.url)
     page = tab.page
-    page.wait_for_selector("#ct-stress-form form")
+    page.wait_for_selector("#ct-f-rate")
     page.fill("#ct-f-rate", "1000")
     page.fill("#ct-f-duration_s", "5")
     page.click("#ct-stress-start")
@@ -336,14 +335,16 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     assert page.inner_text("#ct-k-rate-value") != "—"
     # the end: a result with lost = 0, a history row, and the buttons back
     page.wait_for_function("document.querySelector('#ct-stress-state').innerText.startsWith('Done')", timeout=20_000)
-    page.wait_for_function("document.querySelector('#ct-stress-history tbody tr td[data-col=lost]')", timeout=10_000)
-    row = page.locator("#ct-stress-history tbody tr >> nth=0")
-    assert row.locator("td[data-col=lost]").inner_text() == "0"
-    assert "Done" in row.inner_text()
+    page.wait_for_function("document.querySelector('#ct-stress-history .ag-row[row-index=\"0\"] [col-id=state]')?.innerText === 'Done'",
+                           timeout=10_000)
+    top = grid_rows(page, "ct-stress-history")[0]
+    assert top["lost"] == "0" and top["state"] == "Done"
     assert page.inner_text("#ct-stress-result .fp-ct-lost-value") == "0"
     assert "stored = accepted" in page.inner_text("#ct-stress-result")
-    latest = page.evaluate("window.floorpulse.api('GET', '/api/stress')")["body"]["runs"][0]
-    run = page.evaluate(f"window.floorpulse.api('GET', '/api/stress/{latest['id']}')")["body"]
+    admin_api = live_server.session("admin")
+    latest = admin_api.get(live_server.url + "/api/stress", timeout=10).json()["runs"][0]
+    run = admin_api.get(live_server.url + f"/api/stress/{latest['id']}", timeout=10).json()
+    assert top["id"] == str(run["id"])
     assert run["lost"] == 0 and run["stored"] == run["accepted"] > 0
     # the KPIs settle on the stored result (the next render after the history loaded)
     page.wait_for_function(
@@ -351,8 +352,7 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
         timeout=3_000,
     )
     assert page.is_enabled("#ct-stress-start") and page.is_disabled("#ct-stress-cancel")
-    page.wait_for_function("document.querySelectorAll('#ct-jobs tbody tr').length > 0", timeout=10_000)
-    time.sleep(1.2)  # the chart's last redraw (at most one a second)
+    page.wait_for_function("document.querySelectorAll('#ct-jobs-grid .ag-row').length > 0", timeout=10_000)
     assert page.evaluate("document.querySelector('#ct-stress-graph .js-plotly-plot').data[1].x.length") == len(run["series"])
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "control-full.png"), full_page=True)
@@ -363,8 +363,9 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     # out of bounds is refused inline before anything is sent
     page.fill("#ct-f-rate", "999999")
     page.click("#ct-stress-start")
-    assert "1 to 20,000" in page.inner_text("[data-field=rate] .fp-field-error")
-    assert page.get_attribute("#ct-f-rate", "aria-invalid") == "true"
+    page.wait_for_function("document.querySelector('#ct-f-rate-field').classList.contains('has-error')", timeout=5_000)
+    expected = admin_api.post(live_server.url + "/api/stress", json={"rate": 999999, "duration_s": 5}, timeout=10).json()["details"][0]["message"]
+    assert page.inner_text("#ct-f-rate-err") == expected  # the API's words
 
     # remove the run's events (confirmed in a dialog the tab accepts)
     page.click("#ct-stress-purge")
