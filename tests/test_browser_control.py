@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 
 import pytest
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.browser
 # Chromium logs every 4xx answer to a fetch as a console error; the tests provoke some on purpose (and pages
 # handle theirs), so those lines are left out. JS exceptions, other console errors and any 5xx are not.
 HTTP_CONSOLE_LINE = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
-FORM_READY = "document.querySelector('#ct-inject')?.getAttribute('data-template') === {type!r} && document.querySelector('#ct-f-warehouse_id')?.value"
+FORM_READY = "document.querySelector('#ct-template')?.textContent === {type!r} && document.querySelector('#ct-f-warehouse_id')?.value"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +86,8 @@ def open_control(tab: Tab, url: str, type_: str = "task.completed") -> None:
 
 
 def choose_type(tab: Tab, type_: str) -> None:
-    tab.page.select_option("#ct-f-type", type_)
+    tab.page.click("#ct-f-type")
+    tab.page.click(f"[role=option]:has(input[value='{type_}'])")
     tab.page.wait_for_function(FORM_READY.format(type=type_), timeout=10_000)
 
 
@@ -245,30 +245,27 @@ def test_injected_event_reaches_an_open_timeline_within_a_second(live_server, ta
 
 
 def test_validation_errors_show_inline_in_the_api_words(live_server, tabs):
+    """An operator injects a bad event and sees the API's message inline, then a good one and sees it accepted."""
     tab = tabs().sign_in(live_server.url, "operator")
     open_control(tab, live_server.url)
     page = tab.page
     page.fill("#ct-f-worker_id", "bad id!")
-    page.click("text=+ Add metric")
-    page.fill("#ct-metrics .fp-ct-metric-key >> nth=-1", "weight_kg")
-    page.fill("#ct-metrics .fp-ct-metric-value >> nth=-1", "heavy")
+    page.fill("#ct-f-metrics", json.dumps({"weight_kg": "heavy"}))
     page.click("#ct-send")
     page.wait_for_function("document.querySelector('#ct-f-worker_id-err').innerText.length > 0", timeout=5_000)
     # the same event through the API: the page must say exactly what the API said, next to the field
     expected = api_messages(live_server.url, {"type": "task.completed", "warehouse_id": "W1", "task_id": "T-x", "worker_id": "bad id!",
                                               "metrics": {"weight_kg": "heavy"}})
     assert page.inner_text("#ct-f-worker_id-err") == expected["worker_id"]
-    assert page.get_attribute("#ct-f-worker_id", "aria-invalid") == "true"
-    assert page.get_attribute("#ct-f-worker_id", "aria-describedby").endswith("ct-f-worker_id-err")
-    metric_row = page.locator("#ct-metrics .fp-ct-metric", has=page.locator("input[aria-invalid='true']"))
-    assert metric_row.locator(".fp-field-error").inner_text() == expected["metrics.weight_kg"]
-    assert metric_row.locator(".fp-ct-metric-key").input_value() == "weight_kg"
+    assert "has-error" in page.get_attribute("#ct-f-worker_id-field", "class")
+    assert page.inner_text("#ct-f-metrics-err") == "weight_kg: " + expected["metrics.weight_kg"]
     assert "Not stored" in page.inner_text("#ct-send-status")
-    assert page.get_attribute("#ct-f-warehouse_id", "aria-invalid") is None, "only the wrong fields are marked"
+    assert "has-error" not in page.get_attribute("#ct-f-warehouse_id-field", "class"), "only the wrong fields are marked"
     page.locator("#ct-inject").screenshot(path=str(ARTIFACTS / "control-validation.png"))
 
     # raw JSON round-trips the form (also values the API rejects), an unknown field is listed by name
-    page.click("#ct-mode-json")
+    page.check("#ct-mode input[value=json]")
+    page.wait_for_function("document.querySelector('#ct-json').value.includes('bad id!')", timeout=5_000)
     event = json.loads(page.input_value("#ct-json"))
     assert event["worker_id"] == "bad id!" and event["metrics"]["weight_kg"] == "heavy"
     event.update(worker_id=None, metrics={"units": 4}, colour="blue")
@@ -277,13 +274,26 @@ def test_validation_errors_show_inline_in_the_api_words(live_server, tabs):
     page.wait_for_function("document.querySelector('#ct-json-err').innerText.includes('colour')", timeout=5_000)
     assert "unknown field" in page.inner_text("#ct-json-err")
     page.locator("#ct-inject").screenshot(path=str(ARTIFACTS / "control-json.png"))
-    page.click("#ct-mode-form")
+    page.check("#ct-mode input[value=form]")
+    page.wait_for_function("!document.querySelector('#ct-form').hidden", timeout=5_000)
     assert page.input_value("#ct-f-worker_id") == ""
     assert "colour" in page.inner_text("#ct-extra-note")
-    # a payload that is not JSON at all is stopped before sending, next to the payload field
+    # a payload that is not JSON at all: the API's parser's words, next to the payload field
     page.fill("#ct-f-payload", "{not json")
     page.click("#ct-send")
-    page.wait_for_function("document.querySelector('#ct-f-payload-err').innerText.startsWith('not valid JSON')", timeout=3_000)
+    page.wait_for_function("document.querySelector('#ct-f-payload-err').innerText.startsWith('invalid JSON')", timeout=5_000)
+    # the good one: accepted, its id shown and stored
+    page.fill("#ct-f-payload", "")
+    page.check("#ct-mode input[value=json]")
+    page.wait_for_function("document.querySelector('#ct-json').value.includes('colour')", timeout=5_000)
+    event = json.loads(page.input_value("#ct-json"))
+    del event["colour"]
+    page.fill("#ct-json", json.dumps(event))
+    page.click("#ct-send")
+    page.wait_for_function("document.querySelector('#ct-send-status').innerText.includes('Stored as')", timeout=5_000)
+    event_id = page.inner_text("#ct-send-status .fp-ct-event-id")
+    assert page.inner_text("#ct-json-err") == ""
+    page.wait_for_function(f"window.floorpulse.state.eventIds.has({event_id!r})", timeout=5_000)
     assert tab.unexpected_errors() == [], tab.errors
 
 
@@ -294,9 +304,9 @@ def test_scenario_button_sends_and_shows_what_went(live_server, tabs):
     page.wait_for_selector("[data-scenario=burst]")
     assert page.eval_on_selector_all(".fp-ct-scenario", "els => els.length") >= 4
     page.click("[data-scenario=burst]")
-    result = page.locator(".fp-ct-scn", has=page.locator("[data-scenario=burst]")).locator(".fp-ct-status")
+    result = page.locator("#ct-scn-status")
     result.locator("code").wait_for(timeout=10_000)
-    count = int(re.search(r"Sent ([\d,]+) events?", result.inner_text()).group(1).replace(",", ""))
+    count = int(re.search(r"sent ([\d,]+) events?", result.inner_text()).group(1).replace(",", ""))
     assert count >= 1
     first = result.locator("code").get_attribute("title")
     page.wait_for_function(f"window.floorpulse.state.eventIds.has({first!r})", timeout=3_000)
@@ -314,7 +324,7 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     tab = tabs().sign_in(live_server.url, "admin")
     open_control(tab, live_server.url)
     page = tab.page
-    page.wait_for_selector("#ct-stress-form form")
+    page.wait_for_selector("#ct-f-rate")
     page.fill("#ct-f-rate", "1000")
     page.fill("#ct-f-duration_s", "5")
     page.click("#ct-stress-start")
@@ -325,14 +335,16 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     assert page.inner_text("#ct-k-rate-value") != "—"
     # the end: a result with lost = 0, a history row, and the buttons back
     page.wait_for_function("document.querySelector('#ct-stress-state').innerText.startsWith('Done')", timeout=20_000)
-    page.wait_for_function("document.querySelector('#ct-stress-history tbody tr td[data-col=lost]')", timeout=10_000)
-    row = page.locator("#ct-stress-history tbody tr >> nth=0")
-    assert row.locator("td[data-col=lost]").inner_text() == "0"
-    assert "Done" in row.inner_text()
+    page.wait_for_function("document.querySelector('#ct-stress-history .ag-row[row-index=\"0\"] [col-id=state]')?.innerText === 'Done'",
+                           timeout=10_000)
+    top = grid_rows(page, "ct-stress-history")[0]
+    assert top["lost"] == "0" and top["state"] == "Done"
     assert page.inner_text("#ct-stress-result .fp-ct-lost-value") == "0"
     assert "stored = accepted" in page.inner_text("#ct-stress-result")
-    latest = page.evaluate("window.floorpulse.api('GET', '/api/stress')")["body"]["runs"][0]
-    run = page.evaluate(f"window.floorpulse.api('GET', '/api/stress/{latest['id']}')")["body"]
+    admin_api = live_server.session("admin")
+    latest = admin_api.get(live_server.url + "/api/stress", timeout=10).json()["runs"][0]
+    run = admin_api.get(live_server.url + f"/api/stress/{latest['id']}", timeout=10).json()
+    assert top["id"] == str(run["id"])
     assert run["lost"] == 0 and run["stored"] == run["accepted"] > 0
     # the KPIs settle on the stored result (the next render after the history loaded)
     page.wait_for_function(
@@ -340,8 +352,7 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
         timeout=3_000,
     )
     assert page.is_enabled("#ct-stress-start") and page.is_disabled("#ct-stress-cancel")
-    page.wait_for_function("document.querySelectorAll('#ct-jobs tbody tr').length > 0", timeout=10_000)
-    time.sleep(1.2)  # the chart's last redraw (at most one a second)
+    page.wait_for_function("document.querySelectorAll('#ct-jobs-grid .ag-row').length > 0", timeout=10_000)
     assert page.evaluate("document.querySelector('#ct-stress-graph .js-plotly-plot').data[1].x.length") == len(run["series"])
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "control-full.png"), full_page=True)
@@ -352,8 +363,9 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     # out of bounds is refused inline before anything is sent
     page.fill("#ct-f-rate", "999999")
     page.click("#ct-stress-start")
-    assert "1 to 20,000" in page.inner_text("[data-field=rate] .fp-field-error")
-    assert page.get_attribute("#ct-f-rate", "aria-invalid") == "true"
+    page.wait_for_function("document.querySelector('#ct-f-rate-field').classList.contains('has-error')", timeout=5_000)
+    expected = admin_api.post(live_server.url + "/api/stress", json={"rate": 999999, "duration_s": 5}, timeout=10).json()["details"][0]["message"]
+    assert page.inner_text("#ct-f-rate-err") == expected  # the API's words
 
     # remove the run's events (confirmed in a dialog the tab accepts)
     page.click("#ct-stress-purge")
@@ -363,37 +375,63 @@ def test_admin_stress_run_shows_progress_result_and_history(live_server, tabs):
     assert tab.unexpected_errors() == [], tab.errors
 
 
+def grid_rows(page, grid: str) -> list[dict[str, str]]:
+    """The rows an AG Grid shows, in display order: {col-id: text}."""
+    return page.evaluate(
+        """(grid) => Array.from(document.querySelectorAll(`#${grid} .ag-center-cols-container .ag-row`))
+            .sort((a, b) => Number(a.getAttribute('row-index')) - Number(b.getAttribute('row-index')))
+            .map(r => Object.fromEntries(Array.from(r.querySelectorAll('.ag-cell')).map(c => [c.getAttribute('col-id'), c.innerText])))""",
+        grid,
+    )
+
+
 def test_admin_manages_users_and_sees_the_audit_log(live_server, tabs):
     tab = tabs().sign_in(live_server.url, "admin")
-    open_control(tab, live_server.url)
+    tab.open(live_server.url + "/control")
     page = tab.page
-    page.wait_for_selector("#ct-users tbody tr[data-user=admin]")
+    page.wait_for_selector("#ct-users-grid .ag-row[row-id=admin]", timeout=15_000)
     name = "dana" + uuid.uuid4().hex[:4]
     # a too-short password: the API's message next to the password field
     page.fill("#ct-u-username", name)
     page.fill("#ct-u-password", "x")
-    page.select_option("#ct-u-role", "operator")
-    page.click("#ct-user-add button[type=submit]")
-    page.wait_for_function("document.querySelector('#ct-u-password').getAttribute('aria-invalid') === 'true'", timeout=5_000)
-    assert "password" in page.inner_text("#ct-user-add [data-field=password] .fp-field-error")
+    page.check("#ct-u-role input[value=operator]")
+    page.click("#ct-user-add")
+    page.wait_for_function("document.querySelector('#ct-u-password-field').classList.contains('has-error')", timeout=5_000)
+    expected = requests.post(live_server.url + "/api/users", json={"username": name, "password": "x", "role": "operator"},
+                             headers={"Authorization": "Bearer " + live_server.token("admin")}, timeout=10).json()["details"][0]["message"]
+    assert page.inner_text("#ct-u-password-err") == expected
+    assert "has-error" not in page.get_attribute("#ct-u-username-field", "class")
     page.fill("#ct-u-password", "a-long-enough-password")
-    page.click("#ct-user-add button[type=submit]")
-    row = f"#ct-users tbody tr[data-user={name}]"
-    page.wait_for_selector(row, timeout=5_000)
-    assert page.input_value(f"{row} select") == "operator"
-    page.select_option(f"{row} select", "viewer")
+    page.click("#ct-user-add")
+    row = f"#ct-users-grid .ag-row[row-id={name}]"
+    page.wait_for_selector(row, timeout=5_000)  # the admin sees the new user in the grid
+    assert page.inner_text(f"{row} [col-id=role]") == "operator"
+    assert page.input_value("#ct-u-username") == "" and page.input_value("#ct-u-password") == ""
+    page.click(f"{row} [col-id=username]")
+    page.wait_for_function(f"document.querySelector('#ct-u-selected').innerText.endsWith('{name}')", timeout=5_000)
+    page.check("#ct-u-newrole input[value=viewer]")
+    page.click("#ct-u-setrole")
     page.wait_for_function(f"document.querySelector('#ct-users-status').innerText.includes('{name} is now viewer')", timeout=5_000)
-    page.click(f"{row} >> text=Disable")
-    page.wait_for_selector(f"{row}.is-disabled", timeout=5_000)
-    users = {u["username"]: u for u in page.evaluate("window.floorpulse.api('GET', '/api/users')")["body"]["users"]}
+    page.click("#ct-u-toggle")
+    page.wait_for_function(f"document.querySelector('{row} [col-id=state]')?.innerText === 'disabled'", timeout=5_000)
+    users = {u["username"]: u for u in live_server.session("admin").get(live_server.url + "/api/users", timeout=10).json()["users"]}
     assert users[name]["role"] == "viewer" and users[name]["disabled"] is True
     # the audit log lists it, newest first
     page.click("#ct-audit-refresh")
-    page.wait_for_function(f"document.querySelector('#ct-audit').innerText.includes('{name}')", timeout=5_000)
-    actions = page.eval_on_selector_all("#ct-audit tbody tr", "rows => rows.map(r => r.getAttribute('data-action'))")
+    page.wait_for_function(f"document.querySelector('#ct-audit-grid').innerText.includes('{name}')", timeout=5_000)
+    actions = [r["action"] for r in grid_rows(page, "ct-audit-grid") if r["target"] == name]  # the test's own API sign-ins sit between
     assert actions[:3] == ["user_update", "user_update", "user_add"], actions[:5]
     # engine jobs: the scheduler's table
-    page.wait_for_function("document.querySelectorAll('#ct-jobs tbody tr').length >= 3", timeout=10_000)
-    jobs = page.eval_on_selector_all("#ct-jobs tbody th", "ths => ths.map(t => t.innerText)")
+    page.wait_for_function("document.querySelectorAll('#ct-jobs-grid .ag-row').length >= 3", timeout=10_000)
+    jobs = [r["name"] for r in grid_rows(page, "ct-jobs-grid")]
     assert {"push", "poll", "rollup"} <= set(jobs)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.locator("#ct-models-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#ct-models-grid .ag-row", timeout=10_000)
+    box = page.locator("#ct-models-retrain").bounding_box()
+    panel = page.locator("#ct-models-panel").bounding_box()
+    assert box["x"] + box["width"] <= panel["x"] + panel["width"], "the Retrain button fits its panel at 1440 px"
+    page.click("#ct-models-grid .ag-row >> nth=0")
+    page.click("#ct-models-retrain")
+    page.wait_for_function("document.querySelector('#ct-models-status').innerText.includes('requested')", timeout=5_000)
     assert tab.unexpected_errors() == [], tab.errors

@@ -292,27 +292,25 @@ def test_timeline_marks_anomalies_and_shows_ai_actions(intel_server, tab):
 
 
 def test_admin_can_retrain_from_the_model_panel(intel_server, playwright_browser):
-    """The control page carries the panel with admin=True: Retrain posts and reports the answer."""
+    """The control page's model grid: pick a warehouse, Retrain asks the engine, and the grid shows the new version."""
     t = Tab(playwright_browser, intel_server, "admin")
     try:
         t.open("/control")
-        btn = t.page.wait_for_selector("#ms-body [data-retrain]", timeout=15_000)
-        wh = btn.get_attribute("data-retrain")
+        t.page.wait_for_selector("#ct-models-grid .ag-row[row-id] [col-id=model]", timeout=15_000)
+        wh = t.page.get_attribute("#ct-models-grid .ag-row[row-index='0']", "row-id")
+        t.page.wait_for_function(f"window.floorpulse.intel.models.find(m => m.warehouse_id === {wh!r})", timeout=15_000)
         version = t.page.evaluate(f"window.floorpulse.intel.models.find(m => m.warehouse_id === {wh!r}).version")
-        btn.click()
-        t.page.wait_for_function(
-            f"Array.from(document.querySelectorAll('#ms-body tr')).some(tr => /started \\d\\d:\\d\\d/.test(tr.innerText) && tr.querySelector('[data-retrain=\"{wh}\"]'))",
-            timeout=10_000,
-        )
-        # the engine fits anew and the row shows the new version (model:status)
+        t.page.click(f"#ct-models-grid .ag-row[row-id='{wh}'] [col-id=warehouse]")
+        t.page.wait_for_function("!document.querySelector('#ct-models-retrain').disabled", timeout=5_000)
+        t.page.click("#ct-models-retrain")
+        t.page.wait_for_function(f"document.querySelector('#ct-models-status').innerText.includes('Retrain of {wh} requested')", timeout=10_000)
+        # the engine fits anew and the row shows the new version (the grid follows the engine every 5 s)
         t.page.wait_for_function(f"window.floorpulse.intel.models.find(m => m.warehouse_id === {wh!r}).version > {version}", timeout=60_000)
         new = t.page.evaluate(f"window.floorpulse.intel.models.find(m => m.warehouse_id === {wh!r}).version")
         t.page.wait_for_function(
-            f"Array.from(document.querySelectorAll('#ms-body tr')).some(tr => tr.querySelector('[data-retrain=\"{wh}\"]') && tr.innerText.includes('v{new}'))",
-            timeout=10_000,
-        )
+            f"document.querySelector(\"#ct-models-grid .ag-row[row-id='{wh}'] [col-id=model]\").innerText.endsWith('v{new}')", timeout=15_000)
         ARTIFACTS.mkdir(exist_ok=True)
-        t.page.locator("#ms-panel").screenshot(path=str(ARTIFACTS / "intel-control-models.png"))
+        t.page.locator("#ct-models-panel").screenshot(path=str(ARTIFACTS / "intel-control-models.png"))
         assert t.errors == [], t.errors
     finally:
         t.close()

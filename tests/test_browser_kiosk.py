@@ -115,11 +115,11 @@ def test_admin_puts_a_tv_on_the_wall_from_the_control_page(playwright_browser, f
         page.wait_for_selector("#ct-k-name", timeout=30_000)
         t0 = time.time()
         page.fill("#ct-k-name", "")
-        page.click("#ct-kiosk-add button[type=submit]")
-        page.wait_for_selector("#ct-kiosk-add .fp-field-error:not(:empty)", timeout=5000)  # the name is required, said inline
+        page.click("#ct-kiosk-add")
+        page.wait_for_selector("#ct-k-name-field.has-error #ct-k-name-err:not(:empty)", timeout=5000)  # the name is required, said inline
         page.fill("#ct-k-name", "Dock 7 TV")
         page.fill("#ct-k-rotate", "10")
-        page.click("#ct-kiosk-add button[type=submit]")
+        page.click("#ct-kiosk-add")
         page.wait_for_selector("#ct-kiosk-url", timeout=5000)
         url = page.input_value("#ct-kiosk-url")
         code = page.inner_text("#ct-kiosk-code")
@@ -127,13 +127,19 @@ def test_admin_puts_a_tv_on_the_wall_from_the_control_page(playwright_browser, f
         tv_ctx, tv, errors = open_tv(playwright_browser, url)
         took = time.time() - t0
         try:
-            page.wait_for_function("() => /on the wall now/.test(document.getElementById('ct-kiosk-table').textContent)", timeout=15_000)
-            listed = page.inner_text("#ct-kiosk-table")
+            page.wait_for_function("() => /on the wall now/.test(document.getElementById('ct-kiosk-grid').textContent)", timeout=15_000)
+            listed = page.inner_text("#ct-kiosk-grid")
             assert "Live floor → Throughput → Crew → Warehouse load" in listed, "the list names views as the form does"
             ARTIFACTS.mkdir(exist_ok=True)
             page.locator("#ct-kiosks").screenshot(path=str(ARTIFACTS / "control-kiosks.png"))
             assert errors == [], errors
             print(f"control page → live TV in {took:.1f} s")
+            # revoke it from the grid: the wall goes to "revoked"
+            page.click("#ct-kiosk-grid .ag-row:has-text('Dock 7 TV') [col-id=name]")
+            page.wait_for_function("!document.querySelector('#ct-kiosk-revoke').disabled", timeout=5000)
+            page.click("#ct-kiosk-revoke")
+            page.wait_for_function("document.querySelector('#ct-kiosk-status').innerText.startsWith('Revoked')", timeout=5000)
+            tv.wait_for_selector("#tv-landing[data-state=revoked]", timeout=10_000)
         finally:
             tv_ctx.close()
         # the other way in: a fresh screen's /tv asks for the code (this kiosk's was spent when its link was opened)

@@ -118,10 +118,11 @@ def test_every_desk_view_fits_a_phone_a_desk_and_a_wall(playwright_browser, floo
                     assert sum(int(t.split()[0].lstrip("+")) for t in board["counted"]) == offline, board
         # the control page's model table shows its Retrain buttons whole at 1440 px
         page.set_viewport_size({"width": DESK[0], "height": DESK[1]})
-        page.wait_for_selector("#ms-body [data-retrain]", timeout=30_000)
-        clipped = page.evaluate("""() => Array.from(document.querySelectorAll('#ms-body [data-retrain]')).filter(b => {
-            const r = b.getBoundingClientRect(), p = b.closest('.fp-panel').getBoundingClientRect(); return r.width === 0 || r.right > p.right; }).length""")
-        assert clipped == 0, "every Retrain button shows whole inside the model panel at 1440 px"
+        page.wait_for_selector("#ct-models-grid .ag-row", timeout=30_000)
+        clipped = page.evaluate("""() => ['#ct-models-retrain', '#ct-models-grid'].filter(sel => {
+            const r = document.querySelector(sel).getBoundingClientRect(), p = document.querySelector('#ct-models-panel').getBoundingClientRect();
+            return r.width === 0 || r.right > p.right; }).length""")
+        assert clipped == 0, "the model grid and its Retrain button show whole inside the model panel at 1440 px"
         page.screenshot(path=str(ARTIFACTS / "desk-1440-control.png"), full_page=True)
         assert errors == [], errors
     finally:
