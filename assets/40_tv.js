@@ -449,29 +449,29 @@
     var gd = fp.graph("tv-tp-graph");
     if (!gd) return (tv.drawnAt["tp-graph"] = 0);
     var snow = fp.serverNow();
-    var t = tv.tp;
-    if (!t || t.el !== gd) {
+    var tl = tv.tp;
+    if (!tl || tl.el !== gd) {
       // history as the server drew it (per minute), then the bridge's live samples
-      t = tv.tp = {el: gd, lines: {}, lastT: 0};
+      tl = tv.tp = {el: gd, lines: {}, lastT: 0};
       gd.data.forEach(function (tr) {
-        if (typeof tr.meta === "string") t.lines[tr.meta] = {x: (tr.x || []).map(function (x) {
+        if (typeof tr.meta === "string") tl.lines[tr.meta] = {x: (tr.x || []).map(function (x) {
           return fp.tz.ms(x, gd); // epoch ms again (a date axis holds wall-clock strings)
         }), y: (tr.y || []).slice()};
       });
       var hx = gd.data.length && gd.data[0].x && gd.data[0].x.length ? fp.tz.ms(gd.data[0].x[gd.data[0].x.length - 1], gd) : 0;
-      t.lastT = hx;
+      tl.lastT = hx;
     }
     state.series.forEach(function (s) {
-      if (s.t <= t.lastT) return;
-      Object.keys(t.lines).forEach(function (wh) {
+      if (s.t <= tl.lastT) return;
+      Object.keys(tl.lines).forEach(function (wh) {
         var v = s.tpm[wh];
-        t.lines[wh].x.push(s.t);
-        t.lines[wh].y.push(v === undefined ? null : v);
+        tl.lines[wh].x.push(s.t);
+        tl.lines[wh].y.push(v === undefined ? null : v);
       });
-      t.lastT = s.t;
+      tl.lastT = s.t;
     });
-    Object.keys(t.lines).forEach(function (wh) {
-      var l = t.lines[wh];
+    Object.keys(tl.lines).forEach(function (wh) {
+      var l = tl.lines[wh];
       var drop = 0;
       while (drop < l.x.length && l.x[drop] < snow - HOUR_MS) drop++;
       if (drop) {
@@ -481,7 +481,7 @@
     });
     var fc = fp.intel && fp.intel.forecastTraces ? fp.intel.forecastTraces(gd, "completed", snow) : null;
     var traces = gd.data.map(function (tr, i) {
-      if (typeof tr.meta === "string") return {x: t.lines[tr.meta].x, y: t.lines[tr.meta].y, visible: fp.inFilter(tr.meta)};
+      if (typeof tr.meta === "string") return {x: tl.lines[tr.meta].x, y: tl.lines[tr.meta].y, visible: fp.inFilter(tr.meta)};
       return (fc && fc.traces[i]) || {};
     });
     var layout = scaled(gd);

@@ -8,7 +8,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const {load, plain, texts, find, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "20_views.js", "25_intel.js", "40_tv.js"];
+const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "25_intel.js", "26_range.js", "40_tv.js"];
 
 function tv(dataset) {
   const env = load(FILES, {pathname: "/tv"});
@@ -149,11 +149,13 @@ function tick(warehouses) {
 test("'SLA at risk' is drawn in its alarm tone only when it is not zero", () => {
   const env = tv({views: "load"});
   const wh = (risk) => ({id: "W1", name: "Leeds", open_tasks: 3, capacity: 10, load: 0.3, at_risk: risk, active_workers: 2, stale: false});
-  env.fire("tick", tick([wh(0)]));
+  // the figures come from the server's summary (engine/live/model.py summarise), never summed here
+  const withRisk = (t, risk) => Object.assign(t, {summary: {load: {open_tasks: 3, capacity: 10, load_pct: 30, at_risk: risk}}});
+  env.fire("tick", withRisk(tick([wh(0)]), 0));
   env.flush();
   assert.equal(env.lastSet("tv-ld-risk-value").children, "0");
   assert.equal(env.lastSet("tv-ld-risk").className, "tv-kpi tv-tone-risk");
-  env.fire("tick", Object.assign(tick([wh(2)]), {seq: 1}));
+  env.fire("tick", withRisk(Object.assign(tick([wh(2)]), {seq: 1}), 2));
   env.flush();
   assert.equal(env.lastSet("tv-ld-risk-value").children, "2");
   assert.equal(env.lastSet("tv-ld-risk").className, "tv-kpi tv-tone-risk is-on");

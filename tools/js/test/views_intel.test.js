@@ -6,7 +6,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const {load, plain, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "20_views.js", "25_intel.js"];
+const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "25_intel.js", "26_range.js"];
 
 test("fp.workerLabels: the name, with the id beside it only where namesakes share it", () => {
   const {fp, state} = load(FILES);
