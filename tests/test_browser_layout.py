@@ -185,9 +185,13 @@ def test_the_tv_keeps_alerts_in_their_own_strip_and_opens_whole_after_a_reload(p
                     continue  # a phone stacks the strip's entries; overlap is a wall's question
                 strip = page.evaluate(STRIP)
                 assert strip["position"] != "absolute" and strip["hits"] == [], f"the alert strip lies over {strip['hits']} at {width}×{height}"
+                # the simulated floor raises critical alerts of its own now and then: judge ours, and the order
+                ours = [e for e in strip["entries"] if "Sprinkler alarm" in e["text"]]
+                assert len(ours) == 1 and ours[0]["count"] == "×2" and "critical" in ours[0]["kind"], strip["entries"]
                 kinds = [e["kind"] for e in strip["entries"]]
-                assert len(kinds) == 2 and "critical" in kinds[0] and "anomaly" in kinds[1], strip["entries"]
-                assert strip["entries"][0]["count"] == "×2" and "Sprinkler alarm" in strip["entries"][0]["text"], strip["entries"]
+                assert sum("anomaly" in k for k in kinds) == 1, strip["entries"]
+                tones = ["anomaly" in k for k in kinds]
+                assert tones == sorted(tones), f"critical alerts before anomalies: {kinds}"
                 frame = page.evaluate(FRAME)
                 assert frame["panel"][0] <= height + 0.5 and frame["panel"][1] > height * 0.4, f"slide {i}: the panels fill the screen below the KPIs: {frame}"
                 assert frame["digits"] >= 0.08 * height, f"KPI digits are {frame['digits']} px: too small to read from 5 m"
@@ -203,7 +207,7 @@ def test_the_tv_keeps_alerts_in_their_own_strip_and_opens_whole_after_a_reload(p
                                         timeout=15_000).json_value()
         assert int(opened["alerts"]) >= 2 and opened["cut"] == [], opened
         strip = page.evaluate(STRIP)
-        assert [e["count"] for e in strip["entries"] if "critical" in e["kind"]] == ["×2"], strip["entries"]
+        assert [e["count"] for e in strip["entries"] if "Sprinkler alarm" in e["text"]] == ["×2"], strip["entries"]
         assert errors == [], errors
     finally:
         ctx.close()

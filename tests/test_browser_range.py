@@ -24,9 +24,10 @@ OLD_EVENTS = [f"old-{i}" for i in range(3)]
 
 TASKS = "document.querySelector('#tp-tasks-graph .js-plotly-plot')"
 READY = f"{TASKS} && {TASKS}._fullLayout && !document.querySelector('.fp-graph.dash-graph--pending')"
-# points of the warehouses' lines (meta = warehouse id) older than an hour, with something in them
+# points of the warehouses' lines (meta = warehouse id) older than an hour, with something in them (a date axis holds
+# the shown zone's wall-clock strings: fp.tz.ms reads them back as epoch ms)
 OLD_POINTS = f"""(() => {{ const gd = {TASKS}, cut = window.floorpulse.serverNow() - 3600000; let n = 0;
-  gd.data.forEach(t => {{ if (typeof t.meta !== 'string') return; t.x.forEach((x, i) => {{ if (x < cut && t.y[i] > 0) n++; }}); }}); return n; }})()"""
+  gd.data.forEach(t => {{ if (typeof t.meta !== 'string') return; t.x.forEach((x, i) => {{ if (window.floorpulse.tz.ms(x, gd) < cut && t.y[i] > 0) n++; }}); }}); return n; }})()"""
 YESTERDAY = f"""(() => {{ const gd = {TASKS}; return gd.data.filter(t => t.meta && t.meta.part === 'yesterday')
   .map(t => [t.visible, t.y.filter(v => v !== null && v > 0).length]); }})()"""
 
@@ -126,7 +127,7 @@ def test_a_24_hour_range_draws_old_history_keeps_to_the_url_and_exports(playwrig
         page.fill("#fp-range-until", fmt(until))
         page.click("#fp-range-apply")
         page.wait_for_function(f"location.search.includes('range=custom') && {READY} && {TASKS}.layout.meta.range.live === false", timeout=30_000)
-        axis = page.evaluate(f"{TASKS}.layout.xaxis.range")
+        axis = page.evaluate(f"{TASKS}.layout.xaxis.range.map(x => window.floorpulse.tz.ms(x, {TASKS}))")  # wall-clock strings
         r = page.evaluate(f"{TASKS}.layout.meta.range")
         assert axis == [r["since"], r["until"]] and r["since"] <= since - since % MINUTE and r["until"] >= until - until % MINUTE
         n0 = page.evaluate(f"{TASKS}.data[0].x.length")
