@@ -63,6 +63,7 @@ class Floorpulse:
     engine: Engine
     socketio: SocketIO
     live: LiveNamespace
+    stress: StressRunner
 
 
 def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
@@ -112,7 +113,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms", host_id=engine.identity)
         engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.1)
         engine.stop_hooks.append(rooms.withdraw)
-    server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live)
+    server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live, stress)
     init_metrics(server, engine, live)  # last: its request timer goes in front of every other hook
 
     app = Dash(

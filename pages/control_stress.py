@@ -11,6 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
+from flask import current_app
 from flask_jwt_extended import create_access_token
 
 from components.charts import GRAPH_CONFIG
@@ -30,12 +31,8 @@ KPIS = ("ct-k-rate", "ct-k-queue", "ct-k-lat", "ct-k-rej", "ct-k-err", "ct-k-pin
 
 
 def runner() -> StressRunner:
-    """The app's stress runner: the one whose `on_pushed` the pusher reports to (app.py builds it)."""
-    for hook in engine().pusher.pushed_hooks:
-        owner = getattr(hook, "__self__", None)
-        if isinstance(owner, StressRunner):
-            return owner
-    raise RuntimeError("no stress runner in this app")
+    """The app's stress runner (app.py builds it and keeps it on the `floorpulse` extension)."""
+    return current_app.extensions["floorpulse"].stress
 
 
 def stress_figure() -> go.Figure:
