@@ -139,7 +139,9 @@ def test_login_form_signs_in_as_operator_and_lands_on_next(live_server, tabs):
     # operator: injection and scenarios, no admin sections; the header names the user
     assert page.is_visible("#ct-inject") and page.is_visible("#ct-scenarios")
     assert page.query_selector("#ct-stress") is None and page.query_selector("#ct-users") is None
-    assert "operator" in page.inner_text("#fp-user")
+    # who is signed in: the chip's title always; its name and role are shown where the header has room (not 1281-1600 px)
+    assert page.get_attribute("#fp-user", "title") == "Signed in as operator (operator)"
+    assert page.inner_text("#fp-user .fp-avatar") == "O"
     assert page.is_visible("a.fp-tab[href='/control']")
     assert tab.unexpected_errors() == [], tab.errors
 
