@@ -46,8 +46,6 @@
     threshold: null, // drift threshold from the page or drift:detected
     load: [], // {t, v: {wh: % of capacity}}
     loadRev: 0,
-    retrain: {}, // wh → {state, text, at}
-    retrainRev: 0,
   });
 
   // ---- helpers ----
@@ -557,7 +555,7 @@
     return error < 0.8 * threshold ? "ok" : error < threshold ? "warn" : "hot";
   }
 
-  function modelRow(m, admin, threshold, snow, nm, learning) {
+  function modelRow(m, threshold, snow, nm, learning) {
     var metric = String(m.metric || "wape").toUpperCase();
     var thr = m.threshold !== undefined ? m.threshold : threshold;
     var lv = level(m.error, thr);
@@ -596,22 +594,12 @@
         sub(m.retrain_pending ? "retrain pending…" : "retrain " + next),
       ]),
     ];
-    if (admin) {
-      // beside the drift state it answers, not a column of its own (the table then fits a half-width panel at 1440 px)
-      var r = intel.retrain[m.warehouse_id];
-      var busy = r && r.state === "sending";
-      cells[cells.length - 1].props.children.push(h("Div", {className: "fp-ms-action"}, [
-        h("Button", {className: "fp-button fp-button-sm", "data-retrain": m.warehouse_id, disabled: !!busy, title: "Retrain " + m.warehouse_id + " now (POST /api/models/" + m.warehouse_id + "/retrain)"}, busy ? "Retraining…" : "Retrain"),
-        r && r.text ? h("Div", {className: "fp-ms-retrain-" + r.state}, r.text) : null,
-      ]));
-    }
     return h("Tr", {key: m.warehouse_id, className: "fp-ms-row-" + drift}, cells);
   }
 
   function renderModels() {
     var el = document.getElementById("ms-body");
     if (!el) return;
-    var admin = el.getAttribute("data-admin") === "1";
     var threshold = intel.threshold !== null ? intel.threshold : parseFloat(el.getAttribute("data-threshold")) || null;
     var learning = parseInt(el.getAttribute("data-learning"), 10) || null;
     var snow = fp.serverNow();
@@ -623,13 +611,13 @@
     });
     var body;
     if (list.length) {
-      var heads = ["Warehouse", "Model", "Trained", "Error now / limit", admin ? "Drift · retrain" : "Drift"];
+      var heads = ["Warehouse", "Model", "Trained", "Error now / limit", "Drift"];
       body = [h("Table", {className: "fp-ms-table"}, [
         h("Thead", {}, h("Tr", {}, heads.map(function (t) {
           return h("Th", {}, t);
         }))),
         h("Tbody", {}, list.map(function (m) {
-          return modelRow(m, admin, threshold, snow, nm, learning);
+          return modelRow(m, threshold, snow, nm, learning);
         })),
       ])];
     } else {
@@ -655,50 +643,12 @@
       ms.key = null;
     },
     update: function (now) {
-      var key = [intel.modelsRev, intel.noticesRev, intel.retrainRev, state.filterRev, String(intel.available)].join("/");
+      var key = [intel.modelsRev, intel.noticesRev, state.filterRev, String(intel.available)].join("/");
       if (key === ms.key && now - ms.at < LIST_MS) return;
       ms.key = key;
       ms.at = now;
       renderModels(now);
     },
-  });
-
-  // Retrain buttons (admin): one delegated listener for every row, whoever rendered it.
-  function csrf() {
-    var m = document.cookie.match(/(?:^|; )_csrf_token=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  function post(url) {
-    if (fp.api) return fp.api("POST", url, {});
-    return fetch(url, {method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()}, body: "{}"}).then(
-      function (r) {
-        return r.json().catch(function () {
-          return null;
-        }).then(function (body) {
-          return {status: r.status, body: body};
-        });
-      },
-      function () {
-        return {status: 0, body: {error: "no answer from the server"}};
-      }
-    );
-  }
-
-  document.addEventListener("click", function (ev) {
-    var btn = ev.target && ev.target.closest && ev.target.closest("[data-retrain]");
-    if (!btn || btn.disabled) return;
-    ev.preventDefault();
-    var wh = btn.getAttribute("data-retrain");
-    intel.retrain[wh] = {state: "sending", text: "", at: Date.now()};
-    intel.retrainRev++;
-    post("/api/models/" + encodeURIComponent(wh) + "/retrain").then(function (res) {
-      var ok = res.status >= 200 && res.status < 300;
-      var err = res.body && typeof res.body.error === "string" && res.body.error.charAt(0) !== "<" ? res.body.error.slice(0, 120) : "";
-      var why = res.status === 403 ? "needs the admin role" : err || (res.status ? "HTTP " + res.status : "no answer");
-      intel.retrain[wh] = {state: ok ? "ok" : "error", text: ok ? "started " + clock(fp.serverNow()).slice(0, 5) : why, at: Date.now()};
-      intel.retrainRev++;
-    });
   });
 
   // =====================================================================

@@ -2,8 +2,7 @@
 
 The panel is a shell; `assets/25_intel.js` fills `#ms-body` from `hello.intel.models`
 and every `model:status` message, so it is the same on the load view and the control
-page. With `admin=True` each row gets a "Retrain" button (POST /api/models/<wh>/retrain);
-the buttons are wired in the browser by one delegated click listener (`data-retrain`).
+page (operators). Admins retrain from the control page's model grid (pages/control_admin.py).
 """
 from __future__ import annotations
 
@@ -42,13 +41,13 @@ def _min_history() -> int | None:
         return None
 
 
-def model_status_panel(admin: bool = False) -> html.Section:
-    """The panel, waiting for the browser's first intel message; `admin` adds a Retrain button per warehouse."""
+def model_status_panel() -> html.Section:
+    """The panel, waiting for the browser's first intel message."""
     waiting = html.Div("Waiting for the engine's model status…", className="fp-empty")
     note = html.Span("", id="ms-meta", className="fp-panel-meta")
     threshold = _drift_threshold()
     learning = _min_history()
-    attrs = {"data-admin": "1" if admin else "0", "data-threshold": "" if threshold is None else f"{threshold:g}",
+    attrs = {"data-threshold": "" if threshold is None else f"{threshold:g}",
              "data-learning": "" if learning is None else str(learning)}
     body = html.Div(waiting, id=BODY_ID, className="fp-ms-body", **attrs)
     return create_panel(
@@ -56,6 +55,6 @@ def model_status_panel(admin: bool = False) -> html.Section:
         body,
         subtitle="per warehouse · error = rolling error of recent forecasts against what happened",
         extra=note,
-        class_name="fp-ms" + (" fp-ms-admin" if admin else ""),
+        class_name="fp-ms",
         panel_id=PANEL_ID,
     )

@@ -53,10 +53,10 @@ def _needs_operator(identity) -> html.Div:
     )
 
 
-def _models_panel(admin: bool) -> Any:
+def _models_panel() -> Any:
     from components.model_status import model_status_panel
 
-    return model_status_panel(admin=admin)
+    return model_status_panel()
 
 
 def layout(**_):
@@ -87,5 +87,5 @@ def layout(**_):
             admin_ui.admin_timer(),
         ]
     else:
-        sections += [html.H2("Models and rules", className="fp-ct-section"), html.Div(_models_panel(admin=False), className="fp-ct-models")]
+        sections += [html.H2("Models and rules", className="fp-ct-section"), html.Div(_models_panel(), className="fp-ct-models")]
     return html.Div(sections, className="fp-page fp-ct-page" + (" is-admin" if admin else ""), id="ct-page", **{"data-role": identity.role, "data-user": identity.name})

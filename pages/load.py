@@ -56,7 +56,7 @@ def layout(**_):
                 className="fp-grid fp-grid-2",
             ),
             html.Div(
-                [create_anomalies_panel(engine.config.anomaly_z if engine else None), model_status_panel(admin=False)],
+                [create_anomalies_panel(engine.config.anomaly_z if engine else None), model_status_panel()],
                 className="fp-grid fp-grid-1-2",
             ),
             create_panel(

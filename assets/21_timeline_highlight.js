@@ -1,8 +1,8 @@
 /*
  * The timeline's `/?event=<id>` highlight, which the control page's "View in timeline" links open
  * (pages/control_inject.py): the event's table row and chart marker, and a toast saying what it is.
- * Moved out of the control page's hand-built DOM code when that page became Dash components; it belongs
- * with the timeline's own script once the views are split by page.
+ * The timeline's own script beside the views (20_views.js draws the timeline; this only finds and marks one
+ * event in it), loaded after them.
  */
 (function () {
   "use strict";
