@@ -189,6 +189,14 @@ def _ensure_users(srv: "ServerProcess") -> None:
         assert resp.status_code in (201, 409), resp.text
 
 
+def watch(page) -> list[str]:
+    """The page's console errors and uncaught exceptions, collected from now on (a browser test asserts it stays [])."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    return errors
+
+
 def browser_login(context, server: "ServerProcess | str", role: str = "admin") -> None:
     """Sign a Playwright BrowserContext in through the login API, so it holds the real session cookies."""
     url = server if isinstance(server, str) else server.url

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ARTIFACTS, browser_login, start_floor
+from conftest import ARTIFACTS, browser_login, start_floor, watch
 
 pytestmark = pytest.mark.browser
 
@@ -41,13 +41,6 @@ def fits(page, where: str) -> None:
         page.wait_for_function(FITS, timeout=5_000)
     except Exception:
         raise AssertionError(f"{where} scrolls sideways: {page.evaluate(WIDE)}") from None
-
-
-def watch(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    return errors
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ARTIFACTS, browser_login, start_floor
+from conftest import ARTIFACTS, browser_login, start_floor, watch
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +23,6 @@ TV_READY = "() => { const s = window.floorpulse && window.floorpulse.state, t = 
 
 def wall(ms: int, zone: str, fmt: str = "%H:%M:%S") -> str:
     return datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).strftime(fmt)
-
-
-def watch(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    return errors
 
 
 @pytest.fixture(scope="module")
