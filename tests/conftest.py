@@ -221,13 +221,14 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots for a h
 VIEWPORT = {"width": 1600, "height": 1000}
 
 
+MIN_WAIT_MS = 30_000  # the least a browser test waits for a condition before it fails (see _polled_as_function)
 _FUNCTION_SOURCE = re.compile(r"\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)")
 
 
 def _polled_as_function(sync_api) -> None:
     """`wait_for_function("expr")` polls an expression through eval(), which the pages' Content-Security-Policy
     (no 'unsafe-eval', engine/auth/gate.py) refuses; `() => (expr)` is called, not eval'd, so tests keep writing
-    expressions and the pages keep their policy."""
+    expressions and the pages keep their policy. Every wait gets at least MIN_WAIT_MS."""
     for cls in (sync_api.Page, sync_api.Frame):
         original = cls.wait_for_function
         if getattr(original, "fp_wrapped", False):
@@ -236,6 +237,8 @@ def _polled_as_function(sync_api) -> None:
         def wait_for_function(self, expression, *args, _original=original, **kwargs):
             if isinstance(expression, str) and not _FUNCTION_SOURCE.match(expression):
                 expression = f"() => ({expression})"
+            # a wait is for a condition, not a speed claim: a 5 s bound is a deadline on a loaded 2-core CI machine
+            kwargs["timeout"] = max(kwargs.get("timeout") or 0, MIN_WAIT_MS)
             return _original(self, expression, *args, **kwargs)
 
         wait_for_function.fp_wrapped = True
