@@ -98,19 +98,22 @@ def compact(e: dict) -> list:
     return [e["event_id"], ts, e["type"], row["severity"], e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"), row["details"]]
 
 
-def recent_events(engine, now_ms: int, limit: int) -> list[list]:
-    """The newest `limit` events of the last TIMELINE_WINDOW_MIN minutes from the database, oldest first, compact:
-    a view opens whole after a reload (the socket's `hello` carries only the last few hundred)."""
+def recent_events(engine, now_ms: int, limit: int, warehouses: list[str] | None = None) -> list[list]:
+    """The newest `limit` events of the last TIMELINE_WINDOW_MIN minutes from the database (of `warehouses` only,
+    when given: chosen in the query, so a one-site screen gets its own site's whole window, not its share of the
+    floor's newest), oldest first, compact: a view opens whole after a reload (the socket's `hello` carries only
+    the last few hundred)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000)
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, warehouse_ids=warehouses or None)
     return [compact(e) for e in reversed(rows)]
 
 
-def recent_alerts(engine, now_ms: int, limit: int = 50) -> list[dict]:
-    """`system.alert` events of the last TIMELINE_WINDOW_MIN minutes from the database, oldest first (the live model
-    keeps only what it saw since it started; a screen reloaded after a restart still counts them)."""
+def recent_alerts(engine, now_ms: int, limit: int = 50, warehouses: list[str] | None = None) -> list[dict]:
+    """`system.alert` events of the last TIMELINE_WINDOW_MIN minutes from the database (of `warehouses` only, when
+    given), oldest first: a screen reloaded after a restart still shows them."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"])
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"],
+                                  warehouse_ids=warehouses or None)
     return [{k: v for k, v in e.items() if k != "cursor"} for e in reversed(rows)]
