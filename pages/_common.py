@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from components.charts import TIMELINE_WINDOW_MIN
-from components.event_table import event_row
+from engine.core.schema import event_details
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,11 @@ def view_range(engine, query: dict):
 
 
 def compact(e: dict) -> list:
-    """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format."""
+    """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format, from a
+    stored event (the bridge makes the same from a pushed one, whose `details` the server made alike)."""
     ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
-    row = event_row(e)
-    return [e["event_id"], ts, e["type"], row["severity"], e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"), row["details"]]
+    return [e["event_id"], ts, e["type"], e.get("severity") or "info", e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"),
+            event_details(e.get("payload"), e.get("metrics"))]
 
 
 def recent_events(engine, now_ms: int, limit: int, warehouses: list[str] | None = None) -> list[list]:

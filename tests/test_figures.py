@@ -256,3 +256,40 @@ def test_a_restarted_server_counts_the_alerts_of_the_ten_minutes_before_it(engin
     alerts = other.live.summary()["alerts"]
     assert alerts["count"] == 4 and alerts["latest"]["ts"] == now - 2 * MIN
     assert sorted(a["payload"]["alert"] for a in other.live.stats()["alerts"] if a["type"] == "system.alert") == ["a2", "a5", "a9"]
+
+
+def test_an_events_details_text_is_made_once_on_the_server_for_every_screen(monkeypatch):
+    """One definition of an event row's "details" (schema.event_details): pushed events, `alert`, hello's recent
+    events and alerts, and the pages' seeds (pages/_common.py compact) carry the same text; the browser only shows it.
+    A push makes it once per event, whatever the rooms."""
+    from engine.core import schema
+    from engine.core.schema import event_details
+    from pages._common import compact
+
+    assert event_details({"message": "Dock 3 blocked", "suggestion": "x"}, {"units": 1}) == "Dock 3 blocked"
+    assert event_details({"suggestion": "Move 2 pickers to W2"}, None) == "Move 2 pickers to W2"
+    assert event_details({"kind": "pick"}, {"units": 12, "duration_s": 240.5, "weight": 1e-7, "a": 1, "b": 2}) == \
+        "units 12, duration_s 240.5, weight 1e-07, a 1"
+    assert event_details(None, None) == event_details({}, {}) == ""
+
+    m = floor()
+    sent: list = []
+    rooms = {ALL_ROOM, "wh:W1"}
+    pusher = Pusher(m, lambda event, data, to=None: sent.append((event, data, to)), lambda: rooms)
+    events = [ev("task.completed", T0 + 4 * MIN, worker_id="K1", task_id="T1", metrics={"units": 12, "duration_s": 240}),
+              ev("system.alert", T0 + 4 * MIN, severity="critical", payload={"alert": "dock", "message": "Dock 3 blocked"})]
+    made = []
+    real = schema.event_details
+    monkeypatch.setattr(schema, "event_details", lambda p, mt: made.append(1) or real(p, mt))
+    m.apply(events, now_ms=T0 + 4 * MIN)  # the alert kept for hello: one
+    pusher.on_events(events)
+    pusher.push()  # two events to two rooms: two
+    assert len(made) == 3
+    pushed = {to: data for name, data, to in sent if name == "events"}
+    assert [e["details"] for e in pushed[ALL_ROOM]] == ["units 12, duration_s 240", "Dock 3 blocked"]
+    assert all(a is b for a, b in zip(pushed[ALL_ROOM], pushed["wh:W1"])), "one dict per event for every room"
+    assert [d["details"] for name, d, _ in sent if name == "alert"] == ["Dock 3 blocked", "Dock 3 blocked"]  # its two rooms
+    hello = m.stats(T0 + 4 * MIN)
+    assert [e["details"] for e in hello["recent_events"][:2]] == ["Dock 3 blocked", "units 12, duration_s 240"]
+    assert hello["alerts"][-1]["details"] == "Dock 3 blocked"
+    assert [compact(e.to_json())[8] for e in events] == [e["details"] for e in pushed[ALL_ROOM]]

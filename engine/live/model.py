@@ -429,7 +429,7 @@ class LiveModel:
             self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
         self.recent.append(e)
         if is_alert(e):
-            self.alerts.append(e.to_json())
+            self.alerts.append(e.to_push_json())
             self._count_alert(e, horizon_s + WINDOW_S - ALERT_WINDOW_MIN * 60)
 
         status = TASK_STATUS.get(e.type)
@@ -706,7 +706,7 @@ class LiveModel:
                 **self._aggregates(now_ms),
                 "workers": self.workers_json(now_ms=now_ms),
                 "alerts": list(self.alerts),
-                "recent_events": [e.to_json() for e in reversed(self.recent)],
+                "recent_events": [e.to_push_json() for e in reversed(self.recent)],
             }
 
     def tick(self, now_ms: int | None = None) -> dict[str, Any]:
