@@ -454,13 +454,9 @@ class LiveModel:
 
     def _count_alert(self, e: Event, horizon_s: int) -> None:
         """An alert into its second, for the counts over ALERT_WINDOW_MIN (the start-up replay brings those minutes)."""
-        sec = e.ts // 1000
-        if sec <= horizon_s:
+        if e.ts // 1000 <= horizon_s:
             return
-        bucket = self.alert_seconds.get(sec)
-        if bucket is None:
-            bucket = self.alert_seconds[sec] = Counter()
-        bucket[e.warehouse_id] += 1
+        self.alert_seconds.setdefault(e.ts // 1000, Counter())[e.warehouse_id] += 1  # alerts are rare: no get-first
         if e.ts > self.last_alert.get(e.warehouse_id, 0):
             self.last_alert[e.warehouse_id] = e.ts
 
