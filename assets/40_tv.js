@@ -72,7 +72,14 @@
     tv.notes = d.notes || "";
     if (d.role) state.role = state.role || d.role;
     var whs = (d.warehouses || "").split(",").filter(Boolean);
-    if (whs.length) fp.setWarehouses(whs);
+    if (whs.length) {
+      fp.setWarehouses(whs);
+      // what came before the screen knew its sites (hello can) leaves the strip
+      tv.alerts = tv.alerts.filter(function (o) {
+        return fp.inFilter(o.wh);
+      });
+      tv.alertsRev++;
+    }
     tv.configured = true;
     tv.switchedAt = Date.now();
     tv.scale = Math.max(0.5, window.innerHeight / 1080);

@@ -128,6 +128,15 @@ test("a one-site screen's strip holds its own sites' alerts, also those of hello
   assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
 });
 
+test("an alert of another site that arrived before the one-site screen was set up leaves its strip", () => {
+  const env = load(FILES, {pathname: "/tv"});
+  env.fire("hello", {build: "b1", heartbeat_s: 5, snapshot: {server_time: T0, alerts: [alert("e1", "W1", 20), alert("e2", "W2", 10)], recent_events: []}});
+  env.mount("tv-root", {dataset: {views: "timeline", rotateS: "30", alertS: "120", staleS: "15", reloadH: "0", warehouses: "W2"}});
+  env.flush();
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+  assert.equal(strip(env).cards.length, 1);
+});
+
 test("the strip draws three entries and counts the rest; it keeps at most eight", () => {
   const env = tv();
   for (let i = 0; i < 10; i++) env.fire("alert", alert("e" + i, "W" + i, 50 - i));
