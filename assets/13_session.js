@@ -3,7 +3,7 @@
  * while the tab is open, sign-out, the way to the login page, and reloads that only go to a server that answers.
  * The session lives in HttpOnly cookies (fp_access, fp_refresh). Unsafe methods echo the CSRF cookie as X-CSRFToken;
  * a 401 gets one silent refresh and a retry, then the login page. A wall screen (kiosk token) has no session and
- * never meets the login page. Depends on 10_core.js and 12_store.js (reads who this is: state.role, state.socket).
+ * never meets the login page. Depends on 10_store.js (who this is: state.role; state.socket) and 11_core.js.
  */
 (function () {
   "use strict";

@@ -3,7 +3,7 @@
  * update to it has landed (FACTS.md: set_props(extendData) per message, or before the graph has drawn, stalls pages).
  * fp.graph(id) answers the plotly div when it may be updated, else null; fp.replaceTraces / fp.extendTraces update it
  * through Dash and say what "landed" will look like; fp.applyTraceFilter shows the selected warehouses' traces.
- * 15_time.js wraps replaceTraces / extendTraces for date axes. Depends on 10_core.js and 12_store.js (fp.inFilter).
+ * 15_time.js wraps replaceTraces / extendTraces for date axes. Depends on 10_store.js (fp.inFilter) and 11_core.js (fp.set).
  */
 (function () {
   "use strict";

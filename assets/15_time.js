@@ -9,7 +9,7 @@
  * (14_gate.js) are wrapped here so that the epoch-ms x values of a date axis (traces, range, shapes, annotations) reach Plotly as the
  * zone's wall-clock strings (Plotly has no time zones); a graph drawn in another zone (the server's figure, or before a
  * zone change) is redrawn in the new one. Code that reads x back from a graph goes through fp.tz.ms(x, gd).
- * Depends on 10_core.js (fp.registerView), 12_store.js and 14_gate.js; loads before the render loop and the pages.
+ * Depends on 10_store.js, 11_core.js (fp.registerView) and 14_gate.js; loads before the render loop and the pages.
  */
 (function () {
   "use strict";

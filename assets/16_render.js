@@ -2,14 +2,14 @@
  * The render loop: every FLUSH_MS it draws the header (connection badge, clock, the filter's warehouse options), runs
  * the chores other modules asked for (fp.onFlush: the socket's watchdog), then updates each registered view whose root
  * element is on the page; a view that mounts (page change) renders from the store at once. A hidden tab skips the
- * views: buffers are bounded and the views catch up on return. Depends on 10_core.js, 12_store.js, 15_time.js.
+ * views: buffers are bounded and the views catch up on return. Depends on 10_store.js, 11_core.js, 15_time.js.
  */
 (function () {
   "use strict";
 
   var fp = window.floorpulse;
   var state = fp.state;
-  var FLUSH_MS = fp.config.FLUSH_MS;
+  var FLUSH_MS = 250;
 
   // ---- connection badge, clock, filter options ----
 

@@ -1,9 +1,9 @@
 /*
  * The connection: one Socket.IO connection per tab, for the tab's whole life. Server messages go to the store
- * (12_store.js); other files listen with fp.on(name, fn) and send with fp.emit. Reconnects: socket.io's own for a desk,
+ * (10_store.js); other files listen with fp.on(name, fn) and send with fp.emit. Reconnects: socket.io's own for a desk,
  * and for a wall screen (/tv) its own loop with back-off, a /health probe and a tighter watchdog; a revoked kiosk token
  * and a refused sign-in end in fp.safeReload / fp.toLogin (13_session.js). Also the warehouse subscription and the
- * ping. Depends on 10_core.js, 12_store.js, 13_session.js, 16_render.js; connects when it loads.
+ * ping. Depends on 10_store.js, 11_core.js, 13_session.js, 16_render.js; connects when it loads.
  */
 (function () {
   "use strict";

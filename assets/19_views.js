@@ -3,7 +3,7 @@
  * card's writer, the slow redraw interval, and the clientside callbacks namespace (window.dash_clientside.floorpulse)
  * with the shell's own callbacks (components/shell.py); each page file adds its own. Views read fp.state and write
  * only through fp.store. Figures come from components/charts.py; the views change only their arrays.
- * Depends on 10_core.js, 12_store.js, 17_socket.js (fp.setWarehouses).
+ * Depends on 10_store.js, 11_core.js, 17_socket.js (fp.setWarehouses).
  */
 (function () {
   "use strict";

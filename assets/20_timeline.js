@@ -2,7 +2,7 @@
  * The timeline page (pages/timeline.py): the event table follows every flush, the chart (markers by severity) is
  * extended with the feed's new events or rebuilt on a filter change, a gap or now and then to keep its window; the
  * type filter and pause, and the page's seed of recent events, are clientside callbacks here. The `?event=` highlight
- * is 21_timeline_highlight.js. Depends on 10_core.js, 12_store.js, 14_gate.js, 15_time.js, 19_views.js.
+ * is 21_timeline_highlight.js. Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
  */
 (function () {
   "use strict";

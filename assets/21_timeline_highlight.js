@@ -2,7 +2,7 @@
  * The timeline's `/?event=<id>` highlight, which the control page's "View in timeline" links open
  * (pages/control_inject.py): the event's table row and chart marker, and a toast saying what it is.
  * The timeline's own script beside 20_timeline.js (which draws the timeline; this only finds and marks one
- * event in it), loaded after it. Depends on 10_core.js, 12_store.js, 14_gate.js.
+ * event in it), loaded after it. Depends on 10_store.js, 11_core.js, 14_gate.js.
  */
 (function () {
   "use strict";

@@ -1,7 +1,7 @@
 /*
  * The throughput page (pages/throughput.py): KPIs from the server's summary, per-warehouse lines extended with the
  * store's live samples (as far as the chosen range keeps live points, components/range.py), latency lines, and the
- * event mix by type. Depends on 10_core.js, 12_store.js, 14_gate.js, 15_time.js, 19_views.js.
+ * event mix by type. Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
  */
 (function () {
   "use strict";

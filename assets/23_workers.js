@@ -2,7 +2,7 @@
  * The workers page (pages/workers.py): the crew KPIs from the server's summary, the state board (rendered here only:
  * a tile per worker on shift, one tile per site counting who is offline), top completions and idle time, utilisation
  * per warehouse as the server defines it, and completions per hour (seeded by the page, then followed in the feed).
- * Depends on 10_core.js, 12_store.js, 14_gate.js, 15_time.js, 19_views.js.
+ * Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
  */
 (function () {
   "use strict";

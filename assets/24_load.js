@@ -1,7 +1,7 @@
 /*
  * The load page (pages/load.py): load KPIs from the server's summary, load and backlog per warehouse, and the
  * warehouse cards (rendered here only; load_pct and level are the server's, engine/live/model.py).
- * Depends on 10_core.js, 12_store.js, 14_gate.js, 19_views.js.
+ * Depends on 10_store.js, 11_core.js, 14_gate.js, 19_views.js.
  */
 (function () {
   "use strict";

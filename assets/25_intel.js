@@ -2,7 +2,7 @@
  * Floorpulse intelligence in the browser (issue 5): forecasts with their 95 % band, anomalies,
  * recommendations (ai.action events) and model status. Protocol: docs/protocol.md, "Intelligence".
  *
- * Same rules as the store and views (assets/12_store.js, 19_views.js): socket messages only update bounded state
+ * Same rules as the store and views (assets/10_store.js, 19_views.js): socket messages only update bounded state
  * here; the render loop (16_render.js) calls the views below, which touch a graph only once it has drawn and
  * its previous update has landed (fp.graph), and replace a forecast's traces once per
  * forecast:update — never per point or per message. Lists are rewritten only when their text changes.

@@ -1,6 +1,6 @@
 /*
  * Floorpulse TV (/tv, SPEC 8): rotation, clock, giant KPIs, "updated at" stamps, staleness made
- * visible, the problem banner and the alert strip, all from the store (fp.state, 12_store.js).
+ * visible, the problem banner and the alert strip, all from the store (fp.state, 10_store.js).
  *
  * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
  * Every list and chart is rebuilt from bounded buffers (the store's event window and samples, a

@@ -1,6 +1,6 @@
 """Delta ticks (issue 12): a tick carries what changed since the previous one, whole every heartbeat and after a
 client connects, and a client rebuilds every whole tick from them, in Python (engine/live/push.py TickState) and in
-the browser bridge (assets/11_ticks.js, run here under Node with the DOM stubbed). One encode per emit."""
+the browser bridge (assets/12_ticks.js, run here under Node with the DOM stubbed). One encode per emit."""
 from __future__ import annotations
 
 import json
@@ -151,7 +151,7 @@ def test_a_client_rebuilds_every_whole_tick(pushed):
 
 
 def run_bridge(messages: list) -> list:
-    """Feed `messages` [(event, data)] to the browser bridge (assets/10_core.js … 17_socket.js) under Node, loaded by
+    """Feed `messages` [(event, data)] to the browser bridge (assets/10_store.js … 17_socket.js) under Node, loaded by
     the JS unit tests' harness (tools/js/harness.js); returns the aggregates of floorpulse.state.snapshot after each
     `tick`, then floorpulse.tickSync."""
     node = shutil.which("node")

@@ -39,7 +39,7 @@ function through(last) {
   return all.slice(0, all.indexOf(last) + 1);
 }
 
-// The bridge: namespace, store, session, gate, time, render loop and socket (10_core.js … 17_socket.js).
+// The bridge: store, core helpers, delta ticks, session, gate, time, render loop, socket (10_store.js … 17_socket.js).
 const BRIDGE = through("17_socket.js");
 
 // load(BRIDGE, {pathname: "/tv"}), load(through("26_range.js"))

@@ -1,4 +1,4 @@
-// The bridge's small pure helpers (assets/10_core.js) and the store's bounded buffers (12_store.js): formatting,
+// The bridge's small pure helpers (assets/11_core.js) and the store's bounded buffers (10_store.js): formatting,
 // labels, the filter, the event window and feed, live samples, the clock skew, paint latency and set_props
 // de-duplication.
 "use strict";

@@ -1,4 +1,4 @@
-// The store (assets/12_store.js) is the only writer of fp.state (issue 13): eslint holds the other asset files to it
+// The store (assets/10_store.js) is the only writer of fp.state (issue 13): eslint holds the other asset files to it
 // (tools/js/eslint.config.js, no-restricted-syntax), and they change the state through fp.store functions.
 "use strict";
 
@@ -35,7 +35,7 @@ const WRITES = `(function () {
 
 test("eslint: writes to fp.state outside the store are errors; reads, calls on its objects and other `.state`s are not", async () => {
   assert.deepEqual(await findings("40_tv.js", WRITES), [5, 6, 7, 8, 9, 10, 11]);
-  assert.deepEqual(await findings("12_store.js", WRITES), []);
+  assert.deepEqual(await findings("10_store.js", WRITES), []);
 });
 
 test("the server's summary for a selection counts only while that selection is the one shown", () => {

@@ -1,4 +1,4 @@
-// Delta ticks in the browser (assets/11_ticks.js fp.wholeTick, docs/protocol.md "Ticks"): a whole tick replaces
+// Delta ticks in the browser (assets/12_ticks.js fp.wholeTick, docs/protocol.md "Ticks"): a whole tick replaces
 // the state, a delta merges into it (objects key by key, warehouses by id, then the `removed` paths), and every
 // page sees whole ticks. The server side is engine/live/push.py (Pusher, TickState; tests/test_tick_delta.py).
 "use strict";

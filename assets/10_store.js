@@ -1,16 +1,30 @@
 /*
+ * Floorpulse in the browser. Dash loads assets/ in file-name order, which is the order of dependence:
+ *   10_store · 11_core (helpers, view registry) · 12_ticks (delta ticks) · 13_session (cookies, refresh, fp.api) ·
+ *   14_gate (graph readiness, trace updates) · 15_time (time zones) · 16_render (the loop, the header) ·
+ *   17_socket (the connection, reconnects) · 19_views (what the pages share) · 20–24 one file per page ·
+ *   25_intel · 26_range · 40_tv.
+ * Messages only update the store; one loop renders. Protocol: docs/protocol.md.
+ *
+ * This file makes the window.floorpulse namespace (`fp`) and its state together, so that no one ever sees the one
+ * without the other, and the bounds of the buffers (fp.config).
  * The store: `fp.state`, everything the tab knows, and the only code that writes it. Other files read fp.state and
  * change it through fp.store.* (eslint's no-restricted-syntax in tools/js/eslint.config.js holds them to it):
  * server messages (hello, tick, events, alert, summary), the connection's flags, the warehouse filter, the
  * timeline's types and pause. Bounded buffers: events in a time window, the arrival-order feed, live samples.
  * Also the queries over the state (fp.serverNow, fp.names, fp.whLabel, fp.inFilter, fp.feedSince, fp.summary,
- * fp.paintLatency). Depends on 10_core.js and 11_ticks.js.
+ * fp.paintLatency). Calls 11_core.js (fp.afterPaint) and 12_ticks.js when messages come, after every file has loaded.
  */
 (function () {
   "use strict";
 
-  var fp = window.floorpulse;
-  var cfg = fp.config;
+  var fp = (window.floorpulse = window.floorpulse || {});
+  var cfg = (fp.config = {
+    WINDOW_MS: 10 * 60 * 1000, // timeline / event buffer window
+    EVENTS_MAX: 3000, // events kept for the timeline and table
+    SAMPLE_MS: 2000, // live chart points
+    SERIES_MAX: 1800, // one hour of samples
+  });
   var FEED_MAX = 5000; // arrival-order ring the views consume incrementally
   var PAINT_SAMPLES = 256;
   var ALERTS_MAX = 50;

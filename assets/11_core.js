@@ -1,30 +1,16 @@
 /*
- * Floorpulse in the browser, the core: the window.floorpulse namespace (`fp`), the settings the modules share,
- * small pure helpers (numbers, ages, Dash components), set_props without repeats, and the view registry that the
- * render loop (16_render.js) runs. Depends on nothing.
- *
- * Dash loads assets/ in file-name order, which is the order of dependence:
- *   10_core · 11_ticks (delta ticks) · 12_store (fp.state and its only writers) · 13_session (cookies, refresh,
- *   fp.api) · 14_gate (graph readiness, trace updates) · 15_time (time zones) · 16_render (the loop, the header) ·
- *   17_socket (the connection, reconnects) · 19_views (what the pages share) · 20–24 one file per page ·
- *   25_intel · 26_range · 40_tv.
- * Messages only update the store; one loop (every FLUSH_MS) renders. Protocol: docs/protocol.md.
+ * The core: whether this is a wall screen (fp.kiosk), small pure helpers (numbers, ages, Dash components),
+ * set_props without repeats, and the view registry that the render loop (16_render.js) runs.
+ * Depends on 10_store.js for the namespace only.
  */
 (function () {
   "use strict";
 
-  var fp = (window.floorpulse = window.floorpulse || {});
+  var fp = window.floorpulse;
   // A wall screen (/tv): its own reconnect loop with a health probe, a tighter watchdog, heartbeats,
   // reloads only into a server that answers, and never a login page (SPEC 8, assets/40_tv.js).
   fp.kiosk = window.location.pathname === "/tv";
   if (fp.kiosk) document.documentElement.classList.add("fp-tv-html");
-  fp.config = {
-    FLUSH_MS: 250, // the render loop
-    WINDOW_MS: 10 * 60 * 1000, // timeline / event buffer window
-    EVENTS_MAX: 3000, // events kept for the timeline and table
-    SAMPLE_MS: 2000, // live chart points
-    SERIES_MAX: 1800, // one hour of samples
-  };
 
   fp.fmt = function (v, decimals) {
     if (v === null || v === undefined || isNaN(v)) return "—";

@@ -3,7 +3,7 @@
  * by key; `warehouses`: the changed ones, each with its id) and the `removed` paths. They are merged here into the last
  * whole state, so everything past this point sees whole ticks. A merge makes new objects along the changed paths only:
  * what did not change keeps its identity. `hello` is the base until the first full tick.
- * The server side is engine/live/push.py. Depends on 10_core.js; the store (12_store.js) calls it for every tick.
+ * The server side is engine/live/push.py. Depends on 10_store.js (the namespace); the store calls it for every tick.
  */
 (function () {
   "use strict";
