@@ -104,14 +104,14 @@ def audit_panel() -> html.Section:
 
 
 def jobs_panel() -> html.Section:
-    # minimum widths (616 px with the grids' 12 px cell padding) that fit the panel's 656 px at 1440×900 with every
-    # header and value ("60 min", "59 min ago") whole; the grid scrolls sideways on a phone only; the name and the
-    # last error get what is left
+    # minimum widths (624 px with the grids' 12 px cell padding) that fit the panel's 656 px at 1440×900 with every
+    # header and value ("60 min", "59 min ago", "1,421 ms") whole; the grid scrolls sideways on a phone only; the
+    # name and the last error get what is left
     columns = [
         {"field": "name", "headerName": "Job", "minWidth": 88, "flex": 2},
         {"field": "every", "headerName": "Every", "minWidth": 68},
         {"field": "last_run", "headerName": "Last run", "minWidth": 88},
-        {"field": "took", "headerName": "Took", "minWidth": 76},
+        {"field": "took", "headerName": "Took", "minWidth": 84},
         {"field": "next_run", "headerName": "Next run", "minWidth": 84},
         {"field": "runs", "headerName": "Runs", "minWidth": 60, "type": "rightAligned"},
         {"field": "errors", "headerName": "Errors", "minWidth": 66, "type": "rightAligned"},
