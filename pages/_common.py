@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+
+from dash import html
 
 from components.charts import TIMELINE_WINDOW_MIN
 from components.event_table import event_row
@@ -89,6 +91,32 @@ def view_range(engine, query: dict):
     except (RangeError, ValueError):
         log.debug("range %r not drawable, showing the last hour", query, exc_info=True)
         return engine.time_range()
+
+
+def when(ms: int, fmt: str = "min") -> html.Time:
+    """An instant in running text: UTC as written here, re-written in the viewer's chosen zone by assets/15_time.js
+    (`data-ms`, `data-fmt`: "min" → "14:00", "day" → "Fri 4 Dec 14:00"), which also names the zone in the
+    `.fp-zone-name` beside it."""
+    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = f"{t:%H:%M}" if fmt == "min" else f"{t:%a} {t.day} {t:%b %H:%M}"
+    return html.Time(text, dateTime=t.isoformat(), className="fp-when", **{"data-ms": str(ms), "data-fmt": fmt})
+
+
+def range_words(rng) -> list:
+    """What a page head calls its range, one definition for every view: "last 24 hours", "this shift (since 14:00
+    UTC)", "since Fri 4 Dec 10:00 UTC", "Fri 4 Dec 02:00 – Fri 4 Dec 04:00 UTC" (times as `when`, in the viewer's
+    zone in the browser). Dash children: a text or a list of texts and elements."""
+    if rng is None:
+        return ["last 60 minutes"]
+    zone = html.Span("UTC", className="fp-zone-name")
+    if rng.live:
+        named = {"1h": "last 60 minutes", "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name)
+        if named:
+            return [named]
+        if rng.name == "shift":
+            return ["this shift (since ", when(rng.since), " ", zone, ")"]
+        return ["since ", when(rng.since, "day"), " ", zone]
+    return [when(rng.since, "day"), " – ", when(rng.until, "day"), " ", zone]
 
 
 def compact(e: dict) -> list:
