@@ -115,6 +115,8 @@
     return {starts: starts, ys: ys};
   }
 
+  tr.series = series;
+
   function total(s, bucket) {
     var sum = 0;
     Object.keys(s.ys).forEach(function (k) {

@@ -1,13 +1,14 @@
 """The event timeline over a time range in headless Chromium (issue 13): with "24 hours" the chart is the range's
 events per bucket and severity from the database, older than an hour included, and its last bar grows live; a
 custom range in the past pages its table through every event exactly once, newest first; the type filter and a
-bar's bucket narrow the table on the server; the default range keeps the live markers; no console error, no
-sideways scroll at 390 px. Screenshots: docs/screenshots/timeline-24h.png (1440×900), timeline-24h-phone.png."""
+bar's bucket narrow the table on the server; the head names the range in the viewer's zone; the default range keeps
+the live markers; no console error, no sideways scroll at 390 px. Screenshots: docs/screenshots/timeline-24h.png (1440×900), timeline-24h-phone.png."""
 from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_24_hours_of_bars_from_the_database_growing_live(playwright_browser, flo
         assert [t["meta"] for t in page.evaluate(f"{GRAPH}.data.map(t => ({{meta: t.meta}}))")] == ["critical", "warning", "info"]
         desc = page.inner_text(".fp-page-desc")
         assert "last 24 hours" in desc and "from the database, then live" in desc
-        page.wait_for_function(f"/^events 1–500 of [0-9,]+$/.test(document.querySelector('#tl-count').innerText)", timeout=30_000)
+        page.wait_for_function("/^events 1–500 of [0-9,]+$/.test(document.querySelector('#tl-count').innerText)", timeout=30_000)
         # the last bar grows with the events the socket brings
         before = page.evaluate(BARS_TOTAL)
         page.wait_for_function(f"{BARS_TOTAL} >= {before + 5}", timeout=30_000)
@@ -93,7 +94,7 @@ def test_24_hours_of_bars_from_the_database_growing_live(playwright_browser, flo
 
         page.set_viewport_size({"width": 390, "height": 844})
         _fits(page)
-        page.screenshot(path=str(SHOTS / "timeline-24h-phone.png"))
+        page.screenshot(path=str(SHOTS / "timeline-24h-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
 
         # back to the default range: the live markers of the last 10 minutes, as before
@@ -109,7 +110,7 @@ def test_24_hours_of_bars_from_the_database_growing_live(playwright_browser, flo
 
 def test_a_past_range_pages_through_every_event_once_and_filters_on_the_server(playwright_browser, floor):
     seeded = floor.seeded
-    ctx = playwright_browser.new_context(viewport={"width": 1440, "height": 900})
+    ctx = playwright_browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="America/New_York")
     try:
         browser_login(ctx, floor, "viewer")
         page = ctx.new_page()
@@ -118,7 +119,13 @@ def test_a_past_range_pages_through_every_event_once_and_filters_on_the_server(p
         meta = page.evaluate(f"{GRAPH}.layout.meta.range")
         assert not meta["live"] and meta["bucket_ms"] == 5 * MINUTE
         assert page.evaluate(BARS_TOTAL) == N_OLD
-        assert " – " in page.inner_text(".fp-page-desc")
+        # the head names the range in the viewer's chosen zone: UTC from the server, rewritten in the browser
+        page.click("#fp-time-mode label:has-text('mine')")
+        r0 = datetime.fromtimestamp(meta["since"] / 1000, tz=ZoneInfo("America/New_York"))
+        words = f"{r0:%a} {r0.day} {r0:%b %H:%M} – "
+        page.wait_for_function(f"document.querySelector('.fp-page-desc').innerText.includes({words!r}) "
+                               "&& document.querySelector('.fp-page-desc').innerText.includes('New York')", timeout=30_000)
+        assert "UTC" not in page.inner_text(".fp-page-desc")
 
         seen: list[str] = []
         for n in range(1, 10):

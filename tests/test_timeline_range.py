@@ -164,3 +164,20 @@ def test_a_live_range_counts_up_to_its_until(floor):
     again = client.get(f"/api/events/counts?since={rng['since']}&until={rng['until']}").get_json()
     assert again["total"] == 1 and again["counts"]["info"][-1] == 1
     assert (rng["until"] - rng["since"]) // HOUR == 24
+
+
+def test_range_words_name_the_range_with_times_the_browser_rewrites():
+    """pages/_common.py range_words, the page heads' one definition: UTC text with the instant in `data-ms`."""
+    from dash import html
+
+    from engine.storage.timerange import resolve_range
+    from pages._common import range_words
+
+    now = 1_796_342_400_000 + 17 * HOUR + 42 * MINUTE  # Fri 4 Dec 2026 17:42 UTC
+    assert range_words(resolve_range("24h", now)) == ["last 24 hours"]
+    shift = range_words(resolve_range("shift", now, shift_starts=(360, 840, 1320)))
+    assert [w if isinstance(w, str) else w.children for w in shift] == ["this shift (since ", "14:00", " ", "UTC", ")"]
+    assert shift[1].to_plotly_json()["props"]["data-ms"] == str(now - now % DAY + 14 * HOUR)
+    past = range_words(resolve_range(None, now, since_ms=now - 20 * HOUR, until_ms=now - 18 * HOUR))
+    assert [w if isinstance(w, str) else w.children for w in past] == ["Thu 3 Dec 21:42", " – ", "Thu 3 Dec 23:42", " ", "UTC"]
+    assert isinstance(past[0], html.Time) and past[0].className == "fp-when" and past[-1].className == "fp-zone-name"
