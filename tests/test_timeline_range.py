@@ -8,25 +8,17 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import text
 
-from conftest import add_test_users, authed_client, make_config
+from conftest import authed_client
 from engine.core.schema import validate_batch
 from engine.storage.timerange import DAY, HOUR, MINUTE
 
 BUCKET = 5 * MINUTE
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def floor(request, tmp_path):
-    from app import create_app
-
-    overrides = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
-    app = create_app(make_config(tmp_path, **overrides))
-    engine = app.server.extensions["floorpulse"].engine
-    add_test_users(engine)
-    yield app, engine
-    engine.stop()
+@pytest.fixture
+def floor(app_on_each_database):
+    return app_on_each_database
 
 
 def _iso(ms: int) -> str:
