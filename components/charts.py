@@ -28,7 +28,7 @@ TIME_AXIS = dict(
     hoverformat="%H:%M:%S",
     tickformatstops=[
         dict(dtickrange=[None, 60_000], value="%H:%M:%S"),
-        dict(dtickrange=[60_000, 86_400_000], value="%H:%M"),
+        dict(dtickrange=[60_000, 86_400_000 - 1], value="%H:%M"),  # a day apart: the date, not "00:00" on every tick
         dict(dtickrange=[86_400_000, None], value="%d %b"),
     ],
 )

@@ -95,11 +95,15 @@ def view_range(engine, query: dict):
 
 def when(ms: int, fmt: str = "min") -> html.Time:
     """An instant in running text: UTC as written here, re-written in the viewer's chosen zone by assets/15_time.js
-    (`data-ms`, `data-fmt`: "min" → "14:00", "day" → "Fri 4 Dec 14:00"), which also names the zone in the
-    `.fp-zone-name` beside it."""
+    (`data-ms`, `data-fmt`: "min" → "14:00", "day" → "Fri 4 Dec 14:00"); `zone_name` beside it names the zone."""
     t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     text = f"{t:%H:%M}" if fmt == "min" else f"{t:%a} {t.day} {t:%b %H:%M}"
     return html.Time(text, dateTime=t.isoformat(), className="fp-when", **{"data-ms": str(ms), "data-fmt": fmt})
+
+
+def zone_name() -> html.Span:
+    """The name of the zone the `when`s beside it are in: UTC here, the viewer's chosen zone in the browser."""
+    return html.Span("UTC", className="fp-zone-name")
 
 
 def range_words(rng) -> list:
@@ -108,7 +112,7 @@ def range_words(rng) -> list:
     zone in the browser). Dash children: a text or a list of texts and elements."""
     if rng is None:
         return ["last 60 minutes"]
-    zone = html.Span("UTC", className="fp-zone-name")
+    zone = zone_name()
     if rng.live:
         named = {"1h": "last 60 minutes", "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name)
         if named:
@@ -131,7 +135,7 @@ def recent_events(engine, now_ms: int, limit: int) -> list[list]:
     a view opens whole after a reload (the socket's `hello` carries only the last few hundred)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000)
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, floor_only=True)
     return [compact(e) for e in reversed(rows)]
 
 
@@ -140,5 +144,5 @@ def recent_alerts(engine, now_ms: int, limit: int = 50) -> list[dict]:
     keeps only what it saw since it started; a screen reloaded after a restart still counts them)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"])
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"], floor_only=True)
     return [{k: v for k, v in e.items() if k != "cursor"} for e in reversed(rows)]

@@ -15,8 +15,8 @@ from components.charts import TIMELINE_MAX_POINTS, TIMELINE_WINDOW_MIN, timeline
 from components.event_table import TABLE_MAX_ROWS, create_event_table
 from components.panel import create_graph_panel, create_page_head, create_panel
 from engine.core.config import DEFAULT_EVENT_TYPES
-from engine.storage.timerange import DEFAULT_RANGE
-from pages._common import compact, engine_or_none, range_words, recent_events, view_range
+from engine.storage.timerange import DAY, DEFAULT_RANGE
+from pages._common import compact, engine_or_none, range_words, recent_events, view_range, when, zone_name
 
 dash.register_page(__name__, path="/", name="Timeline", title="Timeline · Floorpulse", order=0)
 
@@ -95,7 +95,8 @@ def _range_layout(engine, rng) -> html.Div:
                              extra=_controls(list(engine.config.event_types), live=False)),
             create_graph_panel(
                 "tl-graph", "Events over time", timeline_counts_figure(counts),
-                subtitle=f"events per {bucket} by severity (warnings and critical above, on their own scale) · click a bar to list its events" + (" · the last bar grows live" if rng.live else ""),
+                subtitle=[f"events per {bucket} by severity (warnings and critical above, on their own scale) · click a bar to list its events"
+                          + (" · the last bar grows live" if rng.live else ""), *_retention_note(engine, rng)],
                 height=400,
             ),
             create_panel(
@@ -109,6 +110,15 @@ def _range_layout(engine, rng) -> html.Div:
         className="fp-page",
         id="tl-range-page",
     )
+
+
+def _retention_note(engine, rng) -> list:
+    """Events are deleted after RETENTION_DAYS (the rollups are kept longer): say so when the range reaches back
+    before that, so empty bars there do not read as a quiet floor."""
+    kept_from = int(time.time() * 1000) - engine.config.retention_days * DAY
+    if rng.since >= kept_from:
+        return []
+    return [f" · events are kept {engine.config.retention_days} days: none before ", when(kept_from, "day"), " ", zone_name()]
 
 
 # Each writes no_update to a harmless prop: an output is what makes Dash run them when the page mounts.

@@ -173,3 +173,16 @@ def test_range_words_name_the_range_with_times_the_browser_rewrites():
     past = range_words(resolve_range(None, now, since_ms=now - 20 * HOUR, until_ms=now - 18 * HOUR))
     assert [w if isinstance(w, str) else w.children for w in past] == ["Thu 3 Dec 21:42", " – ", "Thu 3 Dec 23:42", " ", "UTC"]
     assert isinstance(past[0], html.Time) and past[0].className == "fp-when" and past[-1].className == "fp-zone-name"
+
+
+def test_the_live_timeline_opens_with_the_floor_s_events_only(floor):
+    """The default range's seed (pages/_common.py recent_events, recent_alerts) leaves stress-test events out, as
+    the socket's feed does."""
+    from pages._common import recent_alerts, recent_events
+
+    _app, engine = floor
+    now = int(time.time() * 1000)
+    _store(engine, [(now - MINUTE, "scan", "info", "W1"), (now - MINUTE, "system.alert", "critical", "W1")])
+    _store(engine, [(now - MINUTE, "scan", "info", "W1"), (now - MINUTE, "system.alert", "critical", "W1")], stress_run=4)
+    assert sorted(c[0] for c in recent_events(engine, now, 100)) == ["e-0-000", "e-0-001"]
+    assert [a["event_id"] for a in recent_alerts(engine, now)] == ["e-0-001"]
