@@ -13,6 +13,7 @@
   var PAGE = 500; // components/event_table.py TABLE_MAX_ROWS
   var RECOUNT_MS = 5 * 60 * 1000;
   var DRAW_MS = 1000;
+  var RETRY_MS = 10000;
 
   var tr = (fp.timelineRange = {
     counts: null, // the server's answer for `countsKey`
@@ -80,8 +81,11 @@
   function askCounts(key) {
     tr.asking = key;
     fp.api("GET", "/api/events/counts?" + rangeQuery() + filterQuery()).then(function (res) {
-      if (tr.asking === key) tr.asking = null;
       if (res.status === 200 && key === filterKey()) useCounts(res.body, key);
+      // no answer: asked again after a pause, not on every flush
+      setTimeout(function () {
+        if (tr.asking === key) tr.asking = null;
+      }, res.status === 200 ? 0 : RETRY_MS);
     });
   }
 
