@@ -101,7 +101,7 @@
     };
   }
 
-  fp.eventRow = rowOf; // the table row of a compact event, also for the timeline over a range (22_timeline_range.js)
+  fp.eventRow = rowOf; // the table row of a compact event, also for the timeline over a range (20_timeline_range.js)
 
   function tlRenderTable() {
     if (!document.getElementById("tl-table")) return;

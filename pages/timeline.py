@@ -3,7 +3,7 @@
 Over another range than the default (the header's "this shift", "24 hours", "7 days", a custom one) a marker per
 event would be unreadable: the chart is the range's events per bucket and severity, counted in the database
 (engine.event_counts), and the table pages through the range's events newest first (GET /api/events and its
-cursor); both with the type and warehouse filters applied on the server (assets/22_timeline_range.js)."""
+cursor); both with the type and warehouse filters applied on the server (assets/20_timeline_range.js)."""
 from __future__ import annotations
 
 import time
@@ -125,7 +125,7 @@ def _retention_note(engine, rng) -> list:
 clientside_callback(ClientsideFunction("floorpulse", "seedTimeline"), Output("tl-seed", "modified_timestamp"), Input("tl-seed", "data"))
 clientside_callback(ClientsideFunction("floorpulse", "setTypes"), Output("tl-types", "className"), Input("tl-types", "value"))
 clientside_callback(ClientsideFunction("floorpulse", "togglePause"), Output("tl-pause", "title"), Input("tl-pause", "n_clicks"))
-# the range view (assets/22_timeline_range.js): its seed, and the pager's buttons
+# the range view (assets/20_timeline_range.js): its seed, and the pager's buttons
 clientside_callback(ClientsideFunction("fp_timeline_range", "seed"), Output("tl-range-seed", "modified_timestamp"), Input("tl-range-seed", "data"))
 clientside_callback(
     ClientsideFunction("fp_timeline_range", "page"), Output("tl-older", "title"),

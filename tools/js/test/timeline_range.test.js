@@ -1,4 +1,4 @@
-// The timeline over a range (assets/22_timeline_range.js): the server's bars, grown by the live events from the
+// The timeline over a range (assets/20_timeline_range.js): the server's bars, grown by the live events from the
 // range's `until` on that pass the filters, a bucket added on the right when time reaches it.
 "use strict";
 
@@ -6,7 +6,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const {load, plain, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "22_timeline_range.js"];
+const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "20_timeline_range.js"];
 const B = 5 * 60000;
 const SINCE = T0 - 2 * 3600000;
 const UNTIL = T0 - 60000; // the last whole minute: counted by the server up to here
