@@ -97,10 +97,15 @@ def test_24_hours_of_bars_from_the_database_growing_live(playwright_browser, flo
         page.screenshot(path=str(SHOTS / "timeline-24h-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
 
-        # back to the default range: the live markers of the last 10 minutes, as before
-        page.click(".fp-tab[href^='/throughput']")
-        page.wait_for_selector("#tp-page", timeout=30_000)
-        page.goto(floor.url + "/")
+        # the header's range control: 7 days in hourly bars, then back to the default range: the live markers of
+        # the last 10 minutes, as before
+        page.click("#fp-range")
+        page.click("[role=option]:has-text('7 days')")
+        page.wait_for_function(f"location.search.includes('range=7d') && {READY} && {GRAPH}.layout.meta.range.name === '7d' "
+                               f"&& {TR}.counts.range.name === '7d' && {GRAPH}.data[2].x.length >= 168", timeout=30_000)
+        assert page.evaluate(OLD_BARS) >= N_OLD
+        page.click("#fp-range")
+        page.click("[role=option]:has-text('Last hour')")
         page.wait_for_function(f"document.getElementById('tl-page') && {READY} && {GRAPH}.data.some(t => t.x.length > 0) "
                                f"&& {GRAPH}.data[0].type === 'scatter'", timeout=30_000)
         assert errors == [], errors
