@@ -4,6 +4,8 @@
  * (GET /api/events/counts, GET /api/events with since/until, type, warehouse_id, floor=1 and the `before` cursor);
  * here the answers are applied. A live range's bars grow by the events the socket brings from `range.until` on,
  * and are counted again by the server every few minutes (its left edge moves with them).
+ * Depends on 10_store.js (fp.compact), 11_core.js, 13_session.js (fp.api), 14_gate.js, 15_time.js, 20_timeline.js
+ * (fp.eventRow, fp.eventShown).
  */
 (function () {
   "use strict";
@@ -50,13 +52,9 @@
     return out.toString();
   }
 
-  function passes(c) {
-    return fp.inFilter(c[4]) && (state.types === null || state.types.has(c[2]));
-  }
-
   function addLive(c) {
     var r = tr.counts.range;
-    if (c[1] < r.until || !passes(c)) return;
+    if (c[1] < r.until || !fp.eventShown(c)) return;
     var b = c[1] - ((c[1] - r.since) % r.bucket_ms);
     var sev = tr.extra[c[3]] || tr.extra.info;
     sev[b] = (sev[b] || 0) + 1;

@@ -4,9 +4,9 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, T0} = require("../harness");
+const {load, through, plain, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "20_timeline_range.js"];
+const FILES = through("20_timeline_range.js");
 const B = 5 * 60000;
 const SINCE = T0 - 2 * 3600000;
 const UNTIL = T0 - 60000; // the last whole minute: counted by the server up to here
@@ -28,7 +28,7 @@ function ev(id, ts, sev, type, wh) {
 test("a live range's bars: the server's counts, then the events the socket brings from `until` on, in the filter", async () => {
   const env = load(FILES);
   env.fire("hello", {build: "b", snapshot: {server_time: T0}});
-  env.fp.addEvents([ev("a", UNTIL - 1), ev("b", UNTIL, "warning")], false); // in the buffer: one counted by the server already
+  env.fp.store.addEvents([ev("a", UNTIL - 1), ev("b", UNTIL, "warning")], false); // in the buffer: one counted by the server already
   env.mount("tl-range-page");
   env.window.dash_clientside.fp_timeline_range.seed({counts: counts(true), page: {events: [], next: null}});
   let s = plain(env.fp.timelineRange.series());
@@ -38,7 +38,7 @@ test("a live range's bars: the server's counts, then the events the socket bring
   assert.equal(s.ys.info[STARTS.length - 1], 0); // "a" was before `until`
 
   // live: "e" is in the bucket after the last one counted
-  env.fp.addEvents([ev("c", UNTIL + 1000, "critical"), ev("d", UNTIL + 2000, "info", "scan", "W2"), ev("e", STARTS.at(-1) + B + 10, "info")], true);
+  env.fp.store.addEvents([ev("c", UNTIL + 1000, "critical"), ev("d", UNTIL + 2000, "info", "scan", "W2"), ev("e", STARTS.at(-1) + B + 10, "info")], true);
   env.flush();
   s = plain(env.fp.timelineRange.series());
   assert.equal(s.starts.length, STARTS.length + 1);
@@ -67,7 +67,7 @@ test("a past range takes no live events", () => {
   env.fire("hello", {build: "b", snapshot: {server_time: T0}});
   env.mount("tl-range-page");
   env.window.dash_clientside.fp_timeline_range.seed({counts: counts(false), page: {events: [], next: null}});
-  env.fp.addEvents([ev("x", UNTIL + 1000, "critical")], true);
+  env.fp.store.addEvents([ev("x", UNTIL + 1000, "critical")], true);
   env.flush();
   const s = plain(env.fp.timelineRange.series());
   assert.equal(s.ys.critical.reduce((a, b) => a + b, 0), 0);
