@@ -1,4 +1,4 @@
-"""The recent-events table: newest on top, virtualised, bounded (assets/20_views.js fills at most TABLE_ROWS)."""
+"""The recent-events table: newest on top, virtualised, bounded (the bridge keeps at most TABLE_MAX_ROWS)."""
 from __future__ import annotations
 
 import warnings
@@ -7,6 +7,7 @@ from dash import dash_table
 
 from .theme import FONT, MUTED, SEVERITY_COLORS, TEXT
 
+TABLE_MAX_ROWS = 500
 COLUMNS = (
     ("time", "Time"),  # in the zone the header clock names (assets/15_time.js)
     ("type", "Type"),
@@ -19,8 +20,10 @@ COLUMNS = (
 )
 
 
-def create_event_table(table_id: str, *, height: int = 420) -> dash_table.DataTable:
-    """Empty: the bridge fills it (assets/20_views.js rowOf) from its event buffer, the server's `details` included."""
+def create_event_table(table_id: str, *, height: int = 420, dated: bool = False) -> dash_table.DataTable:
+    """Empty: the browser fills it (assets/20_timeline.js rowOf) from compact events, the server's `details` included.
+    `dated`: the time column is wide enough for a day and a time ("Fri 4 Dec 14:03:22", a range over days)."""
+    time_px = "150px" if dated else "110px"
     with warnings.catch_warnings():
         # DataTable is deprecated in favour of AG Grid in a future Dash major; it is contained in this file.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -41,7 +44,7 @@ def create_event_table(table_id: str, *, height: int = 420) -> dash_table.DataTa
                 "overflow": "hidden", "textOverflow": "ellipsis", "whiteSpace": "nowrap", "height": "30px",
             },
             style_cell_conditional=[
-                {"if": {"column_id": "time"}, "width": "110px", "minWidth": "110px", "maxWidth": "110px", "fontVariantNumeric": "tabular-nums"},
+                {"if": {"column_id": "time"}, "width": time_px, "minWidth": time_px, "maxWidth": time_px, "fontVariantNumeric": "tabular-nums"},
                 {"if": {"column_id": "type"}, "width": "140px", "minWidth": "140px", "maxWidth": "140px", "fontWeight": 600},
                 {"if": {"column_id": "severity"}, "width": "96px", "minWidth": "96px", "maxWidth": "96px"},
                 {"if": {"column_id": "warehouse"}, "width": "116px", "minWidth": "116px", "maxWidth": "116px"},
