@@ -129,6 +129,14 @@
     return new Date(ms).toLocaleDateString("en-GB", {weekday: "short", day: "numeric", month: "short", timeZone: usable(zone) ? zone : "UTC"});
   };
 
+  // "04 Dec 10:00" (a range's edges in a sentence)
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  tz.dayTime = function (ms, zone) {
+    if (ms === null || ms === undefined || isNaN(ms)) return "—";
+    var s = wallIso(ms, zone);
+    return s.slice(8, 10) + " " + MONTHS[+s.slice(5, 7) - 1] + " " + s.slice(11, 16);
+  };
+
   // What to call a zone in a sentence: "UTC", "Berlin", "New York".
   tz.label = function (zone) {
     zone = zone || tz.zone();
