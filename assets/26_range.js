@@ -256,7 +256,8 @@
   fp.registerView({
     root: "react-entry-point",
     update: function () {
-      if (!fp.state.snapshot) return;
+      // a page's layout in place (before it, Dash's set_props cannot find the header's components either)
+      if (!fp.state.snapshot || !document.querySelector(".fp-page")) return;
       zoneWords();
       document.querySelectorAll(".fp-graph[id]").forEach(function (el) {
         rs.slide(el.id);

@@ -38,7 +38,7 @@ def layout(**query):
     )
     return html.Div(
         [
-            create_page_head("Warehouse load", ["Work waiting against what each site can carry · load over the ", *range_words(rng, "ld-head")]),
+            create_page_head("Warehouse load", ["Work waiting against what each site can carry · load, ", *range_words(rng, "ld-head")]),
             kpis,
             html.Div(
                 [
@@ -56,7 +56,7 @@ def layout(**query):
                                        load_forecast_figure([w["id"] for w in warehouses], {w["id"]: w["name"] for w in warehouses},
                                                             learning_min=forecast_min_history(), history=history,
                                                             time_range=rng.to_json() if rng else None),
-                                       subtitle=["open tasks as % of capacity now, ", *range_words(rng, "ld-sub"),
+                                       subtitle=["open tasks as % of capacity · ", *range_words(rng, "ld-sub"),
                                                  ", rebuilt from the stored task flow" + (" · then live every 10 s · dashed = next 60 min forecast, "
                                                                                          "band = 95 % interval" if live else " · a past range: no forecast")],
                                        height=320),

@@ -58,7 +58,7 @@ def layout(**query):
     util_names, util_values = _utilisation(warehouses)
     return html.Div(
         [
-            create_page_head("Worker activity", ["Who is doing what right now and how the shift is going · completed tasks over the ",
+            create_page_head("Worker activity", ["Who is doing what right now and how the shift is going · completed tasks, ",
                                                  *range_words(rng, "wk-head")]),
             kpis,
             create_panel(
