@@ -197,8 +197,8 @@
   var slid = new Map(); // graph id → {el, at, set: [left, right] in ms as last set}
 
   // fp.range.slide(id): a graph drawn for a live range (layout.meta.range.live, components/charts.py) keeps its x axis
-  // at [now − the range's length, now] as time passes (further right where a trace reaches into the future: a
-  // forecast), relaid out at most every slideEvery(length), and drops the points of its growing traces that fell off
+  // at [now − the range's length (window_ms), now] as time passes, or [its start, now] for this shift and a custom
+  // range (further right where a trace reaches into the future: a forecast), relaid out at most every slideEvery(length), and drops the points of its growing traces that fell off
   // the left edge (one bucket kept for the line to enter). A zoom of the user's own is left alone until a double-click
   // gives the axis back. Every view's graphs go through it from the loop below; true when it moved the axis.
   rs.slide = function (id) {
@@ -210,7 +210,7 @@
       s = {el: gd, at: 0, set: null};
       slid.set(id, s);
     }
-    var span = r.until - r.since;
+    var span = r.window_ms || r.until - r.since;
     if (Date.now() - s.at < slideEvery(span)) return false;
     var ax = gd.layout.xaxis || {};
     if (s.set && ax.autorange === false && Array.isArray(ax.range)) {
@@ -220,7 +220,7 @@
       if (Math.abs(shown[0] - s.set[0]) > 1000 || Math.abs(shown[1] - s.set[1]) > 1000) return false; // the user's zoom
     }
     var now = fp.serverNow();
-    var left = now - span;
+    var left = r.window_ms ? now - r.window_ms : r.since; // this shift, a custom range: the start stays
     var right = Math.max(now, newestX(gd));
     s.at = Date.now();
     s.set = [left, right];

@@ -158,7 +158,8 @@ def test_a_custom_range_typed_in_site_time_reaches_the_url_in_utc(playwright_bro
         # read back in the site's time: the inputs and the page's words
         page.wait_for_function(f"document.getElementById('fp-range-since').value === '{since:%Y-%m-%d %H:%M}'")
         assert page.input_value("#fp-range-until") == f"{until:%Y-%m-%d %H:%M}"
-        words = since.strftime("%d %b %H:%M") + " – " + until.strftime("%d %b %H:%M") + " Auckland"
+        edges = [datetime.fromtimestamp(meta[k] / 1000, site).strftime("%d %b %H:%M") for k in ("since", "until")]  # as resolved
+        words = f"{edges[0]} – {edges[1]} Auckland"
         page.wait_for_function(f"document.querySelector('.fp-page-desc').textContent.includes({words!r})")
         assert errors == [], errors
     finally:
