@@ -81,7 +81,7 @@ def test_workers_and_load_over_24_hours_draw_history_then_live(playwright_browse
         assert page.evaluate(old_points("wk-hours-graph")) > 50, "a day of hourly bars from the seeded rollups"
         meta = page.evaluate(f"{graph('wk-hours-graph')}.layout.meta")
         assert meta["bucket_ms"] == HOUR and meta["range"]["live"] and meta["hour"]["start"] % HOUR == 0
-        assert page.inner_text("#wk-hours-graph .xtitle").startswith("Time (")
+        assert page.evaluate("document.querySelector('#wk-hours-graph .xtitle').textContent").startswith("Time (")
         assert "last 24 hours" in page.inner_text(".fp-page-desc")
         # the live hour's bar is each tick's done_hour, for every warehouse, once the simulator has completed some
         page.wait_for_function(f"{LIVE_BARS}.every(b => b[1] === b[2]) && {LIVE_BARS}.some(b => b[2] > 0)")
