@@ -1,13 +1,13 @@
 // The header's range in the browser (assets/26_range.js): custom inputs read and written in the zone the views show
 // while the URL stays UTC, a live range's axis sliding (fp.range.slide), and the workers view's live hour bar
-// (assets/20_views.js wkBars) from each tick's done_hour.
+// (assets/23_workers.js wkBars) from each tick's done_hour.
 "use strict";
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, T0} = require("../harness");
+const {load, plain, through, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "25_intel.js", "26_range.js"];
+const FILES = through("26_range.js");
 const MINUTE = 60000;
 const HOUR = 60 * MINUTE;
 
