@@ -7,6 +7,7 @@ docs/screenshots/workers-24h.png, docs/screenshots/load-24h.png (a person looks 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,6 +45,20 @@ def floor(tmp_path_factory):
     srv.stop()
 
 
+@contextmanager
+def viewer_page(browser, floor, path: str, **context):
+    """A signed-in viewer's page at 1440×900 opened on `path`, and the console errors it collects."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, **context)
+    try:
+        browser_login(ctx, floor, "viewer")
+        page = ctx.new_page()
+        errors = watch(page)
+        page.goto(floor.url + path)
+        yield page, errors
+    finally:
+        ctx.close()
+
+
 def graph(gid: str) -> str:
     return f"document.querySelector('#{gid} .js-plotly-plot')"
 
@@ -71,12 +86,7 @@ LIVE_BARS = f"""(() => {{ const gd = {graph('wk-hours-graph')}, fp = window.floo
 
 
 def test_workers_and_load_over_24_hours_draw_history_then_live(playwright_browser, floor):
-    ctx = playwright_browser.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        browser_login(ctx, floor, "viewer")
-        page = ctx.new_page()
-        errors = watch(page)
-        page.goto(floor.url + "/workers?range=24h")
+    with viewer_page(playwright_browser, floor, "/workers?range=24h") as (page, errors):
         page.wait_for_function(f"{ready('wk-hours-graph')} && {graph('wk-hours-graph')}.layout.meta.range.name === '24h'")
         assert page.evaluate(old_points("wk-hours-graph")) > 50, "a day of hourly bars from the seeded rollups"
         meta = page.evaluate(f"{graph('wk-hours-graph')}.layout.meta")
@@ -101,17 +111,10 @@ def test_workers_and_load_over_24_hours_draw_history_then_live(playwright_browse
         page.wait_for_function(ready("ld-fc-graph"))
         page.screenshot(path=str(SHOTS / "load-24h.png"), full_page=True)
         assert errors == [], errors
-    finally:
-        ctx.close()
 
 
 def test_the_left_edge_of_a_live_range_moves(playwright_browser, floor):
-    ctx = playwright_browser.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        browser_login(ctx, floor, "viewer")
-        page = ctx.new_page()
-        errors = watch(page)
-        page.goto(floor.url + "/throughput?range=24h")
+    with viewer_page(playwright_browser, floor, "/throughput?range=24h") as (page, errors):
         page.wait_for_function(f"{ready('tp-eps-graph')} && Array.isArray({graph('tp-eps-graph')}.layout.xaxis.range)"
                                f" && {graph('tp-eps-graph')}.layout.xaxis.autorange === false")
         first = page.evaluate(left_edge("tp-eps-graph"))
@@ -121,17 +124,10 @@ def test_the_left_edge_of_a_live_range_moves(playwright_browser, floor):
         later = page.evaluate(left_edge("tp-eps-graph"))
         assert abs(later - (page.evaluate("window.floorpulse.serverNow()") - 24 * HOUR)) < 2 * MINUTE
         assert errors == [], errors
-    finally:
-        ctx.close()
 
 
 def test_a_custom_range_typed_in_site_time_reaches_the_url_in_utc(playwright_browser, floor):
-    ctx = playwright_browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="America/Chicago")
-    try:
-        browser_login(ctx, floor, "viewer")
-        page = ctx.new_page()
-        errors = watch(page)
-        page.goto(floor.url + "/workers")
+    with viewer_page(playwright_browser, floor, "/workers", timezone_id="America/Chicago") as (page, errors):
         page.wait_for_function("window.floorpulse && window.floorpulse.state.snapshot && document.querySelector('#wk-page')")
         page.click("#fp-warehouses")  # W1 alone in view: its site's time
         page.get_by_role("option", name="W1").first.click()
@@ -162,5 +158,3 @@ def test_a_custom_range_typed_in_site_time_reaches_the_url_in_utc(playwright_bro
         words = f"{edges[0]} – {edges[1]} Auckland"
         page.wait_for_function(f"document.querySelector('.fp-page-desc').textContent.includes({words!r})")
         assert errors == [], errors
-    finally:
-        ctx.close()

@@ -4,33 +4,9 @@ backwards from the live open count through the stored task flow, checked against
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
-import pytest
-
-from conftest import add_test_users, authed_client, make_config
+from conftest import authed_client, iso as _iso, post_events as _post
 from engine.storage.timerange import HOUR, MINUTE
-
-
-@pytest.fixture
-def quiet_app(tmp_path):
-    """The rollup job does not run on its own: what is not flushed stays in the live model until the test flushes."""
-    from app import create_app
-
-    dash_app = create_app(make_config(tmp_path, rollup_interval_s=3600.0))
-    engine = dash_app.server.extensions["floorpulse"].engine
-    add_test_users(engine)
-    yield dash_app, engine
-    engine.stop()
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
-
-
-def _post(client, events):
-    r = client.post("/api/events", json=events)
-    assert r.status_code == 202, r.get_json()
 
 
 def _done(wh: str, ms: int, i: int) -> dict:
