@@ -130,14 +130,6 @@
     return new Date(ms).toLocaleDateString("en-GB", {weekday: "short", day: "numeric", month: "short", timeZone: usable(zone) ? zone : "UTC"});
   };
 
-  // "04 Dec 10:00" (a range's edges in a sentence)
-  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  tz.dayTime = function (ms, zone) {
-    if (ms === null || ms === undefined || isNaN(ms)) return "—";
-    var s = wallIso(ms, zone);
-    return s.slice(8, 10) + " " + MONTHS[+s.slice(5, 7) - 1] + " " + s.slice(11, 16);
-  };
-
   // What to call a zone in a sentence: "UTC", "Berlin", "New York".
   tz.label = function (zone) {
     zone = zone || tz.zone();
@@ -303,6 +295,43 @@
         var id = graphId(el);
         var gd = id && fp.graph(id);
         if (gd === el) fp.replaceTraces(id, gd, [], {});
+      });
+    },
+  });
+
+  // Instants in running text (pages/_common.py `when`, e.g. a page head's range): written in UTC by the server,
+  // rewritten here in the zone of the moment, named in the `.fp-zone-name` beside them. The text node is changed in
+  // place, so React still owns the same node.
+  var MARKS = {
+    min: function (ms) {
+      return tz.time(ms, "min");
+    },
+    day: function (ms) {
+      return tz.date(ms) + " " + tz.time(ms, "min");
+    },
+  };
+
+  function setText(el, text) {
+    var node = el.firstChild;
+    if (node && node.nodeType === 3) {
+      if (node.nodeValue !== text) node.nodeValue = text;
+    } else if (!node) el.appendChild(document.createTextNode(text));
+  }
+
+  fp.registerView({
+    root: "react-entry-point",
+    update: function () {
+      if (!state.snapshot) return; // the warehouses' zones come in hello
+      var zone = tz.zone();
+      document.querySelectorAll("time.fp-when[data-ms]").forEach(function (el) {
+        var key = zone + "|" + el.getAttribute("data-ms");
+        if (el._fpWhen === key) return;
+        el._fpWhen = key;
+        var f = MARKS[el.getAttribute("data-fmt")] || MARKS.min;
+        setText(el, f(Number(el.getAttribute("data-ms"))));
+      });
+      document.querySelectorAll(".fp-zone-name").forEach(function (el) {
+        setText(el, tz.label(zone));
       });
     },
   });

@@ -3,7 +3,7 @@
  * a tile per worker on shift, one tile per site counting who is offline), top completions and idle time, utilisation
  * per warehouse as the server defines it, and tasks completed per hour over the range (the server's bars, the live
  * hour's from each tick's done_hour).
- * Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
+ * Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js and, at run time, 26_range.js (fp.range.slide).
  */
 (function () {
   "use strict";
@@ -221,6 +221,7 @@
       if (!state.snapshot) return;
       var snow = fp.serverNow();
       wkBars(now);
+      fp.range.slide("wk-hours-graph"); // a live range's left edge moves on (26_range.js)
       var key = state.workersRev + "/" + state.filterRev + "/" + state.summaryRev;
       // redraw on change, and every 10 s anyway for the clocks on tiles and idle minutes
       if ((key === wk.key && now - wk.at < 10000) || now - wk.at < SLOW_MS) return;

@@ -548,6 +548,7 @@
     update: function (now) {
       if (!state.snapshot) return;
       loadForecast();
+      fp.range.slide("ld-fc-graph"); // a live range's left edge moves on (26_range.js)
       var key = [intel.actionsRev, intel.anomaliesRev, state.filterRev, String(intel.available), intel.noticesRev].join("/");
       if (key === ld.listKey && now - ld.listAt < LIST_MS) return;
       ld.listKey = key;

@@ -200,7 +200,8 @@
   // at [now − the range's length (window_ms), now] as time passes, or [its start, now] for this shift and a custom
   // range (further right where a trace reaches into the future: a forecast), relaid out at most every slideEvery(length), and drops the points of its growing traces that fell off
   // the left edge (one bucket kept for the line to enter). A zoom of the user's own is left alone until a double-click
-  // gives the axis back. Every view's graphs go through it from the loop below; true when it moved the axis.
+  // gives the axis back. A view calls it for each of its graphs on every flush (throughput, workers, load); true when
+  // it moved the axis.
   rs.slide = function (id) {
     var gd = fp.graph(id);
     var r = gd && gd.layout.meta && gd.layout.meta.range;
@@ -229,21 +230,13 @@
     return true;
   };
 
-  // ---- the chosen zone in the range's words and inputs ----
+  // ---- the custom inputs in the chosen zone ----
 
-  // The range's instants in sentences (components/range.py range_words: `.fp-when`, data-ms, data-fmt) and the zone
-  // beside them and the custom inputs, in the zone the views show; the inputs re-read in a new zone.
+  // The zone beside the custom inputs, named; the inputs re-read from the URL in a new zone (the page's range words
+  // follow the zone in 15_time.js).
   var zoned = {rev: -1};
-  function zoneWords() {
-    var label = fp.tz.label();
-    document.querySelectorAll(".fp-when[id]").forEach(function (el) {
-      var ms = Number(el.getAttribute("data-ms"));
-      fp.set(el.id, {children: el.getAttribute("data-fmt") === "time" ? fp.tz.time(ms, "min") : fp.tz.dayTime(ms)});
-    });
-    document.querySelectorAll(".fp-when-zone[id]").forEach(function (el) {
-      fp.set(el.id, {children: label});
-    });
-    fp.set("fp-range-zone", {children: label, title: "The times are " + fp.tz.zone() + " (" + fp.tz.offsetLabel(fp.serverNow()) + "): the header's time choice"});
+  function zoneInputs() {
+    fp.set("fp-range-zone", {children: fp.tz.label(), title: "The times are " + fp.tz.zone() + " (" + fp.tz.offsetLabel(fp.serverNow()) + "): the header's time choice"});
     if (zoned.rev === fp.tz.rev) return;
     zoned.rev = fp.tz.rev;
     var q = params(window.location.search);
@@ -258,10 +251,7 @@
     update: function () {
       // a page's layout in place (before it, Dash's set_props cannot find the header's components either)
       if (!fp.state.snapshot || !document.querySelector(".fp-page")) return;
-      zoneWords();
-      document.querySelectorAll(".fp-graph[id]").forEach(function (el) {
-        rs.slide(el.id);
-      });
+      zoneInputs();
     },
   });
 

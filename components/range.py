@@ -4,40 +4,13 @@ events and rollups as CSV (GET /api/export). The server resolves and draws the r
 pages read it from their query); assets/26_range.js only moves it between the control, the URL and the links."""
 from __future__ import annotations
 
-import time
-
 from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
-from engine.storage.timerange import CUSTOM, DEFAULT_RANGE, RANGES, TimeRange
+from engine.storage.timerange import CUSTOM, DEFAULT_RANGE, RANGES
 
 RANGE_ID = "fp-range"
 SHORT = {"24h": "24 hours", "7d": "7 days"}  # the header's labels, short enough for its width at 1440 px
 PAGES_LOCATION = "_pages_location"  # dash.page_container's dcc.Location (refresh="callback-nav")
-
-
-def range_words(rng: TimeRange | None, key: str) -> list:
-    """What a view says of its range, as children of a sentence: "last 24 hours", "this shift (since 06:00 UTC)",
-    "since 02 Dec 10:00 UTC", "04 Dec 10:00 – 05 Dec 10:00 UTC". The times are `.fp-when` elements (ids `<key>-since`,
-    `<key>-until`; the zone `<key>-zone`) written here in UTC, which assets/26_range.js rewrites in the zone the header
-    chose. `key`: unique on the page."""
-    if rng is None:
-        return ["last 60 minutes"]
-    zone = html.Span("UTC", id=f"{key}-zone", className="fp-when-zone")
-    if not rng.live:
-        return [_when(rng.since, f"{key}-since", "day"), " – ", _when(rng.until, f"{key}-until", "day"), " ", zone]
-    fixed = {"1h": "last 60 minutes", "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name)
-    if fixed:
-        return [fixed]
-    if rng.name == "shift":
-        return ["this shift (since ", _when(rng.since, f"{key}-since", "time"), " ", zone, ")"]
-    return ["since ", _when(rng.since, f"{key}-since", "day"), " ", zone]
-
-
-def _when(ms: int, element_id: str, fmt: str) -> html.Time:
-    """An instant in a sentence, "06:00" (`fmt` "time") or "04 Dec 10:00" ("day"), in UTC until the browser zones it."""
-    text = time.strftime("%H:%M" if fmt == "time" else "%d %b %H:%M", time.gmtime(ms / 1000))
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-    return html.Time(text, id=element_id, dateTime=stamp, className="fp-when", **{"data-ms": str(ms), "data-fmt": fmt})
 
 
 def create_range_control() -> html.Div:

@@ -11,9 +11,8 @@ from components.charts import backlog_figure, load_figure, load_forecast_figure
 from components.kpi import create_kpi, create_kpi_row
 from components.model_status import model_status_panel
 from components.panel import create_graph_panel, create_page_head, create_panel
-from components.range import range_words
 from components.recommendations import create_recommendations_panel
-from pages._common import engine_or_none, fmt, forecast_min_history, view_range
+from pages._common import engine_or_none, fmt, forecast_min_history, range_words, view_range
 
 dash.register_page(__name__, path="/load", name="Load", title="Load · Floorpulse", order=3)
 
@@ -38,7 +37,7 @@ def layout(**query):
     )
     return html.Div(
         [
-            create_page_head("Warehouse load", ["Work waiting against what each site can carry · load, ", *range_words(rng, "ld-head")]),
+            create_page_head("Warehouse load", ["Work waiting against what each site can carry · load, ", *range_words(rng)]),
             kpis,
             html.Div(
                 [
@@ -56,7 +55,7 @@ def layout(**query):
                                        load_forecast_figure([w["id"] for w in warehouses], {w["id"]: w["name"] for w in warehouses},
                                                             learning_min=forecast_min_history(), history=history,
                                                             time_range=rng.to_json() if rng else None),
-                                       subtitle=["open tasks as % of capacity · ", *range_words(rng, "ld-sub"),
+                                       subtitle=["open tasks as % of capacity · ", *range_words(rng),
                                                  ", rebuilt from the stored task flow" + (" · then live every 10 s · dashed = next 60 min forecast, "
                                                                                          "band = 95 % interval" if live else " · a past range: no forecast")],
                                        height=320),

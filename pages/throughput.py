@@ -9,16 +9,17 @@ from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, ht
 from components.charts import latency_figure, type_mix_figure, warehouse_lines
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head
-from components.range import range_words
 from engine.core.config import DEFAULT_EVENT_TYPES
 
-from pages._common import engine_or_none, fmt, forecast_min_history, throughput_history, view_range
+from pages._common import engine_or_none, fmt, forecast_min_history, range_words, throughput_history, view_range
 
 dash.register_page(__name__, path="/throughput", name="Throughput", title="Throughput · Floorpulse", order=1)
 
-def _averages(rng) -> str:
-    """" · 5-min averages" when the range's points are not single minutes."""
-    return "" if rng is None or rng.bucket_ms == 60_000 else f" · {rng.to_json()['bucket'].replace(' ', '-')} averages"
+def _range_words(rng) -> list:
+    """"last 60 minutes", "last 24 hours · 5-min averages", "Fri 4 Dec 10:00 – Sat 5 Dec 10:00 UTC · 1-h averages"."""
+    if rng is None or rng.bucket_ms == 60_000:
+        return range_words(rng)
+    return [*range_words(rng), f" · {rng.to_json()['bucket'].replace(' ', '-')} averages"]
 
 
 def layout(**query):
@@ -28,7 +29,7 @@ def layout(**query):
     x, eps, tpm, warehouses, names, before = throughput_history(engine, now, rng, yesterday=True)
     span = (rng.since, rng.until) if rng else (now - 3_600_000, now)
     meta = rng.to_json() if rng else None
-    live = not rng or rng.live
+    words = _range_words(rng)
     overlay = html.Div(
         dcc.Checklist(id="tp-yesterday", options=[{"label": "Same time yesterday", "value": "on"}], value=[], persistence=True,
                       persistence_type="local", className="fp-check", inputClassName="fp-check-input"),
@@ -44,8 +45,7 @@ def layout(**query):
     )
     return html.Div(
         [
-            create_page_head("Throughput", ["Events and completed work per warehouse · ", *range_words(rng, "tp-head"), _averages(rng),
-                                            " from rollups" + (", then live" if live else "")]),
+            create_page_head("Throughput", ["Events and completed work per warehouse · ", *words, " from rollups" + (", then live" if not rng or rng.live else "")]),
             kpis,
             # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel.js
             create_graph_panel(
@@ -53,9 +53,8 @@ def layout(**query):
                 warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=0, span=span, forecast=True,
                                 learning_min=forecast_min_history(), time_range=meta,
                                 yesterday={"x": before.get("x", []), "series": before.get("tasks_per_min", {})}),
-                subtitle=["per warehouse · solid = completed (", *range_words(rng, "tp-sub"), _averages(rng),
-                          ("; rolling 60 s counts live" if live else "") + ") · dashed = forecast for the next 60 min with its "
-                          "95 % band · long dashes = same time yesterday · ▲▼ anomalies · click a warehouse in the legend to hide it, "
+                subtitle=["per warehouse · solid = completed (", *words, ("; rolling 60 s counts live" if not rng or rng.live else "") + ") · dashed = forecast for the next 60 min "
+                          "with its 95 % band · long dashes = same time yesterday · ▲▼ anomalies · click a warehouse in the legend to hide it, "
                           "double-click to show it alone"],
                 height=360, extra=overlay,
             ),
@@ -64,8 +63,8 @@ def layout(**query):
                     create_graph_panel(
                         "tp-eps-graph", "Events per second by warehouse",
                         warehouse_lines(x, eps, warehouses, names, y_title="Events per second", unit="events/s", span=span, time_range=meta),
-                        subtitle=("per-minute average" if not rng or rng.bucket_ms == 60_000 else _averages(rng)[3:])
-                                 + (", live points every 2 s (10 s average)" if live else ", a past range: no live points"),
+                        subtitle=[*(["per-minute average"] if not rng or rng.bucket_ms == 60_000 else words),
+                                  ", live points every 2 s (10 s average)" if not rng or rng.live else ", a past range: no live points"],
                         height=300,
                     ),
                     create_graph_panel(

@@ -10,10 +10,9 @@ from dash import html
 from components.charts import completed_bars_figure, hbar_figure, utilisation_figure
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head, create_panel
-from components.range import range_words
 from components.theme import STATE_COLORS
 from components.worker_board import state_legend, worker_labels
-from pages._common import engine_or_none, fmt, view_range
+from pages._common import engine_or_none, fmt, range_words, view_range
 
 dash.register_page(__name__, path="/workers", name="Workers", title="Workers · Floorpulse", order=2)
 
@@ -59,7 +58,7 @@ def layout(**query):
     return html.Div(
         [
             create_page_head("Worker activity", ["Who is doing what right now and how the shift is going · completed tasks, ",
-                                                 *range_words(rng, "wk-head")]),
+                                                 *range_words(rng)]),
             kpis,
             create_panel(
                 "State board",
@@ -94,7 +93,7 @@ def layout(**query):
                         "wk-hours-graph", f"Completed tasks per {per}",
                         completed_bars_figure(bars["starts"], bars["completed"], wh_ids, names, bucket_ms=bars["bucket_ms"], time_range=span,
                                               hour=bars["hour"]),
-                        subtitle=[*range_words(rng, "wk-sub"), " from rollups, stacked by warehouse"
+                        subtitle=[*range_words(rng), " from rollups, stacked by warehouse"
                                   + (" · the current hour grows live" if span["live"] else " · a past range")],
                         height=300,
                     ),

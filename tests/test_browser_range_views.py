@@ -154,7 +154,7 @@ def test_a_custom_range_typed_in_site_time_reaches_the_url_in_utc(playwright_bro
         # read back in the site's time: the inputs and the page's words
         page.wait_for_function(f"document.getElementById('fp-range-since').value === '{since:%Y-%m-%d %H:%M}'")
         assert page.input_value("#fp-range-until") == f"{until:%Y-%m-%d %H:%M}"
-        edges = [datetime.fromtimestamp(meta[k] / 1000, site).strftime("%d %b %H:%M") for k in ("since", "until")]  # as resolved
+        edges = [f"{d:%a} {d.day} {d:%b %H:%M}" for d in (datetime.fromtimestamp(meta[k] / 1000, site) for k in ("since", "until"))]
         words = f"{edges[0]} – {edges[1]} Auckland"
         page.wait_for_function(f"document.querySelector('.fp-page-desc').textContent.includes({words!r})")
         assert errors == [], errors

@@ -32,7 +32,7 @@ from ..auth.accounts import Accounts, Audit
 from ..kiosk.tokens import KioskTokens
 from ..core.bus import InProcessBus
 from ..core.config import Config
-from ..storage.history import bucket_counts, bucket_series, minute_series, net_flow, open_at_ends
+from ..storage.history import bucket_counts, bucket_series, minute_series, net_flow, open_at_ends, severity_buckets
 from ..storage.timerange import DAY, HOUR, MINUTE, TimeRange, parse_shift_starts, resolve_range
 from ..ingest.writer import Ingest, IngestClosed, QueueFull, submit_and_wait
 from ..intel import Intel
@@ -43,7 +43,7 @@ from ..live.model import LiveModel, pct
 from ..core.mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from ..live.push import Pusher
 from ..core.schema import epoch_ms as _now_ms
-from ..core.schema import validate_batch
+from ..core.schema import SEVERITIES, validate_batch
 from ..storage.database import Database, TailPosition
 from .tail import EventTail
 
@@ -686,6 +686,12 @@ class Engine:
         wanted = set(warehouses or ())
         pending = [r for r in self._pending_rollups(since) if r[0] < until and (not wanted or r[1] in wanted)]
         return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms)
+
+    def event_counts(self, rng: TimeRange, *, types: list[str] | None = None, warehouses: list[str] | None = None) -> dict[str, Any]:
+        """The event timeline's bars over `rng`: floor events per bucket and severity, counted in the database up to
+        `range.until` (a live range's browser adds the events it receives from then on)."""
+        rows = self.db.event_counts(rng.since, rng.until, rng.bucket_ms, types=types, warehouse_ids=warehouses)
+        return {"range": rng.to_json(), **severity_buckets(rows, since_ms=rng.since, until_ms=rng.until, bucket_ms=rng.bucket_ms, severities=SEVERITIES)}
 
     def _pending_rollups(self, since: int) -> list[tuple[int, str, str, int, float]]:
         """Rollup deltas the rollup job has not written yet, as rows (so history includes the last seconds)."""

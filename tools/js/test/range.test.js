@@ -108,7 +108,8 @@ test("workers: the live hour's bar is the tick's done_hour, a new hour a new bar
   };
   const bars = () => el.data.map((t) => [t.meta, t.x.map((x) => fp.tz.ms(x, el) - hour), t.y]);
   tick(hour, 9, 2);
-  env.flush(); // the filter first
+  env.flush(); // the filter first (and the axis slides to now)
+  landed(env, el);
   env.clock.now += 2000;
   env.flush();
   landed(env, el);
