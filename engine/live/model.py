@@ -34,6 +34,7 @@ WINDOW_S = 60
 MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
 RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
 ALERT_WINDOW_MIN = 10  # alerts (schema.is_alert) are counted over the last 10 minutes
+HOUR_MS = 3_600_000
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
 SIGNED_IN = ("busy", "idle", "break")
@@ -265,6 +266,8 @@ class LiveModel:
         # per-second alerts by warehouse over the last ALERT_WINDOW_MIN, and each warehouse's newest alert (ts)
         self.alert_seconds: dict[int, Counter] = {}
         self.last_alert: dict[str, int] = {}
+        # completions per (UTC) hour and warehouse, this hour and the last: the live bar of "completed tasks" charts
+        self.hours: dict[int, Counter] = {}
         self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
         self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
         self.recent: deque[Event] = deque(maxlen=200)
@@ -427,6 +430,9 @@ class LiveModel:
                 mix[e.warehouse_id + "\x00" + e.type] += 1
         if e.type == "task.completed":
             self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
+            hour = e.ts // HOUR_MS
+            if hour >= (horizon_s + WINDOW_S) * 1000 // HOUR_MS - 1:
+                self.hours.setdefault(hour, Counter())[e.warehouse_id] += 1
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_push_json())
@@ -553,6 +559,8 @@ class LiveModel:
             del self.minutes[minute]
         for sec in [s for s in self.alert_seconds if s <= now_s - ALERT_WINDOW_MIN * 60]:
             del self.alert_seconds[sec]
+        for hour in [h for h in self.hours if h < now_s * 1000 // HOUR_MS - 1]:
+            del self.hours[hour]
 
     def _rate_window(self, now_ms: int) -> tuple[Counter, float]:
         """Completions and units of the whole minutes that started inside the last RATE_WINDOW_MIN, and the seconds
@@ -597,6 +605,7 @@ class LiveModel:
             alerts: Counter = Counter()
             for bucket in self.alert_seconds.values():
                 alerts.update(bucket)
+            hour_start, done_hour = self.done_this_hour(now_ms)
             by_wh = {
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
@@ -605,6 +614,7 @@ class LiveModel:
                     "by_type": mix.get(wid, {}),
                     "alerts_10m": alerts[wid],
                     "last_alert": self.last_alert[wid] if alerts[wid] else None,
+                    "done_hour": done_hour.get(wid, 0),
                 }
                 for wid in self.warehouses
             }
@@ -617,10 +627,17 @@ class LiveModel:
                 # over the last RATE_WINDOW_MIN minutes (the views label it from `rate_window_min`)
                 "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
                 "rate_window_min": RATE_WINDOW_MIN,
+                "hour_start": hour_start,  # `done_hour` counts the tasks completed since then (UTC hours)
                 "by_warehouse": by_wh,
                 "by_type": by_type,
                 "events_total": self.events_total,
             }
+
+    def done_this_hour(self, now_ms: int) -> tuple[int, dict[str, int]]:
+        """The start of the current (UTC) hour and the tasks each warehouse completed since then."""
+        with self.lock:
+            hour = now_ms // HOUR_MS
+            return hour * HOUR_MS, dict(self.hours.get(hour, {}))
 
     def latency(self, window_s: float = LATENCY_WINDOW_S) -> dict[str, Any]:
         """Ingest → push latency percentiles over the last `window_s` seconds (what is true now, not this morning)."""
