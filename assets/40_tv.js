@@ -379,8 +379,15 @@
       var title = a && a.title && a.title.text ? {title: Object.assign({}, a.title, {font: Object.assign({}, a.title.font, {size: Math.round(16 * s)})})} : {};
       return Object.assign({}, a, {tickfont: Object.assign({}, a && a.tickfont, {size: Math.round(16 * s)})}, title);
     };
-    return {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}), xaxis: ax(gd.layout.xaxis), yaxis: ax(gd.layout.yaxis),
-            legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
+    var out = {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}),
+               legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
+    Object.keys(gd.layout).forEach(function (k) {
+      if (/^[xy]axis\d*$/.test(k)) out[k] = ax(gd.layout[k]);
+    });
+    if (gd.layout.annotations) out.annotations = gd.layout.annotations.map(function (a) {
+      return Object.assign({}, a, {font: Object.assign({}, a.font, {size: Math.round(16 * s)})});
+    });
+    return out;
   }
 
   // ---- slides ----
@@ -424,10 +431,16 @@
       if (marks[t.meta]) return {x: marks[t.meta], y: marks[t.meta].map(function () {
         return 0.5;
       })};
-      return bars.counts[t.meta] ? {x: bars.starts, y: bars.counts[t.meta], customdata: bars.starts} : {};
+      // the current bucket is still filling: drawn faint, so its short bar does not read as a drop
+      return bars.counts[t.meta] ? {x: bars.starts, y: bars.counts[t.meta], customdata: bars.starts, marker: Object.assign({}, t.marker, {opacity: bars.filling})} : {};
     });
     var layout = scaled(gd);
     layout.xaxis = Object.assign(layout.xaxis, {range: [bars.since, bars.until], autorange: false});
+    // whole numbers on the warnings' short scale: at least 0–3, at most 4 ticks
+    var top = Math.max.apply(null, bars.starts.map(function (t, i) {
+      return bars.counts.warning[i] + bars.counts.critical[i];
+    }));
+    layout.yaxis2 = Object.assign(layout.yaxis2 || {}, {range: [0, Math.max(3, top * 1.15)], autorange: false, nticks: 4});
     fp.replaceTraces("tv-tl-graph", gd, traces, layout);
   }
 
@@ -441,9 +454,11 @@
     ev.severities.forEach(function (sev) {
       out.counts[sev] = [];
     });
+    out.filling = [];
     for (var t = since - (since % size) + size; t <= now; t += size) {
       var got = ev.buckets[String(t)];
       out.starts.push(t);
+      out.filling.push(t + size > now ? 0.45 : 1);
       ev.severities.forEach(function (sev, i) {
         out.counts[sev].push(got ? got[i] : 0);
       });

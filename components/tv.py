@@ -98,8 +98,8 @@ def tv_timeline_figure(events: Mapping[str, Any], now_ms: int) -> go.Figure:
     fig.update_layout(
         xaxis=dict(**{**TIME_AXIS, "title": None}, range=[since, now_ms], autorange=False),
         yaxis=dict(title=None, domain=[0, 0.56]),
-        yaxis2=dict(title=None, domain=[0.62, 0.84]),
-        yaxis3=dict(domain=[0.88, 1], range=[0, 1], showticklabels=False, showgrid=False, zeroline=False, anchor="x"),
+        yaxis2=dict(title=None, domain=[0.62, 0.84], tickformat=",d", nticks=4),  # 40_tv.js sets its range
+        yaxis3=dict(domain=[0.88, 1], range=[0, 1], visible=False, anchor="x"),
         annotations=[dict(text=text, xref="paper", yref=f"y{axis} domain", x=0, y=1, xanchor="left", yanchor="top", showarrow=False,
                           font=dict(size=16, color=TV_MUTED)) for axis, text in (("", "Info"), ("2", "Warning · critical"), ("3", "Alerts"))],
         legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom", title=None),
