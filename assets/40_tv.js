@@ -4,8 +4,9 @@
  *
  * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
  * Every list and chart is rebuilt from bounded buffers (the store's event window and samples, a
- * fixed hour of throughput, at most STRIP_MAX folded alerts), so nothing grows per message.
- * The page's layout seeds the last 10 minutes from the database (pages/tv.py, seedTv below).
+ * fixed hour of throughput, the server's 60 event buckets, at most STRIP_MAX folded alerts), so nothing
+ * grows per message. The timeline's bars are the server's counts (Summary.events); the page's layout
+ * draws them first and seeds the "Latest" rows and the last 10 minutes' alerts (pages/tv.py, seedTv below).
  * Reconnecting, the watchdog and reloads live in 17_socket.js and 13_session.js; the scheduled reload is asked for here,
  * at a quiet moment (just after a rotation, connected, no alert on screen).
  */
@@ -331,7 +332,7 @@
     fp.set("tv-alerts", {className: "tv-alerts" + (kept.length ? " is-shown" : "") + (kept.some(critical) ? " is-critical" : ""), children: cards});
   }
 
-  // The page's seed (pages/tv.py): the last 10 minutes of events and alerts from the database.
+  // The page's seed (pages/tv.py): the newest events ("Latest") and the last 10 minutes' alerts from the database.
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.floorpulse = window.dash_clientside.floorpulse || {};
   window.dash_clientside.floorpulse.seedTv = function (data) {

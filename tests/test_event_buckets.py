@@ -6,7 +6,7 @@ import time
 
 from engine.live.model import EVENT_BUCKET_MS, LiveModel, summarise
 from engine.live.push import Pusher, TickState
-from tests.test_figures import MIN, T0, at, ev
+from tests.test_figures import MIN, T0, at, ev, rebuilt
 
 
 def busy_floor() -> LiveModel:
@@ -66,19 +66,11 @@ def test_a_bucket_leaves_ten_minutes_after_it_started_at_any_rate():
 def test_a_restarted_server_has_the_ten_minutes_of_counts_before_it(engine):
     """The rebuild seeds the buckets before its last minute from the database and replays that minute: every event
     of the window counted once."""
-    from engine.runtime.engine import Engine
-
     now = int(time.time() * 1000)
     stored = [ev("scan", now - k * 20_000, worker_id="K1", wh="W2", severity=sev)
               for k, sev in ((1, "info"), (2, "info"), (7, "warning"), (20, "info"), (25, "critical"))]
     stored.append(ev("scan", now - 11 * MIN, worker_id="K1", wh="W2"))  # outside the window
-    engine.db.store_batch(stored)
-    other = Engine(engine.config)
-    try:
-        other.rebuild()
-    finally:
-        other.db.dispose()
-    got = other.live.summary(["W2"])["events"]["buckets"]
+    got = rebuilt(engine, stored).summary(["W2"])["events"]["buckets"]
     want: dict = {}
     for e in stored[:-1]:
         want.setdefault(str(e.ts - e.ts % EVENT_BUCKET_MS), [0, 0, 0])[("info", "warning", "critical").index(e.severity)] += 1
