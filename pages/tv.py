@@ -34,7 +34,8 @@ dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", na
 
 def _slides(views: list[str], engine, now: int) -> list[html.Section]:
     types = list(engine.config.event_types) if engine else list(DEFAULT_EVENT_TYPES)
-    x, _eps, tpm, warehouses, names = throughput_history(engine, now)
+    h = throughput_history(engine, now)
+    x, tpm, warehouses, names = h["x"], h["tpm"], h["warehouses"], h["names"]
     build = {
         "timeline": lambda: [
             html.Div([tv_kpi("tv-tl-eps", "Events / s"), tv_kpi("tv-tl-tpm", "Tasks done / min"),
