@@ -5,10 +5,11 @@
  * of the warehouses in view (each warehouse's `tz` comes in hello/tick), when they share one: one warehouse picked in
  * the filter, or a TV for one site. Sites in several zones fall back to the viewer's own zone, named on the clock.
  *
- * Every view formats through fp.tz (time, clock, date, label). Charts: the bridge's fp.replaceTraces / fp.extendTraces
- * are wrapped here so that the epoch-ms x values of a date axis (traces, range, shapes, annotations) reach Plotly as the
+ * Every view formats through fp.tz (time, clock, date, label). Charts: the gate's fp.replaceTraces / fp.extendTraces
+ * (14_gate.js) are wrapped here so that the epoch-ms x values of a date axis (traces, range, shapes, annotations) reach Plotly as the
  * zone's wall-clock strings (Plotly has no time zones); a graph drawn in another zone (the server's figure, or before a
  * zone change) is redrawn in the new one. Code that reads x back from a graph goes through fp.tz.ms(x, gd).
+ * Depends on 10_store.js, 11_core.js (fp.registerView) and 14_gate.js; loads before the render loop and the pages.
  */
 (function () {
   "use strict";
@@ -264,7 +265,7 @@
 
   function changed() {
     tz.rev++;
-    state.filterRev++; // every view redraws what it shows on a filter change: the same is needed here
+    fp.store.bumpFilter(); // every view redraws what it shows on a filter change: the same is needed here
   }
 
   // The id of the dcc.Graph drawing this plot: the plot's own, or that of one of its nearest ancestors.

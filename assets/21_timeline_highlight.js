@@ -1,8 +1,8 @@
 /*
  * The timeline's `/?event=<id>` highlight, which the control page's "View in timeline" links open
  * (pages/control_inject.py): the event's table row and chart marker, and a toast saying what it is.
- * The timeline's own script beside the views (20_views.js draws the timeline; this only finds and marks one
- * event in it), loaded after them.
+ * The timeline's own script beside 20_timeline.js (which draws the timeline; this only finds and marks one
+ * event in it), loaded after it. Depends on 10_store.js, 11_core.js, 14_gate.js.
  */
 (function () {
   "use strict";

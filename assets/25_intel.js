@@ -2,8 +2,8 @@
  * Floorpulse intelligence in the browser (issue 5): forecasts with their 95 % band, anomalies,
  * recommendations (ai.action events) and model status. Protocol: docs/protocol.md, "Intelligence".
  *
- * Same rules as the bridge (assets/10_bridge.js): socket messages only update bounded state here;
- * the bridge's render loop calls the views below, which touch a graph only once it has drawn and
+ * Same rules as the store and views (assets/10_store.js, 19_views.js): socket messages only update bounded state
+ * here; the render loop (16_render.js) calls the views below, which touch a graph only once it has drawn and
  * its previous update has landed (fp.graph), and replace a forecast's traces once per
  * forecast:update — never per point or per message. Lists are rewritten only when their text changes.
  */
@@ -172,7 +172,7 @@
     intel.anomaliesRev++;
   }
 
-  // The bridge handled hello before this file ran: ask for the same data once.
+  // The store applied hello before this file ran: ask for the same data once.
   function loadIntel() {
     if (!fp.api) return;
     fp.api("GET", "/api/intel").then(function (res) {
@@ -208,7 +208,7 @@
     intel.rules = Object.assign({}, intel.rules || {}, {file: d.file, version: d.version, count: d.count, loaded_at: d.ts, error: null});
     notice("Rules reloaded: " + d.count + " rules from " + d.file + " (v" + d.version + ")", "info", d.ts);
   });
-  // the live load line: sampled from the ticks the bridge has already applied
+  // the live load line: sampled from the ticks the store has already applied
   var lastLoadAt = 0;
   fp.on("tick", function () {
     var snap = state.snapshot;

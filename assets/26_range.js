@@ -80,7 +80,7 @@
       if (byUser) {
         if (value === "custom") {
           // open the two inputs (from a day back, to now, unless already filled); the URL changes on "Show"
-          var now = Date.now() + (fp.state.skew || 0);
+          var now = fp.serverNow();
           return [nu(), nu(), false, since || utcInput(now - 86400000), until || ""];
         }
         var s = withRange(search, {range: value === "1h" ? "" : value});

@@ -1,12 +1,12 @@
 /*
  * Floorpulse TV (/tv, SPEC 8): rotation, clock, giant KPIs, "updated at" stamps, staleness made
- * visible, the problem banner and the alert strip, all from the bridge's state (10_bridge.js).
+ * visible, the problem banner and the alert strip, all from the store (fp.state, 10_store.js).
  *
  * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
- * Every list and chart is rebuilt from bounded buffers (the bridge's event window and samples, a
+ * Every list and chart is rebuilt from bounded buffers (the store's event window and samples, a
  * fixed hour of throughput, at most STRIP_MAX folded alerts), so nothing grows per message.
  * The page's layout seeds the last 10 minutes from the database (pages/tv.py, seedTv below).
- * Reconnecting, the watchdog and reloads live in the bridge; the scheduled reload is asked for here,
+ * Reconnecting, the watchdog and reloads live in 17_socket.js and 13_session.js; the scheduled reload is asked for here,
  * at a quiet moment (just after a rotation, connected, no alert on screen).
  */
 (function () {
@@ -70,7 +70,7 @@
     tv.reloadH = parseFloat(d.reloadH);
     if (isNaN(tv.reloadH)) tv.reloadH = 6;
     tv.notes = d.notes || "";
-    if (d.role) state.role = state.role || d.role;
+    if (d.role && !state.role) fp.store.setRole(d.role);
     var whs = (d.warehouses || "").split(",").filter(Boolean);
     if (whs.length) fp.setWarehouses(whs);
     tv.configured = true;
@@ -329,7 +329,7 @@
   window.dash_clientside.floorpulse = window.dash_clientside.floorpulse || {};
   window.dash_clientside.floorpulse.seedTv = function (data) {
     if (data) {
-      fp.addEvents(data.events || [], false);
+      fp.store.addEvents(data.events || [], false);
       tv.seedAlerts = (data.alerts || []).slice(-50);
       replayAlerts();
       tv.drawnAt = {};
@@ -451,7 +451,7 @@
     var snow = fp.serverNow();
     var tl = tv.tp;
     if (!tl || tl.el !== gd) {
-      // history as the server drew it (per minute), then the bridge's live samples
+      // history as the server drew it (per minute), then the store's live samples
       tl = tv.tp = {el: gd, lines: {}, lastT: 0};
       gd.data.forEach(function (tr) {
         if (typeof tr.meta === "string") tl.lines[tr.meta] = {x: (tr.x || []).map(function (x) {

@@ -1,7 +1,7 @@
 """The Floorpulse look in one place: palette, semantic colours and the shared Plotly template.
 
-`assets/app.css` carries the same palette as CSS variables; `assets/20_views.js`
-reads colours back from the figures these factories build, so a colour lives here once.
+`assets/app.css` carries the same palette as CSS variables; the page views
+(`assets/20_timeline.js` … `24_load.js`) read colours back from the figures these factories build, so a colour lives here once.
 """
 from __future__ import annotations
 

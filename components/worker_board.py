@@ -1,7 +1,7 @@
 """The worker state board's legend and the labels that tell namesakes apart.
 
 The board itself (a tile per worker on shift, offline workers counted per site) is rendered in one place, from live
-state: `wkBoard` in assets/20_views.js. The page's layout holds a placeholder until the bridge draws it.
+state: `wkBoard` in assets/23_workers.js. The page's layout holds a placeholder until the browser draws it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ STATE_ORDER = ("busy", "idle", "break", "offline")
 def worker_labels(workers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """What to call each worker (id → label): the name, and the id beside it where namesakes share it.
 
-    The bridge makes the same labels (`floorpulse.workerLabels` in assets/20_views.js)."""
+    The browser makes the same labels (`floorpulse.workerLabels` in assets/19_views.js)."""
     crew = list(workers)
     count = Counter(w.get("name") or w["id"] for w in crew)
     out = {}

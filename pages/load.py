@@ -61,7 +61,7 @@ def layout(**_):
             ),
             create_panel(
                 "Sites",
-                # drawn by the bridge from live state (assets/20_views.js whCardOf), the one place a card's markup is made
+                # drawn by the bridge from live state (assets/24_load.js whCardOf), the one place a card's markup is made
                 html.Div(html.Div("Waiting for the floor…", className="fp-empty fp-placeholder"), id="ld-cards", className="fp-wh-grid"),
                 subtitle="load, SLA risk, crew and feed freshness per warehouse",
             ),

@@ -58,7 +58,7 @@ def layout(**_):
             kpis,
             create_panel(
                 "State board",
-                # drawn by the bridge from live state (assets/20_views.js wkBoard), the one place its markup is made
+                # drawn by the bridge from live state (assets/23_workers.js wkBoard), the one place its markup is made
                 html.Div(html.Div("Waiting for the floor…", className="fp-empty fp-placeholder"), id="wk-board", className="fp-board"),
                 subtitle="a tile per worker on shift, time in the current state · offline workers counted per site",
                 extra=state_legend(),

@@ -1,6 +1,6 @@
 """Delta ticks (issue 12): a tick carries what changed since the previous one, whole every heartbeat and after a
 client connects, and a client rebuilds every whole tick from them, in Python (engine/live/push.py TickState) and in
-the browser bridge (assets/10_bridge.js, run here under Node with the DOM stubbed). One encode per emit."""
+the browser bridge (assets/12_ticks.js, run here under Node with the DOM stubbed). One encode per emit."""
 from __future__ import annotations
 
 import json
@@ -151,41 +151,30 @@ def test_a_client_rebuilds_every_whole_tick(pushed):
 
 
 def run_bridge(messages: list) -> list:
-    """Feed `messages` [(event, data)] to assets/10_bridge.js under Node; returns the aggregates of
-    floorpulse.state.snapshot after each `tick`."""
+    """Feed `messages` [(event, data)] to the browser bridge (assets/10_store.js … 17_socket.js) under Node, loaded by
+    the JS unit tests' harness (tools/js/harness.js); returns the aggregates of floorpulse.state.snapshot after each
+    `tick`, then floorpulse.tickSync."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not installed (the browser bridge is checked under Node)")
-    harness = r"""
+    script = r"""
 const fs = require("fs");
-const handlers = {};
-const socket = {on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, emit() {}, connect() { return socket; },
-                disconnect() { return socket; }, active: true};
-const el = {classList: {add() {}, contains() { return false; }}};
-globalThis.window = globalThis;
-window.location = {pathname: "/", search: "", assign() {}, reload() {}};
-window.addEventListener = () => {};
-window.io = () => socket;
-globalThis.document = {documentElement: el, addEventListener() {}, getElementById() { return null; }, cookie: "", hidden: true};
-globalThis.requestAnimationFrame = () => 0;
-globalThis.setInterval = () => 0;
-globalThis.fetch = () => new Promise(() => {});
-eval(fs.readFileSync(process.env.BRIDGE, "utf8"));
-const fire = (n, d) => (handlers[n] || []).forEach((f) => f(d));
+const {load, BRIDGE} = require(process.env.HARNESS);
+const env = load(BRIDGE);
 const out = [];
-fire("connect");
+env.fire("connect");
 for (const [name, data] of JSON.parse(fs.readFileSync(0, "utf8"))) {
-  fire(name, data);
+  env.fire(name, data);
   if (name === "tick") {
-    const s = window.floorpulse.state.snapshot;
+    const s = env.fp.state.snapshot;
     out.push({throughput: s.throughput, latency: s.latency, workers_summary: s.workers_summary, warehouses: s.warehouses, summary: s.summary});
   }
 }
-out.push(window.floorpulse.tickSync);
+out.push(env.fp.tickSync);
 process.stdout.write(JSON.stringify(out));
 """
-    proc = subprocess.run([node, "-e", harness], input=json.dumps(messages), capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "BRIDGE": str(ROOT / "assets" / "10_bridge.js")})
+    proc = subprocess.run([node, "-e", script], input=json.dumps(messages), capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HARNESS": str(ROOT / "tools" / "js" / "harness.js")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 

@@ -67,7 +67,7 @@ def test_the_workers_page_draws_one_bar_per_namesake(app, engine, client):
     assert list(done.layout.yaxis.tickvals) == list(bars.y)
     assert list(done.layout.yaxis.ticktext) == ["Vera F. (W1-017)", "Vera F. (W2-003)", "Otto K."]
     assert list(bars.customdata) == list(done.layout.yaxis.ticktext)  # the hover says who, too
-    # the state board's tiles are drawn in the browser only (assets/20_views.js): the browser test below reads them
+    # the state board's tiles are drawn in the browser only (assets/23_workers.js): the browser test below reads them
 
 
 # ---- the browser: the live workers page and the TV's "Most tasks" ----

@@ -8,7 +8,7 @@ or every `HEARTBEAT_S` regardless, so a silent socket can be told from a quiet f
 A tick says what changed since the previous one (a delta: `full: false`, only the
 changed fields, `removed` paths), and every `HEARTBEAT_S`, and at the next tick after
 a client connects, it is whole (`full: true`), so any client can rebuild the whole
-state: `merge_tick` here, `assets/10_bridge.js` in the browser (docs/protocol.md).
+state: `merge_tick` here, `assets/12_ticks.js` in the browser (docs/protocol.md).
 Each message is encoded once per room, whatever the number of clients in it.
 
 A screen that shows some warehouses only is also in a selection room (`selection_room`); with every tick,
@@ -214,7 +214,7 @@ def _remove(target: dict, path: list) -> dict:
 
 class TickState:
     """A client's whole view of the aggregates, rebuilt from `hello` and ticks (full and delta) the way
-    `assets/10_bridge.js` does it: for tests, benchmarks and Python clients of the protocol."""
+    `assets/12_ticks.js` does it: for tests, benchmarks and Python clients of the protocol."""
 
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None  # aggregates, `warehouses` keyed by id

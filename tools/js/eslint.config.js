@@ -6,6 +6,20 @@
 const js = require("@eslint/js");
 const globals = require("globals");
 
+// Selectors for writes to `state.<x>` or `fp.state.<x>` (also one level deeper), each with its message.
+function storeOnly() {
+  const message = "fp.state is written only in assets/10_store.js: call an fp.store function";
+  const stateObj = (path) => [`[${path}.name='state']`, `[${path}.property.name='state']`];
+  const targets = (node) => [...stateObj(`${node}.object`), ...stateObj(`${node}.object.object`)];
+  const mutators = "/^(push|pop|shift|unshift|splice|sort|reverse|fill|set|add|delete|clear)$/";
+  return [
+    ...targets("left").map((t) => `AssignmentExpression${t}`),
+    ...targets("argument").map((t) => `UpdateExpression${t}`),
+    ...targets("argument").map((t) => `UnaryExpression[operator='delete']${t}`),
+    ...targets("callee.object").map((t) => `CallExpression[callee.property.name=${mutators}]${t}`),
+  ].map((selector) => ({selector, message}));
+}
+
 module.exports = [
   {
     // third-party bundles, served as they come
@@ -40,6 +54,15 @@ module.exports = [
       // every file is an IIFE in strict mode: nothing leaks into the page's global scope by accident
       strict: ["error", "function"],
       "no-implicit-globals": "error",
+    },
+  },
+  {
+    // The store (assets/10_store.js) is the only writer of fp.state: elsewhere `state` / `fp.state` is read, and
+    // changed through fp.store.* (issue 13). Assignments, ++/--, delete and the mutating methods of its members.
+    files: ["assets/**/*.js"],
+    ignores: ["assets/10_store.js"],
+    rules: {
+      "no-restricted-syntax": ["error", ...storeOnly()],
     },
   },
   {

@@ -2,9 +2,9 @@
 // `vm` context of their own with a minimal fake window/document:
 // - the socket.io client is a fake socket: `env.fire(name, data)` delivers a server message to every handler;
 // - dash_clientside.set_props is recorded (`env.sets`, `env.lastSet(id)`);
-// - timers never run by themselves: `env.flush()` runs the bridge's render loop once;
+// - timers never run by themselves: `env.flush()` runs the render loop (16_render.js) once;
 // - the clock is `env.clock.now` (Date.now and performance.now inside the context), fixed unless a test moves it;
-// - console.error is recorded (`env.errors`): the bridge catches what a listener or view throws and logs it;
+// - console.error is recorded (`env.errors`): the render loop and the socket catch what a listener or view throws and log it;
 //   env.fire and env.flush throw it again, so a test fails on it.
 "use strict";
 
@@ -31,7 +31,18 @@ function element(id, attrs) {
   };
 }
 
-// load(["10_bridge.js", ...], {pathname: "/tv"})
+// The asset files Dash loads (assets/*.js but the .min.js bundles), in its order (file names), up to and with `last`:
+// a test loads what a page has up to the module it tests.
+function through(last) {
+  const all = fs.readdirSync(ASSETS).filter((f) => f.endsWith(".js") && !f.endsWith(".min.js")).sort();
+  if (all.indexOf(last) < 0) throw new Error("no asset file " + last);
+  return all.slice(0, all.indexOf(last) + 1);
+}
+
+// The bridge: store, core helpers, delta ticks, session, gate, time, render loop, socket (10_store.js … 17_socket.js).
+const BRIDGE = through("17_socket.js");
+
+// load(BRIDGE, {pathname: "/tv"}), load(through("26_range.js"))
 function load(files, opts) {
   const o = opts || {};
   const clock = {now: o.now || T0};
@@ -148,4 +159,4 @@ function find(node, cls) {
   return find(p.children, cls);
 }
 
-module.exports = {load, plain, texts, find, T0, ASSETS};
+module.exports = {load, through, BRIDGE, plain, texts, find, T0, ASSETS};

@@ -1,13 +1,14 @@
-// The bridge's small pure helpers and bounded buffers (assets/10_bridge.js): formatting, labels, the filter,
-// the event window and feed, live samples, the clock skew, paint latency and set_props de-duplication.
+// The bridge's small pure helpers (assets/11_core.js) and the store's bounded buffers (10_store.js): formatting,
+// labels, the filter, the event window and feed, live samples, the clock skew, paint latency and set_props
+// de-duplication.
 "use strict";
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, T0} = require("../harness");
+const {load, BRIDGE, plain, T0} = require("../harness");
 
 function bridge(opts) {
-  return load(["10_bridge.js"], opts);
+  return load(BRIDGE, opts);
 }
 
 test("fp.fmt: grouped en-GB numbers with a fixed number of decimals, a dash for no value", () => {
@@ -80,16 +81,16 @@ test("socket events become compact rows: sorted by time, each id once, details f
   assert.deepEqual(plain(env.state.feed.map((f) => f.e[0])), ["e2", "e1", "e3"]);
 });
 
-test("fp.addEvents keeps the window: older than WINDOW_MS or beyond EVENTS_MAX go, and their ids may come again", () => {
+test("fp.store.addEvents keeps the window: older than WINDOW_MS or beyond EVENTS_MAX go, and their ids may come again", () => {
   const {fp, state} = bridge();
   const W = fp.config.WINDOW_MS;
-  assert.equal(fp.addEvents([["old", T0 - W - 1, "scan", "info", "W1", null, null, null, ""], ["new", T0 - W + 1000, "scan", "info", "W1", null, null, null, ""]], false), 2);
+  assert.equal(fp.store.addEvents([["old", T0 - W - 1, "scan", "info", "W1", null, null, null, ""], ["new", T0 - W + 1000, "scan", "info", "W1", null, null, null, ""]], false), 2);
   assert.deepEqual(plain(state.events.map((c) => c[0])), ["new"]);
   assert.ok(!state.eventIds.has("old"));
   assert.equal(state.feedSeq, 0); // not to the feed when asked not to
   const many = [];
   for (let i = 0; i < fp.config.EVENTS_MAX + 10; i++) many.push(["m" + i, T0 - 1000 + (i % 7), "scan", "info", "W1", null, null, null, ""]);
-  fp.addEvents(many, true);
+  fp.store.addEvents(many, true);
   assert.equal(state.events.length, fp.config.EVENTS_MAX);
   assert.equal(state.eventIds.size, fp.config.EVENTS_MAX);
   for (let i = 1; i < state.events.length; i++) assert.ok(state.events[i - 1][1] <= state.events[i][1]);
@@ -98,13 +99,13 @@ test("fp.addEvents keeps the window: older than WINDOW_MS or beyond EVENTS_MAX g
 test("fp.feedSince: what came after a seq, with a gap flag once the ring has dropped some", () => {
   const {fp} = bridge();
   const row = (i) => ["f" + i, T0 - 1000, "scan", "info", "W1", null, null, null, ""];
-  fp.addEvents([row(1), row(2), row(3)], true);
+  fp.store.addEvents([row(1), row(2), row(3)], true);
   assert.deepEqual(plain(fp.feedSince(1).items.map((it) => it.e[0])), ["f2", "f3"]);
   assert.equal(fp.feedSince(1).gap, false);
   assert.deepEqual(plain(fp.feedSince(3)), {items: [], gap: false, head: 3});
   const more = [];
   for (let i = 4; i <= 5100; i++) more.push(row(i));
-  fp.addEvents(more, true);
+  fp.store.addEvents(more, true);
   const r = fp.feedSince(1);
   assert.equal(r.gap, true);
   assert.equal(r.head, 5100);

@@ -1,14 +1,14 @@
-// Delta ticks in the browser (assets/10_bridge.js fp.wholeTick, docs/protocol.md "Ticks"): a whole tick replaces
+// Delta ticks in the browser (assets/12_ticks.js fp.wholeTick, docs/protocol.md "Ticks"): a whole tick replaces
 // the state, a delta merges into it (objects key by key, warehouses by id, then the `removed` paths), and every
 // page sees whole ticks. The server side is engine/live/push.py (Pusher, TickState; tests/test_tick_delta.py).
 "use strict";
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, T0} = require("../harness");
+const {load, BRIDGE, plain, T0} = require("../harness");
 
 function bridge() {
-  return load(["10_bridge.js"]);
+  return load(BRIDGE);
 }
 
 function whole0() {

@@ -6,9 +6,9 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, texts, find, T0} = require("../harness");
+const {load, through, plain, texts, find, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "25_intel.js", "26_range.js", "40_tv.js"];
+const FILES = through("40_tv.js");
 
 function tv(dataset) {
   const env = load(FILES, {pathname: "/tv"});

@@ -1,12 +1,12 @@
-// Pure parts of the page views (assets/20_views.js) and of the intelligence layer (assets/25_intel.js):
+// Pure parts of the page views (assets/19_views.js … 24_load.js) and of the intelligence layer (assets/25_intel.js):
 // worker labels, the clientside callbacks, the forecast band's traces, and the bounded anomaly / action lists.
 "use strict";
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, plain, T0} = require("../harness");
+const {load, through, plain, T0} = require("../harness");
 
-const FILES = ["10_bridge.js", "15_time.js", "20_views.js", "25_intel.js", "26_range.js"];
+const FILES = through("26_range.js");
 
 test("fp.workerLabels: the name, with the id beside it only where namesakes share it", () => {
   const {fp, state} = load(FILES);
