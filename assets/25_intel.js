@@ -368,11 +368,12 @@
     if (!gd) return;
     var snow = fp.serverNow();
     var minute = Math.floor(snow / 60000); // outdated forecasts leave, the anomaly window slides
-    // the bands bound a single minute's count: drawn with the raw lines (26_range.js), for one or two warehouses
+    // a band bounds a single minute's count: drawn with the raw lines (26_range.js), for one warehouse (two bands
+    // overlaid from zero up were already one shaded block)
     var raw = !!(fp.range && fp.range.raw["tp-tasks"]);
     var key = [intel.forecastRev, intel.anomaliesRev, state.filterRev, minute, String(intel.available), raw, legendHidden(gd).join(",")].join("/");
     if (key === tp.key && gd === tp.el) return;
-    var r = forecastTraces(gd, "completed", snow, {bandMax: raw ? 2 : 0});
+    var r = forecastTraces(gd, "completed", snow, {bandMax: raw ? 1 : 0});
     var nm = names();
     gd.data.forEach(function (t, i) {
       if (!t.meta || t.meta.part !== "anomaly") return;

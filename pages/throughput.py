@@ -75,9 +75,9 @@ def layout(**query):
                 warehouse_lines(x, h["tpm_avg"], warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=1, span=span,
                                 forecast=True, learning_min=forecast_min_history(), time_range=meta, raw=h["tpm"],
                                 yesterday={"x": h["before"]["x"], "series": h["before"]["tpm_avg"]}),
-                subtitle=f"per warehouse · solid = {smooth} ({words.split(' · ')[0]}) · thin = raw, {raw}" + (", live: last 60 s" if live else "") + " · dashed = forecast for the next 60 min "
-                         "with its 95 % band · long dashes = same time yesterday · ▲▼ anomalies · click a warehouse in the legend "
-                         "to hide it, double-click to show it alone",
+                subtitle=f"per warehouse · solid = {smooth} ({words.split(' · ')[0]}) · thin = raw, {raw}" + (" (live: last 60 s)" if live else "")
+                         + " · dashed = forecast, next 60 min; its 95 % band (a single minute's count) with the raw lines of one warehouse"
+                         " · long dashes = same time yesterday · ▲▼ anomalies · legend: click hides a warehouse, double-click shows it alone",
                 height=360, extra=overlays,
             ),
             html.Div(
