@@ -212,7 +212,7 @@ def test_forecast_follows_the_warehouse_filter_and_redraws_once_per_update(intel
     tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: []})")  # five: the lines without bands
     tab.page.wait_for_function(
         f"(() => {{ const p = ({FORECAST_PARTS})('tp-tasks-graph'); return Object.values(p).filter(v => v.yhat.visible === true).length > 2"
-        " && Object.values(p).every(v => v.hi.visible !== true); }})()",
+        " && Object.values(p).every(v => v.hi.visible !== true); })()",
         timeout=5_000,
     )
     tab.page.click("#tp-tasks-raw input")
