@@ -299,6 +299,43 @@
     },
   });
 
+  // Instants in running text (pages/_common.py `when`, e.g. a page head's range): written in UTC by the server,
+  // rewritten here in the zone of the moment, named in the `.fp-zone-name` beside them. The text node is changed in
+  // place, so React still owns the same node.
+  var MARKS = {
+    min: function (ms) {
+      return tz.time(ms, "min");
+    },
+    day: function (ms) {
+      return tz.date(ms) + " " + tz.time(ms, "min");
+    },
+  };
+
+  function setText(el, text) {
+    var node = el.firstChild;
+    if (node && node.nodeType === 3) {
+      if (node.nodeValue !== text) node.nodeValue = text;
+    } else if (!node) el.appendChild(document.createTextNode(text));
+  }
+
+  fp.registerView({
+    root: "react-entry-point",
+    update: function () {
+      if (!state.snapshot) return; // the warehouses' zones come in hello
+      var zone = tz.zone();
+      document.querySelectorAll("time.fp-when[data-ms]").forEach(function (el) {
+        var key = zone + "|" + el.getAttribute("data-ms");
+        if (el._fpWhen === key) return;
+        el._fpWhen = key;
+        var f = MARKS[el.getAttribute("data-fmt")] || MARKS.min;
+        setText(el, f(Number(el.getAttribute("data-ms"))));
+      });
+      document.querySelectorAll(".fp-zone-name").forEach(function (el) {
+        setText(el, tz.label(zone));
+      });
+    },
+  });
+
   // the header's "Time: site / mine / UTC" (components/shell.py)
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.floorpulse_time = {

@@ -39,6 +39,10 @@
     };
   }
 
+  // the timeline over a range (20_timeline_range.js) shows the same rows and filters the live events the same way
+  fp.eventRow = rowOf;
+  fp.eventShown = tlPasses;
+
   function tlRenderTable() {
     if (!document.getElementById("tl-table")) return;
     var rows = [];

@@ -28,7 +28,7 @@ TIME_AXIS = dict(
     hoverformat="%H:%M:%S",
     tickformatstops=[
         dict(dtickrange=[None, 60_000], value="%H:%M:%S"),
-        dict(dtickrange=[60_000, 86_400_000], value="%H:%M"),
+        dict(dtickrange=[60_000, 86_400_000 - 1], value="%H:%M"),  # a day apart: the date, not "00:00" on every tick
         dict(dtickrange=[86_400_000, None], value="%d %b"),
     ],
 )
@@ -74,6 +74,37 @@ def timeline_figure(event_types: Sequence[str], *, now_ms: int) -> go.Figure:
         ),
         legend=dict(title=dict(text="Severity  ")),
         uirevision="timeline",
+    )
+
+
+def timeline_counts_figure(counts: Mapping[str, Any]) -> go.Figure:
+    """The timeline over a range (engine.event_counts): events per bucket and severity, as bars from each bucket's
+    start (`customdata`) across the bucket, one trace per severity (`meta`). Warnings and critical events have their
+    own strip above the info events, on their own scale: a handful of them would not show on top of thousands.
+    `layout.meta.range` is the range; a live one grows on the right as the browser adds the events it receives."""
+    rng = counts["range"]
+    bucket = counts["bucket_ms"]
+    starts = list(counts["starts"])
+    traces = [
+        go.Bar(
+            x=starts, y=list(counts["counts"].get(sev, [])), customdata=starts, name=sev.capitalize(), meta=sev,
+            yaxis="y" if sev == "info" else "y2", offset=0, width=bucket, marker=dict(color=SEVERITY_COLORS[sev], line=dict(width=0)),
+            hovertemplate=f"%{{y:,}} {sev}<extra></extra>",
+        )
+        for sev in reversed(SEVERITIES)
+    ]
+    end = max(rng["until"], starts[-1] + bucket) if starts else rng["until"]
+    return _figure(
+        traces,
+        barmode="stack",
+        bargap=0,
+        xaxis=dict(**{**TIME_AXIS, "hoverformat": "%a %d %b %H:%M"}, range=[rng["since"], end], autorange=False),
+        yaxis=dict(title=dict(text="Info"), rangemode="tozero", domain=[0, 0.6]),
+        yaxis2=dict(title=dict(text="Warning, critical"), rangemode="tozero", domain=[0.7, 1], anchor="x"),
+        hovermode="x unified",
+        legend=dict(title=dict(text="Severity  "), traceorder="reversed"),
+        meta=dict(range=dict(rng)),
+        uirevision=f"timeline-{rng['name']}-{rng['since']}",
     )
 
 

@@ -42,8 +42,10 @@ def event_row(e: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), *, height: int = 420) -> dash_table.DataTable:
+def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), *, height: int = 420, dated: bool = False) -> dash_table.DataTable:
+    """`dated`: the time column is wide enough for a day and a time ("Fri 4 Dec 14:03:22", a range over days)."""
     rows = [event_row(e) for e in events][:TABLE_MAX_ROWS]
+    time_px = "150px" if dated else "110px"
     with warnings.catch_warnings():
         # DataTable is deprecated in favour of AG Grid in a future Dash major; it is contained in this file.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -64,7 +66,7 @@ def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), 
                 "overflow": "hidden", "textOverflow": "ellipsis", "whiteSpace": "nowrap", "height": "30px",
             },
             style_cell_conditional=[
-                {"if": {"column_id": "time"}, "width": "110px", "minWidth": "110px", "maxWidth": "110px", "fontVariantNumeric": "tabular-nums"},
+                {"if": {"column_id": "time"}, "width": time_px, "minWidth": time_px, "maxWidth": time_px, "fontVariantNumeric": "tabular-nums"},
                 {"if": {"column_id": "type"}, "width": "140px", "minWidth": "140px", "maxWidth": "140px", "fontWeight": 600},
                 {"if": {"column_id": "severity"}, "width": "96px", "minWidth": "96px", "maxWidth": "96px"},
                 {"if": {"column_id": "warehouse"}, "width": "116px", "minWidth": "116px", "maxWidth": "116px"},

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+
+from dash import html
 
 from components.charts import TIMELINE_WINDOW_MIN
 from components.event_table import event_row
@@ -98,6 +100,36 @@ def view_range(engine, query: dict):
         return engine.time_range()
 
 
+def when(ms: int, fmt: str = "min") -> html.Time:
+    """An instant in running text: UTC as written here, re-written in the viewer's chosen zone by assets/15_time.js
+    (`data-ms`, `data-fmt`: "min" → "14:00", "day" → "Fri 4 Dec 14:00"); `zone_name` beside it names the zone."""
+    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = f"{t:%H:%M}" if fmt == "min" else f"{t:%a} {t.day} {t:%b %H:%M}"
+    return html.Time(text, dateTime=t.isoformat(), className="fp-when", **{"data-ms": str(ms), "data-fmt": fmt})
+
+
+def zone_name() -> html.Span:
+    """The name of the zone the `when`s beside it are in: UTC here, the viewer's chosen zone in the browser."""
+    return html.Span("UTC", className="fp-zone-name")
+
+
+def range_words(rng) -> list:
+    """What a page head calls its range, one definition for every view: "last 24 hours", "this shift (since 14:00
+    UTC)", "since Fri 4 Dec 10:00 UTC", "Fri 4 Dec 02:00 – Fri 4 Dec 04:00 UTC" (times as `when`, in the viewer's
+    zone in the browser). Dash children: a text or a list of texts and elements."""
+    if rng is None:
+        return ["last 60 minutes"]
+    zone = zone_name()
+    if rng.live:
+        named = {"1h": "last 60 minutes", "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name)
+        if named:
+            return [named]
+        if rng.name == "shift":
+            return ["this shift (since ", when(rng.since), " ", zone, ")"]
+        return ["since ", when(rng.since, "day"), " ", zone]
+    return [when(rng.since, "day"), " – ", when(rng.until, "day"), " ", zone]
+
+
 def compact(e: dict) -> list:
     """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format."""
     ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
@@ -110,7 +142,7 @@ def recent_events(engine, now_ms: int, limit: int) -> list[list]:
     a view opens whole after a reload (the socket's `hello` carries only the last few hundred)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000)
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, floor_only=True)
     return [compact(e) for e in reversed(rows)]
 
 
@@ -119,5 +151,5 @@ def recent_alerts(engine, now_ms: int, limit: int = 50) -> list[dict]:
     keeps only what it saw since it started; a screen reloaded after a restart still counts them)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"])
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"], floor_only=True)
     return [{k: v for k, v in e.items() if k != "cursor"} for e in reversed(rows)]

@@ -11,21 +11,15 @@ from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head
 from engine.core.config import DEFAULT_EVENT_TYPES
 
-from pages._common import engine_or_none, fmt, forecast_min_history, throughput_history, view_range
+from pages._common import engine_or_none, fmt, forecast_min_history, range_words, throughput_history, view_range
 
 dash.register_page(__name__, path="/throughput", name="Throughput", title="Throughput · Floorpulse", order=1)
 
-def _range_words(rng) -> str:
-    """"last 60 minutes", "last 24 hours · 5-min averages", "04 Dec 10:00 – 05 Dec 10:00 UTC · 1-h averages"."""
-    if rng is None:
-        return "last 60 minutes"
-    r = rng.to_json()
-    if r["live"]:
-        head = {"1h": "last 60 minutes", "shift": "this shift (since " + time.strftime("%H:%M", time.gmtime(rng.since / 1000)) + " UTC)",
-                "24h": "last 24 hours", "7d": "last 7 days"}.get(rng.name, "since " + time.strftime("%d %b %H:%M", time.gmtime(rng.since / 1000)) + " UTC")
-    else:
-        head = " – ".join(time.strftime("%d %b %H:%M", time.gmtime(t / 1000)) for t in (rng.since, rng.until)) + " UTC"
-    return head if rng.bucket_ms == 60_000 else f"{head} · {r['bucket'].replace(' ', '-')} averages"
+def _range_words(rng) -> list:
+    """"last 60 minutes", "last 24 hours · 5-min averages", "Fri 4 Dec 10:00 – Sat 5 Dec 10:00 UTC · 1-h averages"."""
+    if rng is None or rng.bucket_ms == 60_000:
+        return range_words(rng)
+    return [*range_words(rng), f" · {rng.to_json()['bucket'].replace(' ', '-')} averages"]
 
 
 def _check(check_id: str, label: str, title: str) -> html.Div:
@@ -67,7 +61,7 @@ def layout(**query):
     )
     return html.Div(
         [
-            create_page_head("Throughput", f"Events and completed work per warehouse · {words} from rollups" + (", then live" if live else "")),
+            create_page_head("Throughput", ["Events and completed work per warehouse · ", *words, " from rollups" + (", then live" if live else "")]),
             kpis,
             # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel.js
             create_graph_panel(
@@ -75,9 +69,9 @@ def layout(**query):
                 warehouse_lines(x, h["tpm_avg"], warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=1, span=span,
                                 forecast=True, learning_min=forecast_min_history(), time_range=meta, raw=h["tpm"],
                                 yesterday={"x": h["before"]["x"], "series": h["before"]["tpm_avg"]}),
-                subtitle=f"per warehouse · solid = {smooth} ({words.split(' · ')[0]}) · thin = raw, {raw}" + (" (live: last 60 s)" if live else "")
-                         + " · dashed = forecast, next 60 min; its 95 % band (a single minute's count) with the raw lines of one warehouse"
-                         " · long dashes = same time yesterday · ▲▼ anomalies · legend: click hides a warehouse, double-click shows it alone",
+                subtitle=[f"per warehouse · solid = {smooth} (", *range_words(rng), f") · thin = raw, {raw}" + (" (live: last 60 s)" if live else "")
+                          + " · dashed = forecast, next 60 min; its 95 % band (a single minute's count) with the raw lines of one warehouse"
+                          " · long dashes = same time yesterday · ▲▼ anomalies · legend: click hides a warehouse, double-click shows it alone"],
                 height=360, extra=overlays,
             ),
             html.Div(

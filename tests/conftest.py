@@ -65,6 +65,19 @@ def engine(app):
     return app.server.extensions["floorpulse"].engine
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_on_each_database(request, tmp_path):
+    """The in-process app on a temporary SQLite database, then on PostgreSQL (skipped without one): (app, engine)."""
+    from app import create_app
+
+    overrides = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
+    dash_app = create_app(make_config(tmp_path, **overrides))
+    engine = dash_app.server.extensions["floorpulse"].engine
+    add_test_users(engine)
+    yield dash_app, engine
+    engine.stop()
+
+
 def login_tokens(flask_app, role: str = "admin") -> dict:
     """{access_token, refresh_token, user} through the real login route."""
     resp = flask_app.test_client().post("/api/auth/login", json={"username": role, "password": password(role)})

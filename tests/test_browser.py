@@ -128,26 +128,23 @@ def test_badge_shows_live(live_server, tab):
     assert "fp-badge-live" in tab.page.get_attribute("#fp-badge", "class")
 
 
-def test_posted_event_reaches_the_timeline_table_within_one_second(live_server, tab):
+def test_posted_event_reaches_the_timeline_table_and_chart(live_server, tab):
+    """Delivery, not speed: POST → socket → table row and chart marker (bench/latency.py measures the time)."""
     tab.open(live_server.url + "/")
     tab.page.wait_for_function(VIEWS["timeline"][1], timeout=15_000)
     # alerts only: with scans streaming in, a row can leave the table's visible (virtualised) rows quickly
     tab.page.evaluate("window.dash_clientside.set_props('tl-types', {value: ['system.alert']})")
     time.sleep(0.5)
-    timings = []
     for _ in range(3):
         status = "bt-" + uuid.uuid4().hex[:10]
-        t0 = time.perf_counter()
         post_alert(live_server.url, status)
         tab.page.wait_for_function(table_has(status), timeout=5_000, polling="raf")
-        timings.append(time.perf_counter() - t0)
         # the chart follows at its own, slower pace (critical trace)
         tab.page.wait_for_function(
             "document.querySelector('#tl-graph .js-plotly-plot').data.find(t => t.meta === 'critical')"
             f".customdata.some(c => c.includes({status!r}))",
             timeout=6_000,
         )
-    assert max(timings) < 1.0, f"POST → row on screen took {timings}"
     assert tab.errors == [], tab.errors
 
 

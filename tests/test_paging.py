@@ -8,21 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import add_test_users, authed_client, make_config
+from conftest import authed_client
 
 N = 30
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def client(request, tmp_path):
-    from app import create_app
-
-    overrides = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
-    app = create_app(make_config(tmp_path, **overrides))
-    engine = app.server.extensions["floorpulse"].engine
-    add_test_users(engine)
-    yield authed_client(app.server, "viewer")
-    engine.stop()
+@pytest.fixture
+def client(app_on_each_database):
+    return authed_client(app_on_each_database[0].server, "viewer")
 
 
 def post_shuffled(client) -> dict[str, str]:

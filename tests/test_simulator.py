@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import heapq
 import re
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -437,13 +436,12 @@ def test_same_seed_same_events_however_time_is_sliced():
     assert cold == events(42, [start + 15 * MINUTE], warm_up_ms=0) and cold != a
 
 
-def test_backfill_of_an_hour_at_peak_is_fast():
+def test_backfill_of_an_hour_at_peak_is_a_busy_floor():
+    """An hour at peak is tens of thousands of events (bench/simulator.py times it)."""
     now = at(11.5)
-    t0 = time.perf_counter()
-    sim = Simulator(seed=9, start_ms=now - HOUR)  # the warm-up is part of the cost
+    sim = Simulator(seed=9, start_ms=now - HOUR)
     n = sum(len(sim.step(t)) for t in range(now - HOUR + 10_000, now + 1, 10_000))
-    took = time.perf_counter() - t0
-    assert n > 25_000 and took < 2.0, (n, took)
+    assert n > 25_000, n
 
 
 def test_task_ids_are_unique_across_restarts_with_the_same_seed():
@@ -453,16 +451,6 @@ def test_task_ids_are_unique_across_restarts_with_the_same_seed():
     ids_b = {e["task_id"] for e in b.step(at(11) + 5 * MINUTE) if e["type"] == "task.created"}
     assert ids_a and ids_b and not ids_a & ids_b
     assert all(len(i) <= 64 for i in ids_a)
-
-
-def test_warm_up_is_fast():
-    """It runs at every start of the app: three hours of floor, up to the late-morning peak, in well under 1 s."""
-    took = []
-    for seed in (1, 2, 3):
-        t0 = time.perf_counter()
-        Simulator(seed=seed, start_ms=at(11.5))
-        took.append(time.perf_counter() - t0)
-    assert sorted(took)[1] < 0.4, took
 
 
 # ---- the opening: a warmed-up floor starts in mid-flow ----

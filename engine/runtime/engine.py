@@ -32,7 +32,7 @@ from ..auth.accounts import Accounts, Audit
 from ..kiosk.tokens import KioskTokens
 from ..core.bus import InProcessBus
 from ..core.config import Config
-from ..storage.history import bucket_series, completed_by_hour, minute_series, smoothing_lead_ms
+from ..storage.history import bucket_series, completed_by_hour, minute_series, severity_buckets, smoothing_lead_ms
 from ..storage.timerange import DAY, TimeRange, parse_shift_starts, resolve_range
 from ..ingest.writer import Ingest, IngestClosed, QueueFull, submit_and_wait
 from ..intel import Intel
@@ -43,7 +43,7 @@ from ..live.model import RATE_WINDOW_MIN, LiveModel
 from ..core.mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from ..live.push import Pusher
 from ..core.schema import epoch_ms as _now_ms
-from ..core.schema import validate_batch
+from ..core.schema import SEVERITIES, validate_batch
 from ..storage.database import Database, TailPosition
 from .tail import EventTail
 
@@ -634,6 +634,12 @@ class Engine:
         wanted = set(warehouses or ())
         pending = [r for r in self._pending_rollups(first) if r[0] < until and (not wanted or r[1] in wanted)]
         return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms, window_min=RATE_WINDOW_MIN)
+
+    def event_counts(self, rng: TimeRange, *, types: list[str] | None = None, warehouses: list[str] | None = None) -> dict[str, Any]:
+        """The event timeline's bars over `rng`: floor events per bucket and severity, counted in the database up to
+        `range.until` (a live range's browser adds the events it receives from then on)."""
+        rows = self.db.event_counts(rng.since, rng.until, rng.bucket_ms, types=types, warehouse_ids=warehouses)
+        return {"range": rng.to_json(), **severity_buckets(rows, since_ms=rng.since, until_ms=rng.until, bucket_ms=rng.bucket_ms, severities=SEVERITIES)}
 
     def completed_by_hour(self, hours: int = 24) -> dict[str, dict[int, int]]:
         since = _now_ms() - hours * 3600_000

@@ -425,6 +425,7 @@ class Database:
         warehouse_ids: Sequence[str] | None = None,
         before: tuple[int, int] | None = None,
         stress_run: int | None = None,
+        floor_only: bool = False,
     ) -> list:
         conds = []
         if since_ms is not None:
@@ -440,6 +441,8 @@ class Database:
             conds.append(or_(EventRow.ts < ts, and_(EventRow.ts == ts, EventRow.id < row_id)))
         if stress_run is not None:
             conds.append(EventRow.stress_run == stress_run)
+        if floor_only:  # what the views and rollups count: stress-test events left out
+            conds.append(EventRow.stress_run.is_(None))
         return conds
 
     def query_events(self, *, limit: int = 100, **filters) -> list[dict[str, Any]]:
@@ -493,6 +496,23 @@ class Database:
         with self.engine.connect() as conn:
             return [(int(b), wh, t, int(c), float(u or 0.0)) for b, wh, t, c, u in conn.execute(q)]
 
+    def event_counts(
+        self, since_ms: int, until_ms: int, bucket_ms: int, *, types: Sequence[str] | None = None,
+        warehouse_ids: Sequence[str] | None = None,
+    ) -> list[tuple[int, str, int]]:
+        """Floor events in [since, until) counted per bucket (epoch-aligned: `ts - ts % bucket`) and severity in the
+        database, one query on the ts index (or the type / warehouse one when filtered). Rows as (bucket start,
+        severity, count), by bucket."""
+        start = EventRow.ts - EventRow.ts % literal_column(str(int(bucket_ms)))  # a literal: GROUP BY matches the select
+        q = (
+            select(start.label("b"), EventRow.severity, func.count())
+            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, types=types, warehouse_ids=warehouse_ids, floor_only=True))
+            .group_by(start, EventRow.severity)
+            .order_by(start)
+        )
+        with self.engine.connect() as conn:
+            return [(int(b), sev, int(n)) for b, sev, n in conn.execute(q)]
+
     def stream_events(
         self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None, *, limit: int, chunk: int = 2_000
     ) -> Iterable[Any]:
@@ -501,7 +521,7 @@ class Database:
         as the views and rollups leave them out. A generator: the connection stays open while it is consumed."""
         q = (
             select(EventRow)
-            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids), EventRow.stress_run.is_(None))
+            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids, floor_only=True))
             .order_by(EventRow.ts, EventRow.id)
             .limit(limit)
         )
@@ -510,7 +530,7 @@ class Database:
 
     def count_floor_events(self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None) -> int:
         q = select(func.count()).select_from(EventRow).where(
-            *self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids), EventRow.stress_run.is_(None)
+            *self._event_filters(since_ms=since_ms, until_ms=until_ms, warehouse_ids=warehouse_ids, floor_only=True)
         )
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()

@@ -142,3 +142,17 @@ def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bu
         out["events_per_min_avg"] = smoothed(events)
         out["tasks_per_min_avg"] = smoothed(done)
     return out
+
+
+def severity_buckets(rows: Iterable[tuple[int, str, int]], *, since_ms: int, until_ms: int, bucket_ms: int,
+                     severities: Iterable[str]) -> dict[str, Any]:
+    """Events per bucket of [since, until) and severity, every bucket present (a quiet one is a zero): the event
+    timeline's bars over a range. `rows` are (bucket start, severity, count), as Database.event_counts gives them."""
+    starts = list(range(since_ms, until_ms, bucket_ms))
+    index = {s: i for i, s in enumerate(starts)}
+    counts = {sev: [0] * len(starts) for sev in severities}
+    for start, sev, n in rows:
+        i = index.get(start)
+        if i is not None and sev in counts:
+            counts[sev][i] += n
+    return {"bucket_ms": bucket_ms, "starts": starts, "counts": counts, "total": sum(map(sum, counts.values()))}

@@ -11,7 +11,7 @@ from ..core.metrics import exposition
 from ..core.jsonparse import JSONBodyError, format_path, loads
 from ..core.schema import ID_RE, FieldError, parse_timestamp, validate_batch
 from ..storage.database import decode_cursor
-from .history import add_history_routes
+from .history import add_history_routes, types_param
 
 if TYPE_CHECKING:
     from ..runtime.engine import Engine
@@ -119,11 +119,7 @@ def create_api(engine: "Engine") -> Blueprint:
             if args.get(name):
                 filters[key] = _time_param(name, args[name], errors)
         if args.get("type"):
-            types = [t for t in args["type"].split(",") if t]
-            unknown = [t for t in types if t not in engine.types]
-            if unknown:
-                errors.append(FieldError(0, "type", f"unknown event type(s): {', '.join(unknown)[:200]}"))
-            filters["types"] = types
+            filters["types"] = types_param(args["type"], engine.types, errors)
         if args.get("warehouse_id"):
             whs = [w for w in args["warehouse_id"].split(",") if w]
             if not all(ID_RE.fullmatch(w) for w in whs):
@@ -132,6 +128,8 @@ def create_api(engine: "Engine") -> Blueprint:
         limit = args.get("limit", "100")
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             errors.append(FieldError(0, "limit", "must be a whole number from 1 to 1000"))
+        if args.get("floor") in ("1", "true"):  # the floor's events only, as the views count them (no stress-test events)
+            filters["floor_only"] = True
         if args.get("before"):
             try:
                 filters["before"] = decode_cursor(args["before"])

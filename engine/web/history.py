@@ -1,6 +1,7 @@
-"""History over a time range (issue 13): the series a view draws (`GET /api/history`) and the range's events and
-rollups as CSV (`GET /api/export`). Both read the range the views show: `range=1h|shift|24h|7d`, or `since` (and
-`until`) for a custom one, and the warehouse filter as `warehouse_id=W1,W2`."""
+"""History over a time range (issue 13): the series a view draws (`GET /api/history`), the event timeline's counts
+(`GET /api/events/counts`) and the range's events and rollups as CSV (`GET /api/export`). All read the range the
+views show: `range=1h|shift|24h|7d`, or `since` (and `until`) for a custom one, and the warehouse filter as
+`warehouse_id=W1,W2`."""
 from __future__ import annotations
 
 import csv
@@ -60,6 +61,15 @@ def _rollup_cells(r) -> tuple:
     return (iso(r.minute), r.minute, _text(r.warehouse_id), r.type, r.count, round(r.units or 0.0, 3))
 
 
+def types_param(value: str, known, errors: list[FieldError]) -> list[str]:
+    """`type=a,b` → the event types, an error for one the server does not know."""
+    types = [t for t in value.split(",") if t]
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        errors.append(FieldError(0, "type", f"unknown event type(s): {', '.join(unknown)[:200]}"))
+    return types
+
+
 def add_history_routes(api: Blueprint, engine: "Engine", time_param: Callable[[str, str, list], int | None], error: Callable) -> None:
     """Register the routes on the API blueprint (`time_param` and `error` are engine/web/api.py's)."""
 
@@ -88,6 +98,17 @@ def add_history_routes(api: Blueprint, engine: "Engine", time_param: Callable[[s
             return error(400, "invalid query", [e.to_json() for e in errors])
         yesterday = request.args.get("compare") == "yesterday"
         return jsonify(engine.history_range(rng, whs, yesterday=yesterday))
+
+    @api.get("/api/events/counts")
+    @require_role("viewer")
+    def event_counts():
+        """The event timeline's bars: floor events per bucket of the range and severity, counted in the database
+        (`type=` and `warehouse_id=` filter them), up to `range.until`."""
+        rng, whs, errors = read_range()
+        types = types_param(request.args["type"], engine.types, errors) if request.args.get("type") else None
+        if errors:
+            return error(400, "invalid query", [e.to_json() for e in errors])
+        return jsonify(engine.event_counts(rng, types=types, warehouses=whs))
 
     @api.get("/api/export")
     @require_role("viewer")
