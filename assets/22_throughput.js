@@ -1,7 +1,8 @@
 /*
  * The throughput page (pages/throughput.py): KPIs from the server's summary, per-warehouse lines (smoothed, and the
- * raw ones beside them) extended with the store's live samples (as far as the chosen range keeps live points, components/range.py), latency lines, and the
- * event mix by type. Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
+ * raw ones beside them) extended with the store's live samples (as far as the chosen range keeps live points,
+ * components/range.py), latency lines, and the event mix by type. Depends on 10_store.js, 11_core.js, 14_gate.js,
+ * 15_time.js, 19_views.js and, at run time, 26_range.js (fp.range.slide).
  */
 (function () {
   "use strict";
@@ -170,6 +171,8 @@
       tpKpis();
       tpWarehouseLines("tp-eps-graph", "epsAvg", "eps");
       tpWarehouseLines("tp-tasks-graph", "tpmAvg", "tpm");
+      fp.range.slide("tp-eps-graph"); // a live range's left edge moves on (26_range.js)
+      fp.range.slide("tp-tasks-graph");
       tpLatency();
       tpMix(now);
     },

@@ -1,8 +1,9 @@
 /*
  * The workers page (pages/workers.py): the crew KPIs from the server's summary, the state board (rendered here only:
  * a tile per worker on shift, one tile per site counting who is offline), top completions and idle time, utilisation
- * per warehouse as the server defines it, and completions per hour (seeded by the page, then followed in the feed).
- * Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js.
+ * per warehouse as the server defines it, and tasks completed per hour over the range (the server's bars, the live
+ * hour's from each tick's done_hour).
+ * Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js and, at run time, 26_range.js (fp.range.slide).
  */
 (function () {
   "use strict";
@@ -17,7 +18,7 @@
   var STATE_LABELS = {busy: "Busy", idle: "Idle", break: "On break", offline: "Offline"};
   var TILE_LABELS = {busy: "Busy", idle: "Idle", break: "Break", offline: "Offline"};
 
-  var wk = {key: null, at: 0, hours: null, hoursSeq: 0, hoursDirty: false, hoursAt: 0};
+  var wk = {key: null, at: 0, bars: null};
 
   function tileOf(w, now, shown) {
     var st = w.state || "offline";
@@ -158,42 +159,55 @@
     }], {yaxis: Object.assign({}, gd.layout.yaxis, {range: [slots - 0.5, -0.5], autorange: false})});
   }
 
-  function wkHours(now) {
-    if (!wk.hours) return;
-    var feed = fp.feedSince(wk.hoursSeq);
-    wk.hoursSeq = feed.head;
-    feed.items.forEach(function (it) {
-      var c = it.e;
-      if (c[2] !== "task.completed" || c[1] <= wk.hours.since) return;
-      var hr = Math.floor(c[1] / 3600000) % 24;
-      var per = (wk.hours.by[c[4]] = wk.hours.by[c[4]] || {});
-      per[hr] = (per[hr] || 0) + 1;
-      wk.hoursDirty = true;
-    });
-    var hourNow = Math.floor(fp.serverNow() / 3600000) % 24;
-    if (hourNow !== wk.hours.hour) wk.hoursDirty = true;
-    if (!wk.hoursDirty || now - wk.hoursAt < SLOW_MS) return;
+  // "Completed tasks per hour" (pages/workers.py, charts.completed_bars_figure): the server's bars over the range,
+  // and under a live range the bar of the current hour set from each tick's `done_hour` (the tasks each warehouse
+  // completed since `hour_start`, engine/live/model.py) on top of what that bar held before this hour (its `base`: 0
+  // for an hourly bar; the day's earlier hours for a day bar). The axis slides with fp.range.slide.
+  function wkBars(now) {
     var gd = fp.graph("wk-hours-graph");
     if (!gd) return;
-    wk.hoursDirty = false;
-    wk.hoursAt = now;
-    wk.hours.hour = hourNow;
-    var hours = [];
-    for (var i = 0; i < 24; i++) hours.push((hourNow + 1 + i) % 24);
-    var labels = hours.map(function (x) {
-      return (x < 10 ? "0" : "") + x + ":00";
+    var m = gd.layout.meta || {};
+    var tp = state.snapshot.throughput || {};
+    var bars = wk.bars;
+    if (!bars || bars.el !== gd) {
+      bars = wk.bars = {el: gd, filterRev: -1, at: 0, hour: m.hour ? m.hour.start : null, base: {}};
+      gd.data.forEach(function (t) {
+        var y = t.y || [];
+        bars.base[t.meta] = (y.length ? y[y.length - 1] : 0) - ((m.hour && m.hour.completed[t.meta]) || 0);
+      });
+    }
+    if (bars.filterRev !== state.filterRev) {
+      bars.filterRev = state.filterRev;
+      fp.applyTraceFilter(gd);
+      return;
+    }
+    if (!m.hour || !m.range || !m.range.live || !tp.hour_start || now - bars.at < SLOW_MS) return;
+    var bucket = m.bucket_ms;
+    var start = tp.hour_start - (tp.hour_start % bucket);
+    var traces = [];
+    var changed = false;
+    gd.data.forEach(function (t, i) {
+      var wh = t.meta;
+      var xs = (t.x || []).map(function (x) {
+        return fp.tz.ms(x, gd);
+      });
+      var last = xs.length - 1;
+      if (tp.hour_start !== bars.hour) {
+        // a new hour: a new bar, or (a day bar) the same bar holding the hour that ended
+        bars.base[wh] = last >= 0 && xs[last] === start ? t.y[last] : 0;
+      }
+      var value = (bars.base[wh] || 0) + (((tp.by_warehouse || {})[wh] || {}).done_hour || 0);
+      if (last >= 0 && xs[last] === start) {
+        if (t.y[last] === value) return;
+        traces[i] = {y: t.y.slice(0, last).concat([value])};
+      } else {
+        traces[i] = {x: t.x.concat([start]), y: (t.y || []).concat([value])};
+      }
+      changed = true;
     });
-    var traces = gd.data.map(function (t) {
-      var per = wk.hours.by[t.meta] || {};
-      return {
-        x: labels,
-        y: hours.map(function (x) {
-          return per[x] || per[String(x)] || 0;
-        }),
-        visible: fp.inFilter(t.meta),
-      };
-    });
-    fp.replaceTraces("wk-hours-graph", gd, traces);
+    bars.hour = tp.hour_start;
+    bars.at = now;
+    if (changed) fp.replaceTraces("wk-hours-graph", gd, traces);
   }
 
   fp.registerView({
@@ -201,12 +215,13 @@
     mount: function () {
       wk.key = null;
       wk.at = 0;
-      wk.hoursDirty = true;
+      wk.bars = null;
     },
     update: function (now) {
       if (!state.snapshot) return;
       var snow = fp.serverNow();
-      wkHours(now);
+      wkBars(now);
+      fp.range.slide("wk-hours-graph"); // a live range's left edge moves on (26_range.js)
       var key = state.workersRev + "/" + state.filterRev + "/" + state.summaryRev;
       // redraw on change, and every 10 s anyway for the clocks on tiles and idle minutes
       if ((key === wk.key && now - wk.at < 10000) || now - wk.at < SLOW_MS) return;
@@ -235,16 +250,4 @@
       wkUtilisation();
     },
   });
-
-  fp.ui.callbacks.seedHours = function (data) {
-    if (!data) return fp.ui.noUpdate();
-    var by = {};
-    Object.keys(data.by_hour || {}).forEach(function (wh) {
-      by[wh] = Object.assign({}, data.by_hour[wh]);
-    });
-    wk.hours = {since: data.server_time, by: by, hour: null};
-    wk.hoursSeq = 0; // count what the feed holds since the seed was taken, then follow it
-    wk.hoursDirty = true;
-    return fp.ui.noUpdate();
-  };
 })();

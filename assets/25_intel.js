@@ -216,10 +216,12 @@
     if (!snap || !snap.warehouses || t - lastLoadAt < LOAD_SAMPLE_MS) return;
     lastLoadAt = t;
     var v = {};
+    var o = {};
     snap.warehouses.forEach(function (w) {
       v[w.id] = w.load_pct === undefined ? null : w.load_pct; // the server's load (engine/live/model.py)
+      o[w.id] = w.open_tasks;
     });
-    intel.load.push({t: t, v: v});
+    intel.load.push({t: t, v: v, o: o});
     if (intel.load.length > LOAD_SAMPLES_MAX) intel.load.shift();
     intel.loadRev++;
   });
@@ -426,38 +428,50 @@
 
   var ld = {fcKey: null, fcEl: null, listAt: 0};
 
+  // The load chart: the server's history over the range (pages/load.py, Engine.open_over_range) in the live traces,
+  // then the samples taken since that are newer than their last point, then the forecast. A range in the past keeps
+  // what the server drew (no live points, no forecast); a live range's axis slides (fp.range.slide).
   function loadForecast() {
     var gd = fp.graph("ld-fc-graph");
     if (!gd) return;
     var snow = fp.serverNow();
     var key = [intel.forecastRev, intel.loadRev, state.filterRev, Math.floor(snow / 60000), String(intel.available)].join("/");
     if (key === ld.fcKey && gd === ld.fcEl) return;
-    var r = forecastTraces(gd, "load", snow);
-    var samples = intel.load;
-    var xs = samples.map(function (s) {
-      return s.t;
-    });
+    var range = gd.layout.meta && gd.layout.meta.range;
+    var past = !!range && !range.live;
+    var r = past ? {traces: [], missing: [], start: null, count: 0} : forecastTraces(gd, "load", snow);
+    var drawn = 0;
     gd.data.forEach(function (t, i) {
       if (!t.meta || t.meta.part !== "live") return;
       var wh = t.meta.wh;
+      var x = t.x || [];
+      var last = x.length ? fp.tz.ms(x[x.length - 1], gd) : -Infinity;
+      var fresh = past ? [] : intel.load.filter(function (s) {
+        return s.t > last && s.v[wh] !== undefined;
+      });
+      drawn += x.length + fresh.length;
       r.traces[i] = {
-        x: xs,
-        y: samples.map(function (s) {
+        x: x.concat(fresh.map(function (s) {
+          return s.t;
+        })),
+        y: (t.y || []).concat(fresh.map(function (s) {
           var v = s.v[wh];
-          return v === undefined || v === null ? null : Math.round(v * 10) / 10;
-        }),
-        visible: fp.inFilter(wh),
+          return v === null ? null : Math.round(v * 10) / 10;
+        })),
+        customdata: (t.customdata || []).concat(fresh.map(function (s) {
+          return s.o[wh];
+        })),
+        visible: fp.inFilter(wh) ? (t.visible === "legendonly" ? "legendonly" : true) : false,
       };
     });
-    var note = missingNote(gd, r.missing, "load");
-    if (!samples.length && !note) note = "Live load appears every " + LOAD_SAMPLE_MS / 1000 + " s";
+    var note = past ? "" : missingNote(gd, r.missing, "load");
+    if (!drawn && !note) note = "Live load appears every " + LOAD_SAMPLE_MS / 1000 + " s";
     ld.fcKey = key;
     ld.fcEl = gd;
     var layout = {shapes: startShapes(gd, r.start)};
-    if (r.count) layout.annotations = noteAnnotations(gd, note, r.start === null); // else the factory's "no warehouse" note stays
+    if (r.count) layout.annotations = noteAnnotations(gd, note, r.start === null && !drawn); // else the factory's "no warehouse" note stays
     // nothing to draw yet: the next hour, not Plotly's default year
-    var empty = !samples.length && r.start === null;
-    layout.xaxis = Object.assign({}, gd.layout.xaxis, empty ? {range: [snow - 5 * 60000, snow + 60 * 60000], autorange: false} : {autorange: true});
+    if (!drawn && r.start === null && !past) layout.xaxis = Object.assign({}, gd.layout.xaxis, {range: [snow - 5 * 60000, snow + 60 * 60000], autorange: false});
     fp.replaceTraces("ld-fc-graph", gd, r.traces, layout);
   }
 
@@ -555,6 +569,7 @@
     update: function (now) {
       if (!state.snapshot) return;
       loadForecast();
+      fp.range.slide("ld-fc-graph"); // a live range's left edge moves on (26_range.js)
       var key = [intel.actionsRev, intel.anomaliesRev, state.filterRev, String(intel.available), intel.noticesRev].join("/");
       if (key === ld.listKey && now - ld.listAt < LIST_MS) return;
       ld.listKey = key;

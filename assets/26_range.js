@@ -30,24 +30,38 @@
     return out.toString();
   }
 
-  // a query value (ISO with or without a zone, or epoch ms) → the inputs' "YYYY-MM-DD HH:MM" (UTC)
+  // a query value (ISO with or without a zone, or epoch ms) → epoch ms; NaN when unreadable. The URL is in UTC: a
+  // value without a zone is UTC, as the server reads it (pages/_common.py view_range).
+  function queryMs(v) {
+    v = String(v || "").trim();
+    if (/^\d+$/.test(v)) return Number(v);
+    v = v.replace(" ", "T");
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) v += "T00:00";
+    return Date.parse(/[zZ]$|[+-]\d\d:?\d\d$/.test(v) ? v : v + "Z");
+  }
+
+  // an instant → the inputs' "YYYY-MM-DD HH:MM", in the zone the views show (15_time.js)
+  function zoneInput(ms) {
+    return fp.tz.wall(ms).slice(0, 16);
+  }
+
+  // a query value → the inputs' text ("" for none)
   function toInput(v) {
     if (!v) return "";
-    if (/^\d+$/.test(v)) return utcInput(Number(v));
-    return String(v).replace(/Z$|[+-]00:?00$/, "").replace("T", " ").slice(0, 16);
+    var ms = queryMs(v);
+    return isNaN(ms) ? String(v) : zoneInput(ms);
   }
 
-  function utcInput(ms) {
-    return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
-  }
-
-  // what a person typed ("2026-12-04 10:00", "2026-12-04T10:00", "2026-12-04") → the query's ISO in UTC, "" if empty
+  // what a person typed ("2026-12-04 10:00", "2026-12-04T10:00", "2026-12-04"), read in the zone the views show (or
+  // in the zone it names) → the query's ISO in UTC ("2026-12-04T10:00:00Z"); "" if empty, as typed if unreadable (the
+  // server then says so by showing its default)
   function toQuery(v) {
     v = String(v || "").trim();
     if (!v) return "";
-    v = v.replace(" ", "T");
-    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) v += "T00:00";
-    return /[zZ]$|[+-]\d\d:?\d\d$/.test(v) ? v : v + "Z";
+    var iso = v.replace(" ", "T");
+    if (/^\d{4}-\d{2}-\d{2}$/.test(iso)) iso += "T00:00";
+    var ms = /[zZ]$|[+-]\d\d:?\d\d$/.test(iso) ? Date.parse(iso) : fp.tz.ms(iso.replace("T", " "), {_fpZone: fp.tz.zone()});
+    return isNaN(ms) ? v : new Date(ms).toISOString().replace(".000Z", "Z");
   }
 
   function withRange(search, changes) {
@@ -81,7 +95,7 @@
         if (value === "custom") {
           // open the two inputs (from a day back, to now, unless already filled); the URL changes on "Show"
           var now = fp.serverNow();
-          return [nu(), nu(), false, since || utcInput(now - 86400000), until || ""];
+          return [nu(), nu(), false, since || zoneInput(now - 86400000), until || ""];
         }
         var s = withRange(search, {range: value === "1h" ? "" : value});
         return [s === (search || "") ? nu() : s, nu(), true, nu(), nu()];
@@ -152,6 +166,109 @@
     });
     if (idx.length) window.Plotly.restyle(gd, {visible: vis}, idx);
   }
+
+  // ---- live ranges slide ----
+
+  // How often a live range's axis moves: about half a pixel of a 1440 px chart, between 5 s and a minute.
+  function slideEvery(span) {
+    return Math.min(60000, Math.max(5000, span / 2880));
+  }
+
+  // Traces that grow with live points (a warehouse's line or bars: meta = its id; the load chart's: part "live"; the
+  // throughput charts' raw lines: part "raw").
+  function growing(t) {
+    return typeof t.meta === "string" || (t.meta && (t.meta.part === "live" || t.meta.part === "raw"));
+  }
+
+  function newestX(gd) {
+    var best = -Infinity;
+    gd.data.forEach(function (t) {
+      if (t.visible === false || !t.x || !t.x.length) return;
+      var v = fp.tz.ms(t.x[t.x.length - 1], gd);
+      if (v > best) best = v;
+    });
+    return best;
+  }
+
+  // The growing traces without their points older than `keep`, or null when none has such points.
+  function trimmed(gd, keep) {
+    var out = [];
+    var any = false;
+    gd.data.forEach(function (t, i) {
+      if (!growing(t) || !t.x || !t.x.length || !(fp.tz.ms(t.x[0], gd) < keep)) return;
+      var from = 0;
+      while (from < t.x.length && fp.tz.ms(t.x[from], gd) < keep) from++;
+      var tr = {x: t.x.slice(from), y: (t.y || []).slice(from)};
+      if (Array.isArray(t.customdata) && t.customdata.length === t.x.length) tr.customdata = t.customdata.slice(from);
+      out[i] = tr;
+      any = true;
+    });
+    return any ? out : null;
+  }
+
+  var slid = new Map(); // graph id → {el, at, set: [left, right] in ms as last set}
+
+  // fp.range.slide(id): a graph drawn for a live range (layout.meta.range.live, components/charts.py) keeps its x axis
+  // at [now − the range's length (window_ms), now] as time passes, or [its start, now] for this shift and a custom
+  // range (further right where a trace reaches into the future: a forecast), relaid out at most every slideEvery(length), and drops the points of its growing traces that fell off
+  // the left edge (one bucket kept for the line to enter). A zoom of the user's own is left alone until a double-click
+  // gives the axis back. A view calls it for each of its graphs on every flush (throughput, workers, load); true when
+  // it moved the axis.
+  rs.slide = function (id) {
+    var gd = fp.graph(id);
+    var r = gd && gd.layout.meta && gd.layout.meta.range;
+    if (!r || !r.live) return false;
+    var s = slid.get(id);
+    if (!s || s.el !== gd) {
+      s = {el: gd, at: 0, set: null};
+      slid.set(id, s);
+    }
+    var span = r.window_ms || r.until - r.since;
+    if (Date.now() - s.at < slideEvery(span)) return false;
+    var ax = gd.layout.xaxis || {};
+    if (s.set && ax.autorange === false && Array.isArray(ax.range)) {
+      var shown = ax.range.map(function (x) {
+        return fp.tz.ms(x, gd);
+      });
+      if (Math.abs(shown[0] - s.set[0]) > 1000 || Math.abs(shown[1] - s.set[1]) > 1000) return false; // the user's zoom
+    }
+    var now = fp.serverNow();
+    var left = r.window_ms ? now - r.window_ms : r.since; // this shift, a custom range: the start stays
+    var right = Math.max(now, newestX(gd));
+    s.at = Date.now();
+    s.set = [left, right];
+    var bucket = (gd.layout.meta && gd.layout.meta.bucket_ms) || r.bucket_ms || 60000;
+    fp.replaceTraces(id, gd, trimmed(gd, left - bucket) || [], {xaxis: Object.assign({}, ax, {range: [left, right], autorange: false})});
+    return true;
+  };
+
+  // ---- the custom inputs in the chosen zone ----
+
+  // The zone beside the custom inputs, named; the inputs re-read from the URL in a new zone (the page's range words
+  // follow the zone in 15_time.js).
+  var zoned = {rev: -1};
+  function zoneInputs() {
+    fp.set("fp-range-zone", {children: fp.tz.label(), title: "The times are " + fp.tz.zone() + " (" + fp.tz.offsetLabel(fp.serverNow()) + "): the header's time choice"});
+    if (zoned.rev === fp.tz.rev) return;
+    zoned.rev = fp.tz.rev;
+    var q = params(window.location.search);
+    if (q.get("since") && document.getElementById("fp-range-since")) {
+      fp.set("fp-range-since", {value: toInput(q.get("since"))}, true);
+      fp.set("fp-range-until", {value: toInput(q.get("until"))}, true);
+    }
+  }
+
+  fp.registerView({
+    root: "react-entry-point",
+    update: function () {
+      // a page's layout in place (before it, Dash's set_props cannot find the header's components either)
+      if (!fp.state.snapshot || !document.querySelector(".fp-page")) return;
+      zoneInputs();
+    },
+  });
+
+  rs.toQuery = toQuery; // for the unit tests
+  rs.toInput = toInput;
 
   fp.registerView({
     root: "tp-page",

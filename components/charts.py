@@ -237,25 +237,36 @@ def _forecast_note(text: str) -> dict:
                 font=dict(size=12, color=MUTED), bgcolor="rgba(255,255,255,0.85)", name="forecast")
 
 
-def load_forecast_figure(warehouses: Sequence[str], names: Mapping[str, str], *, learning_min: int | None = None) -> go.Figure:
-    """Load (open tasks as % of capacity) per warehouse: a live line sampled in the browser, then the
-    forecast of the next 60 minutes with its 95 % band; the capacity line at 100 %."""
+def load_forecast_figure(
+    warehouses: Sequence[str], names: Mapping[str, str], *, learning_min: int | None = None,
+    history: Mapping[str, Any] | None = None, time_range: Mapping[str, Any] | None = None,
+) -> go.Figure:
+    """Load (open tasks as % of capacity) per warehouse: over the range (`history`, Engine.open_over_range: x,
+    load_pct and open_tasks per warehouse), then live points the browser appends, then the forecast of the next 60
+    minutes with its 95 % band; the capacity line at 100 %. A range in the past is fixed to its axis, without
+    live points or forecast (`layout.meta.range`)."""
+    history = history or {}
+    x = list(history.get("x", []))
     traces: list[go.Scatter] = []
     for i, wh in enumerate(warehouses):
         color = warehouse_color(i)
-        traces.append(go.Scatter(x=[], y=[], mode="lines", name=names.get(wh, wh), meta=dict(wh=wh, part="live"), line=dict(width=2, color=color),
-                                 legendgroup=f"fc-{wh}", hovertemplate=f"%{{y:.0f}} % of capacity<extra>{names.get(wh, wh)}</extra>"))
+        traces.append(go.Scatter(x=x, y=list(history.get("load_pct", {}).get(wh, [])), customdata=list(history.get("open_tasks", {}).get(wh, [])),
+                                 mode="lines", name=names.get(wh, wh), meta=dict(wh=wh, part="live"), line=dict(width=2, color=color),
+                                 legendgroup=f"fc-{wh}", hovertemplate=f"%{{y:.0f}} % of capacity · %{{customdata}} open<extra>{names.get(wh, wh)}</extra>"))
         traces.extend(forecast_traces(wh, names.get(wh, wh), color, unit="% of capacity", decimals=0, scale=100.0))
+    xaxis = dict(**TIME_AXIS)
+    if time_range is not None and not time_range["live"]:
+        xaxis.update(range=[time_range["since"], time_range["until"]], autorange=False)
     return _figure(
         traces,
-        xaxis=dict(**TIME_AXIS),
+        xaxis=xaxis,
         yaxis=dict(title=dict(text="Load (% of capacity)"), rangemode="tozero", ticksuffix=" %"),
         hovermode="x unified",
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=100, y1=100, line=dict(color=TARGET_COLOR, width=1.5, dash="dash"), name="capacity")],
         annotations=[dict(text="capacity", xref="paper", x=1, xanchor="right", y=100, yanchor="bottom", showarrow=False, font=dict(size=11, color=MUTED)),
                      _forecast_note(FORECAST_WAITING if warehouses else "No warehouse has reported yet")],
-        uirevision="load-forecast",
-        meta=dict(learning_min=learning_min),
+        uirevision="load-forecast" + (f"-{time_range['name']}" if time_range else ""),
+        meta=dict(learning_min=learning_min, range=dict(time_range) if time_range else None),
     )
 
 
@@ -345,14 +356,20 @@ def utilisation_figure(names: Sequence[str], values: Sequence[float | None], col
     )
 
 
-def by_hour_figure(by_hour: Mapping[str, Mapping[int, int]], warehouses: Sequence[str], names: Mapping[str, str], *, current_hour: int) -> go.Figure:
-    """Completed tasks per hour of day (UTC), stacked per warehouse; hours in clock order ending now."""
-    hours = [(current_hour + 1 + i) % 24 for i in range(24)]
-    labels = [f"{h:02d}:00" for h in hours]
+def completed_bars_figure(
+    starts: Sequence[int], counts: Mapping[str, Sequence[int]], warehouses: Sequence[str], names: Mapping[str, str], *,
+    bucket_ms: int, time_range: Mapping[str, Any], hour: Mapping[str, Any] | None = None,
+) -> go.Figure:
+    """Tasks completed per bar (`bucket_ms`: an hour, or longer), stacked by warehouse on the range's time axis: one bar
+    trace per warehouse (`meta` = its id), each bar from its start (x) to just before the next.
+
+    `layout.meta`: `range` (the view's TimeRange), `bucket_ms`, and for a live range `hour` = {start, completed}: the
+    current hour's counts already in the last bar, which the browser replaces with each tick's `done_hour`."""
     traces = [
         go.Bar(
-            x=labels, y=[by_hour.get(wh, {}).get(h, 0) for h in hours], name=names.get(wh, wh), meta=wh,
-            marker=dict(color=warehouse_color(i)), hovertemplate="%{x} UTC: %{y} tasks<extra>" + names.get(wh, wh) + "</extra>",
+            x=list(starts), y=list(counts.get(wh, [0] * len(starts))), name=names.get(wh, wh), meta=wh, offset=0, width=bucket_ms * 0.92,
+            marker=dict(color=warehouse_color(i), line=dict(width=0)),
+            hovertemplate="from %{x|%d %b %H:%M} UTC<br>%{y} tasks<extra>" + names.get(wh, wh) + "</extra>",
         )
         for i, wh in enumerate(warehouses)
     ]
@@ -360,9 +377,11 @@ def by_hour_figure(by_hour: Mapping[str, Mapping[int, int]], warehouses: Sequenc
         traces,
         annotations=[] if warehouses else [_empty_note("No warehouse has reported yet")],
         barmode="stack",
-        xaxis=dict(type="category", title=dict(text="Hour of day (UTC), last 24 h"), tickangle=0, nticks=12, showgrid=False),
-        yaxis=dict(title=dict(text="Completed tasks")),
-        bargap=0.18,
+        xaxis=dict(**TIME_AXIS, range=[time_range["since"], time_range["until"]], autorange=False),
+        yaxis=dict(title=dict(text="Completed tasks"), rangemode="tozero"),
+        hovermode="closest",
+        meta=dict(range=dict(time_range), bucket_ms=bucket_ms, hour=dict(hour) if hour else None),
+        uirevision=f"done-{time_range['name']}",
     )
 
 

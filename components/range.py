@@ -20,7 +20,7 @@ def create_range_control() -> html.Div:
             # text, not datetime-local: dcc.Input moves the caret with setSelectionRange, which that type refuses (a console error)
             html.Label(["From", dcc.Input(id="fp-range-since", type="text", placeholder="YYYY-MM-DD HH:MM", className="fp-range-input")]),
             html.Label(["to (empty = now)", dcc.Input(id="fp-range-until", type="text", placeholder="YYYY-MM-DD HH:MM", className="fp-range-input")]),
-            html.Span("UTC", className="fp-range-zone"),
+            html.Span("UTC", id="fp-range-zone", className="fp-range-zone", title="The zone these times are in: the header's time choice"),
             html.Button("Show", id="fp-range-apply", n_clicks=0, type="button", className="fp-button fp-range-apply"),
         ],
         id="fp-range-custom",

@@ -12,14 +12,17 @@ from components.kpi import create_kpi, create_kpi_row
 from components.model_status import model_status_panel
 from components.panel import create_graph_panel, create_page_head, create_panel
 from components.recommendations import create_recommendations_panel
-from pages._common import engine_or_none, fmt, forecast_min_history
+from pages._common import engine_or_none, fmt, forecast_min_history, range_words, view_range
 
 dash.register_page(__name__, path="/load", name="Load", title="Load · Floorpulse", order=3)
 
 
-def layout(**_):
+def layout(**query):
     engine = engine_or_none()
     now = int(time.time() * 1000)
+    rng = view_range(engine, query)
+    history = engine.open_over_range(rng) if engine else None
+    live = not rng or rng.live
     warehouses = engine.live.warehouse_load(now) if engine else []
     load = engine.live.summary(now_ms=now)["load"] if engine else {}  # the figures the bridge keeps current (one definition)
     stale = load.get("stale", 0)
@@ -34,7 +37,7 @@ def layout(**_):
     )
     return html.Div(
         [
-            create_page_head("Warehouse load", "Work waiting against what each site can carry"),
+            create_page_head("Warehouse load", ["Work waiting against what each site can carry · load, ", *range_words(rng)]),
             kpis,
             html.Div(
                 [
@@ -48,9 +51,14 @@ def layout(**_):
             # issue 5: forecast of load, rule firings, anomalies, model status (filled by assets/25_intel.js)
             html.Div(
                 [
-                    create_graph_panel("ld-fc-graph", "Load forecast", load_forecast_figure([w["id"] for w in warehouses], {w["id"]: w["name"] for w in warehouses},
-                                                            learning_min=forecast_min_history()),
-                                       subtitle="live since this tab opened · dashed = next 60 min forecast, band = 95 % interval", height=320),
+                    create_graph_panel("ld-fc-graph", "Load over the range · forecast" if live else "Load over the range",
+                                       load_forecast_figure([w["id"] for w in warehouses], {w["id"]: w["name"] for w in warehouses},
+                                                            learning_min=forecast_min_history(), history=history,
+                                                            time_range=rng.to_json() if rng else None),
+                                       subtitle=["open tasks as % of capacity · ", *range_words(rng),
+                                                 ", rebuilt from the stored task flow" + (" · then live every 10 s · dashed = next 60 min forecast, "
+                                                                                         "band = 95 % interval" if live else " · a past range: no forecast")],
+                                       height=320),
                     create_recommendations_panel(),
                 ],
                 className="fp-grid fp-grid-2",

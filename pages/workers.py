@@ -1,17 +1,18 @@
-"""Worker activity: state board, counts per state, tasks and idle time per worker, utilisation, completions by hour."""
+"""Worker activity: state board, counts per state, tasks and idle time per worker and utilisation (this shift), and
+completed tasks over the header's range (rollups, then the live hour)."""
 from __future__ import annotations
 
 import time
 
 import dash
-from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
+from dash import html
 
-from components.charts import by_hour_figure, hbar_figure, utilisation_figure
+from components.charts import completed_bars_figure, hbar_figure, utilisation_figure
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_graph_panel, create_page_head, create_panel
 from components.theme import STATE_COLORS
 from components.worker_board import state_legend, worker_labels
-from pages._common import engine_or_none, fmt
+from pages._common import engine_or_none, fmt, range_words, view_range
 
 dash.register_page(__name__, path="/workers", name="Workers", title="Workers · Floorpulse", order=2)
 
@@ -30,16 +31,18 @@ def _utilisation(warehouses: list[dict]) -> tuple[list[str], list[float | None]]
     return [wh["name"] for wh in warehouses], [wh["workers"]["utilisation_pct"] for wh in warehouses]
 
 
-def layout(**_):
+def layout(**query):
     engine = engine_or_none()
     now = int(time.time() * 1000)
+    rng = view_range(engine, query)
     workers = engine.live.workers_json(now_ms=now) if engine else []
     crew = engine.live.summary(now_ms=now)["workers"] if engine else {}  # the figures the bridge keeps current
     warehouses = engine.live.warehouse_load(now) if engine else []
     names = {w["id"]: w["name"] for w in warehouses}
-    by_hour = engine.completed_by_hour(24) if engine else {}
-    wh_ids = [w["id"] for w in warehouses]
-    current_hour = (now // 3_600_000) % 24
+    bars = engine.completed_bars(rng) if engine else {"starts": [], "completed": {}, "bucket_ms": 3_600_000, "hour": None}
+    wh_ids = sorted({w["id"] for w in warehouses} | set(bars["completed"]))
+    span = rng.to_json() if rng else {"name": "1h", "since": now - 3_600_000, "until": now, "live": True, "bucket_ms": 60_000}
+    per = "hour" if bars["bucket_ms"] == 3_600_000 else "day"  # completed_bars: an hour, or a day for ranges over 8 days
     def share(state: str) -> str:
         return f"{fmt(crew['share_pct'][state])} % of signed-in" if crew.get("signed_in") else "nobody signed in"
 
@@ -54,7 +57,8 @@ def layout(**_):
     util_names, util_values = _utilisation(warehouses)
     return html.Div(
         [
-            create_page_head("Worker activity", "Who is doing what right now, and how the shift is going"),
+            create_page_head("Worker activity", ["Who is doing what right now and how the shift is going · completed tasks, ",
+                                                 *range_words(rng)]),
             kpis,
             create_panel(
                 "State board",
@@ -68,12 +72,12 @@ def layout(**_):
                     create_graph_panel(
                         "wk-done-graph", f"Tasks done this shift · top {TOP_N}",
                         hbar_figure(**done, x_title="Tasks completed", color=STATE_COLORS["busy"], unit="tasks", empty="No tasks completed yet this shift"),
-                        subtitle="completed tasks per worker since sign-in", height=380,
+                        subtitle="completed tasks per worker since sign-in · a shift figure, whatever the range", height=380,
                     ),
                     create_graph_panel(
                         "wk-idle-graph", f"Idle time this shift · top {TOP_N}",
                         hbar_figure(**idle, x_title="Idle time (minutes)", color=STATE_COLORS["idle"], unit="min", decimals=0, empty="Nobody has been idle"),
-                        subtitle="minutes signed in without a task", height=380,
+                        subtitle="minutes signed in without a task · a shift figure, whatever the range", height=380,
                     ),
                 ],
                 className="fp-grid fp-grid-2",
@@ -86,19 +90,18 @@ def layout(**_):
                         subtitle="busy ÷ (busy + idle) time of those signed in, this shift", height=300,
                     ),
                     create_graph_panel(
-                        "wk-hours-graph", "Completed tasks by hour of day",
-                        by_hour_figure(by_hour, wh_ids, names, current_hour=current_hour),
-                        subtitle="last 24 hours, stacked by warehouse · the current hour grows live", height=300,
+                        "wk-hours-graph", f"Completed tasks per {per}",
+                        completed_bars_figure(bars["starts"], bars["completed"], wh_ids, names, bucket_ms=bars["bucket_ms"], time_range=span,
+                                              hour=bars["hour"]),
+                        subtitle=[*range_words(rng), " from rollups, stacked by warehouse"
+                                  + (" · the current hour grows live" if span["live"] else " · a past range")],
+                        height=300,
                     ),
                 ],
                 className="fp-grid fp-grid-1-2",
             ),
-            dcc.Store(id="wk-hours-seed", data={"server_time": now, "by_hour": {w: {str(h): c for h, c in v.items()} for w, v in by_hour.items()}}),
         ],
         className="fp-page",
         id="wk-page",
     )
 
-
-# An output (no_update) makes Dash run it when the page mounts.
-clientside_callback(ClientsideFunction("floorpulse", "seedHours"), Output("wk-hours-seed", "modified_timestamp"), Input("wk-hours-seed", "data"))

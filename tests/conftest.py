@@ -322,3 +322,29 @@ def pg_url():
     Base.metadata.drop_all(eng)
     eng.dispose()
     yield PG_URL
+
+
+@pytest.fixture
+def quiet_app(tmp_path):
+    """(app, engine) whose rollup job does not run on its own: what is not flushed stays in the live model until the
+    test flushes; exports capped at 5 rows."""
+    from app import create_app
+
+    dash_app = create_app(make_config(tmp_path, rollup_interval_s=3600.0, export_max_rows=5))
+    engine = dash_app.server.extensions["floorpulse"].engine
+    add_test_users(engine)
+    yield dash_app, engine
+    engine.stop()
+
+
+def iso(ms: int) -> str:
+    """Epoch ms as an ISO-8601 timestamp in UTC (an event's `timestamp`)."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+
+
+def post_events(client, events) -> None:
+    """POST /api/events through a test client; the batch must be accepted."""
+    r = client.post("/api/events", json=events)
+    assert r.status_code == 202, r.get_json()

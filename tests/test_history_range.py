@@ -6,12 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
 
-from conftest import add_test_users, authed_client, make_config
+from conftest import authed_client, iso as _iso, post_events as _post
 from engine.core.config import DEFAULT_EVENT_TYPES
 from engine.core.schema import validate_batch
 from engine.storage.database import Database
@@ -48,27 +47,6 @@ def test_custom_ranges_in_the_past_are_fixed_and_bounded():
         resolve_range("custom", NOW, since_ms=NOW - 100 * DAY)
     with pytest.raises(RangeError):
         resolve_range("fortnight", NOW)
-
-
-@pytest.fixture
-def quiet_app(tmp_path):
-    """The rollup job does not run on its own: what is not flushed stays in the live model until the test flushes."""
-    from app import create_app
-
-    dash_app = create_app(make_config(tmp_path, rollup_interval_s=3600.0, export_max_rows=5))
-    engine = dash_app.server.extensions["floorpulse"].engine
-    add_test_users(engine)
-    yield dash_app, engine
-    engine.stop()
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
-
-
-def _post(client, events):
-    r = client.post("/api/events", json=events)
-    assert r.status_code == 202, r.get_json()
 
 
 def test_history_picks_the_bucket_for_the_range_and_says_so(quiet_app):

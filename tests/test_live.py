@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from engine.core.config import DEFAULT_EVENT_TYPES
-from engine.storage.history import completed_by_hour, minute_series
+from engine.storage.history import bucket_counts, minute_series, open_at_ends
 from engine.live.model import LiveModel, percentiles, rollup
 from engine.core.schema import iso_ms, validate_batch
 from engine.storage.database import task_updates
@@ -172,11 +172,18 @@ def test_minute_series_fills_quiet_minutes_with_zeros():
     assert s["units_per_min"]["W1"] == [10.0, 0.0, 0.0]
 
 
-def test_completed_by_hour():
+def test_bucket_counts_counts_one_type_per_bucket():
     hour = 3_600_000
-    rows = [(T0, "W1", "task.completed", 5, 0.0), (T0 + hour, "W1", "task.completed", 2, 0.0), (T0, "W1", "scan", 9, 0.0)]
-    h0 = (T0 // hour) % 24
-    assert completed_by_hour(rows) == {"W1": {h0: 5, (h0 + 1) % 24: 2}}
+    rows = [(T0, "W1", "task.completed", 5, 0.0), (T0 + hour + 60_000, "W1", "task.completed", 2, 0.0), (T0, "W1", "scan", 9, 0.0),
+            (T0 + 2 * hour, "W2", "task.completed", 4, 0.0), (T0 - 60_000, "W1", "task.completed", 7, 0.0)]
+    assert bucket_counts(rows, starts=[T0, T0 + hour], bucket_ms=hour) == {"W1": [5, 2]}  # outside the buckets: left out
+
+
+def test_open_tasks_are_rebuilt_backwards_from_the_count_open_now():
+    # 3 open now; the flow after the last period (+1) came after it; each period's net flow before that
+    assert open_at_ends(3, [2, -1, 4], after=1) == [0.0, 0.0, 2.0]  # 2 − 4 = −2: never below 0
+    assert open_at_ends(10, [2, -1, 4], after=1) == [6.0, 5.0, 9.0]
+    assert open_at_ends(5, []) == []
 
 
 def test_task_updates_fold_a_batch_per_task():

@@ -19,6 +19,7 @@ import numpy as np
 from . import forecast as fc
 from .drift import MAX_SPAN, DriftState
 from ..core.schema import SYSTEM_WAREHOUSE
+from ..storage.history import FLOW_TYPES, net_flow, open_at_ends
 
 if TYPE_CHECKING:
     from ..live.model import LiveModel
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 RollupRows = Sequence[tuple[int, str, str, int, float]]  # (minute, warehouse, type, count, units), as storage returns them
 
 MINUTE = 60_000
-FLOW_TYPES = ("task.completed", "task.created", "task.failed", "task.cancelled")
 REFRESH_OVERLAP = 15 * MINUTE  # re-read the last minutes each time: rollups of a minute still grow after it ended
 FULL_REFRESH_MS = 30 * MINUTE  # and everything now and then: a backfill or a start-up repair writes older minutes
 
@@ -89,7 +89,7 @@ class MinuteHistory:
             d = self.done.setdefault(wh, {})
             d[minute] = d.get(minute, 0) + count
         n = self.net.setdefault(wh, {})
-        n[minute] = n.get(minute, 0) + (count if etype == "task.created" else -count)
+        n[minute] = n.get(minute, 0) + net_flow(etype, count)
 
     def arrivals(self, wh: str, start_ms: int, end_ms: int) -> list[float]:
         """Tasks that arrived to be done per minute in [start_ms, end_ms): created − failed − cancelled, i.e. the net
@@ -112,10 +112,8 @@ class MinuteHistory:
             flow = np.fromiter((net.get(m, 0) for m in minutes), dtype=float, count=len(minutes))
             in_progress = sum(v for m, v in net.items() if m >= end)
         open_tasks = None
-        if open_now is not None:
-            at_end = open_now - in_progress  # open tasks when the last complete minute ended
-            later = np.concatenate([np.cumsum(flow[::-1])[::-1][1:], [0.0]])  # net flow after each minute
-            open_tasks = np.maximum(at_end - later, 0.0)
+        if open_now is not None:  # the minute in progress is the flow after the last complete one
+            open_tasks = np.array(open_at_ends(open_now, flow.tolist(), after=in_progress), dtype=float)
         return fc.History(start, completed, open_tasks, first)
 
 

@@ -34,6 +34,7 @@ from ..core.schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, T
 WINDOW_S = 60
 MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
 RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
+HOUR_MS = 3_600_000
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
 SIGNED_IN = ("busy", "idle", "break")
@@ -255,6 +256,8 @@ class LiveModel:
         self.mix_seconds: dict[int, Counter] = {}
         # per-minute events, completions and units ("ev:<wh>", "done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
         self.minutes: dict[int, Counter] = {}
+        # completions per (UTC) hour and warehouse, this hour and the last: the live bar of "completed tasks" charts
+        self.hours: dict[int, Counter] = {}
         self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
         self.alerts: deque[dict[str, Any]] = deque(maxlen=50)
         self.recent: deque[Event] = deque(maxlen=200)
@@ -416,6 +419,10 @@ class LiveModel:
                     mix = self.mix_seconds[sec] = Counter()
                 mix[e.warehouse_id + "\x00" + e.type] += 1
         self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
+        if e.type == "task.completed":
+            hour = e.ts // HOUR_MS
+            if hour >= (horizon_s + WINDOW_S) * 1000 // HOUR_MS - 1:
+                self.hours.setdefault(hour, Counter())[e.warehouse_id] += 1
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_json())
@@ -552,6 +559,8 @@ class LiveModel:
             del self.mix_seconds[sec]
         for minute in [m for m in self.minutes if m <= now_s // 60 - RATE_WINDOW_MIN - 1]:
             del self.minutes[minute]
+        for hour in [h for h in self.hours if h < now_s * 1000 // HOUR_MS - 1]:
+            del self.hours[hour]
 
     def _rate_window(self, now_ms: int) -> tuple[Counter, float]:
         """Completions and units of the whole minutes that started inside the last RATE_WINDOW_MIN, and the seconds
@@ -593,6 +602,7 @@ class LiveModel:
             rate, span_s = self._rate_window(now_ms)
             per_hour = 3600 / span_s
             mix = self._mix(now_s)
+            hour_start, done_hour = self.done_this_hour(now_ms)
             by_wh = {
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
@@ -601,6 +611,7 @@ class LiveModel:
                     "eps_avg": round(rate["ev:" + wid] / span_s, 2),
                     "units_per_hour": round(saturate(rate["units:" + wid] * per_hour), 1),
                     "by_type": mix.get(wid, {}),
+                    "done_hour": done_hour.get(wid, 0),
                 }
                 for wid in self.warehouses
             }
@@ -613,10 +624,17 @@ class LiveModel:
                 # over the last RATE_WINDOW_MIN minutes (the views label it from `rate_window_min`)
                 "units_per_hour": round(saturate(sum(v["units_per_hour"] for v in by_wh.values())), 1),
                 "rate_window_min": RATE_WINDOW_MIN,
+                "hour_start": hour_start,  # `done_hour` counts the tasks completed since then (UTC hours)
                 "by_warehouse": by_wh,
                 "by_type": by_type,
                 "events_total": self.events_total,
             }
+
+    def done_this_hour(self, now_ms: int) -> tuple[int, dict[str, int]]:
+        """The start of the current (UTC) hour and the tasks each warehouse completed since then."""
+        with self.lock:
+            hour = now_ms // HOUR_MS
+            return hour * HOUR_MS, dict(self.hours.get(hour, {}))
 
     def latency(self, window_s: float = LATENCY_WINDOW_S) -> dict[str, Any]:
         """Ingest → push latency percentiles over the last `window_s` seconds (what is true now, not this morning)."""

@@ -32,14 +32,14 @@ from ..auth.accounts import Accounts, Audit
 from ..kiosk.tokens import KioskTokens
 from ..core.bus import InProcessBus
 from ..core.config import Config
-from ..storage.history import bucket_series, completed_by_hour, minute_series, severity_buckets, smoothing_lead_ms
-from ..storage.timerange import DAY, TimeRange, parse_shift_starts, resolve_range
+from ..storage.history import bucket_counts, bucket_series, minute_series, net_flow, open_at_ends, severity_buckets, smoothing_lead_ms
+from ..storage.timerange import DAY, HOUR, MINUTE, TimeRange, parse_shift_starts, resolve_range
 from ..ingest.writer import Ingest, IngestClosed, QueueFull, submit_and_wait
 from ..intel import Intel
 from ..core.jobs import JobRunLog, Jobs, running_token
 from ..core.jsonsafe import StrictJSON
 from .leader import Leader, process_identity
-from ..live.model import RATE_WINDOW_MIN, LiveModel
+from ..live.model import RATE_WINDOW_MIN, LiveModel, pct
 from ..core.mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from ..live.push import Pusher
 from ..core.schema import epoch_ms as _now_ms
@@ -605,6 +605,62 @@ class Engine:
         series["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load(now)}
         return series
 
+    def completed_bars(self, rng: TimeRange, warehouses: list[str] | None = None) -> dict[str, Any]:
+        """Tasks completed per warehouse in bars over `rng` (the workers view): an hour each, or the range's bucket
+        when longer. Counted from the rollups up to the current hour; a live range's current hour is the live
+        model's count (`done_hour` in every tick, which the browser puts on the last bar from then on)."""
+        now = _now_ms()
+        bucket = max(HOUR, rng.bucket_ms)
+        start = rng.since - rng.since % bucket
+        hour_start, hour = self.live.done_this_hour(now)
+        cut = hour_start if rng.live else rng.until
+        starts = list(range(start, now + 1 if rng.live else rng.until, bucket))
+        wanted = set(warehouses or ())
+        rows = self.db.rollups_bucketed(start, cut, bucket, warehouses)
+        pending = [r for r in self._pending_rollups(start) if r[0] < cut and (not wanted or r[1] in wanted)]
+        counts = bucket_counts([*rows, *pending], starts=starts, bucket_ms=bucket)
+        if rng.live:
+            hour = {wh: n for wh, n in hour.items() if not wanted or wh in wanted}
+            for wh, n in hour.items():
+                counts.setdefault(wh, [0] * len(starts))[-1] += n
+        return {"range": rng.to_json(), "bucket_ms": bucket, "starts": starts, "completed": counts,
+                "hour": {"start": hour_start, "completed": hour} if rng.live else None}
+
+    def open_over_range(self, rng: TimeRange, warehouses: list[str] | None = None) -> dict[str, Any]:
+        """Open tasks per warehouse over `rng`, rebuilt from the rollups' task flow backwards from the live open count
+        (storage/history.py open_at_ends, as the forecaster's history is): at `since`, at the end of each bucket and,
+        for a live range, now; with each as % of the warehouse's capacity now (`load_pct`)."""
+        now = _now_ms()
+        b = rng.bucket_ms
+        starts = list(range(rng.since, rng.until, b))
+        wanted = set(warehouses or ())
+        inside = self.db.rollups_bucketed(rng.since, rng.until, b, warehouses)
+        later = self.db.rollups_bucketed(rng.until, now + MINUTE, 1000 * DAY, warehouses)  # after the range: one sum
+        with self.live.lock:  # the deltas not flushed and the open counts they led to, at one instant
+            pending = [r for r in self._pending_rollups(rng.since) if not wanted or r[1] in wanted]
+            sites = {w["id"]: w for w in self.live.warehouse_load(now) if not wanted or w["id"] in wanted}
+        flows = {wh: [0.0] * len(starts) for wh in sites}
+        after = {wh: 0.0 for wh in sites}
+        for minute, wh, etype, count, _u in [*inside, *pending]:
+            if wh in sites and rng.since <= minute < rng.until:
+                flows[wh][(minute - rng.since) // b] += net_flow(etype, count)
+        for minute, wh, etype, count, _u in [*later, *(r for r in pending if r[0] >= rng.until)]:  # `later`: one row per type
+            if wh in sites:
+                after[wh] += net_flow(etype, count)
+        ends = [min(s + b, rng.until) for s in starts]
+        x = [rng.since, *ends] + ([now] if rng.live else [])
+        open_tasks = {}
+        for wh, site in sites.items():
+            at_ends = open_at_ends(site["open_tasks"], [0.0, *flows[wh]], after=after[wh])  # a leading empty period: `since`
+            open_tasks[wh] = [round(v) for v in at_ends] + ([site["open_tasks"]] if rng.live else [])
+        return {
+            "range": rng.to_json(),
+            "x": x,
+            "open_tasks": open_tasks,
+            "load_pct": {wh: [pct(v, sites[wh]["capacity"]) for v in vals] for wh, vals in open_tasks.items()},
+            "capacity": {wh: site["capacity"] for wh, site in sites.items()},
+        }
+
     def time_range(self, name: str | None = None, *, since_ms: int | None = None, until_ms: int | None = None) -> TimeRange:
         """A view's range resolved now (storage/timerange.py); raises RangeError for one it cannot draw."""
         return resolve_range(name, _now_ms(), shift_starts=parse_shift_starts(self.config.shift_starts), since_ms=since_ms,
@@ -640,12 +696,6 @@ class Engine:
         `range.until` (a live range's browser adds the events it receives from then on)."""
         rows = self.db.event_counts(rng.since, rng.until, rng.bucket_ms, types=types, warehouse_ids=warehouses)
         return {"range": rng.to_json(), **severity_buckets(rows, since_ms=rng.since, until_ms=rng.until, bucket_ms=rng.bucket_ms, severities=SEVERITIES)}
-
-    def completed_by_hour(self, hours: int = 24) -> dict[str, dict[int, int]]:
-        since = _now_ms() - hours * 3600_000
-        since -= since % 3600_000
-        rows = self.db.rollups_since(since, types=["task.completed"]) + self._pending_rollups(since)
-        return completed_by_hour(rows)
 
     def _pending_rollups(self, since: int) -> list[tuple[int, str, str, int, float]]:
         """Rollup deltas the rollup job has not written yet, as rows (so history includes the last seconds)."""

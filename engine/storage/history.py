@@ -47,15 +47,39 @@ def minute_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int) ->
     }
 
 
-def completed_by_hour(rows: Iterable[RollupRow]) -> dict[str, dict[int, int]]:
-    """Completed tasks per warehouse per hour of day (0-23, UTC) over the rows given."""
-    out: dict[str, dict[int, int]] = {}
-    for minute, wh, etype, count, _units in rows:
-        if etype != "task.completed":
-            continue
-        hour = (minute // 3_600_000) % 24
-        per = out.setdefault(wh, {})
-        per[hour] = per.get(hour, 0) + count
+# what opens a task (+) and what closes one (−): the net flow that open-task history is rebuilt from
+FLOW_TYPES = ("task.created", "task.completed", "task.failed", "task.cancelled")
+
+
+def net_flow(etype: str, count: float) -> float:
+    """A rollup row's part of the net task flow: + for tasks created, − for tasks closed, 0 for other types."""
+    if etype not in FLOW_TYPES:
+        return 0
+    return count if etype == "task.created" else -count
+
+
+def open_at_ends(open_now: float, flows: Sequence[float], after: float = 0.0) -> list[float]:
+    """Open tasks at the end of each of consecutive periods, rebuilt backwards from the count open now: at a period's
+    end, `open_now` less the net task flow of every later period and of `after` (the flow from the last period's end
+    to now). Never below 0 (a task closed whose creation predates the history would take it there)."""
+    out = [0.0] * len(flows)
+    later = after
+    for i in range(len(flows) - 1, -1, -1):
+        out[i] = max(open_now - later, 0.0)
+        later += flows[i]
+    return out
+
+
+def bucket_counts(rows: Iterable[RollupRow], *, starts: Sequence[int], bucket_ms: int, etype: str = "task.completed") -> dict[str, list[int]]:
+    """Per warehouse, how many `etype` events fell in each bucket (`starts`, each `bucket_ms` long, consecutive);
+    `rows` may be summed per bucket already or per minute; rows outside the buckets are left out."""
+    out: dict[str, list[int]] = {}
+    if not starts:
+        return out
+    first, end = starts[0], starts[-1] + bucket_ms
+    for minute, wh, t, count, _units in rows:
+        if t == etype and first <= minute < end:
+            out.setdefault(wh, [0] * len(starts))[(minute - first) // bucket_ms] += int(count)
     return out
 
 

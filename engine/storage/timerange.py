@@ -45,8 +45,14 @@ class TimeRange:
     def span_ms(self) -> int:
         return self.until - self.since
 
+    @property
+    def window_ms(self) -> int | None:
+        """The length a live named range keeps as time passes (its left edge slides), None for one whose start is
+        fixed (this shift, a custom range)."""
+        return RANGES[self.name][1] if self.live and self.name in RANGES else None
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "bucket": bucket_label(self.bucket_ms)}
+        return {**asdict(self), "bucket": bucket_label(self.bucket_ms), "window_ms": self.window_ms}
 
 
 def choose_bucket(span_ms: int) -> int:

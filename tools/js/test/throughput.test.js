@@ -36,9 +36,13 @@ function setup(last) {
 }
 
 test("live samples extend the smoothed lines with the averages and the raw lines with the raw figures", () => {
-  const {env} = setup("22_throughput.js");
+  const {env, tasks: tasksEl, eps: epsEl} = setup("26_range.js");
   tick(env, 0, T0, {W1: {tasks_per_min: 4, tasks_per_min_avg: 2.5, eps_10s: 3.1, eps_avg: 2.2}, W2: {tasks_per_min: 0, tasks_per_min_avg: 1.2, eps_10s: 0.4, eps_avg: 0.9}});
-  env.flush(); // the view mounts: the warehouse filter first
+  env.flush(); // the view mounts: the warehouse filter first, and the axes slide to now
+  for (const el of [tasksEl, epsEl]) {
+    const fig = (env.lastSet(el.id) || {}).figure;
+    if (fig) Object.assign(el, {data: fig.data, layout: fig.layout}); // the figure lands
+  }
   tick(env, 1, T0 + 2000, {W1: {tasks_per_min: 5, tasks_per_min_avg: 2.6, eps_10s: 2.9, eps_avg: 2.3}});
   env.flush();
   const [tasks, tIdx] = plain(env.lastSet("tp-tasks-graph").extendData);
