@@ -34,12 +34,14 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from components.shell import create_shell
 from engine.web.api import create_api
 from engine.auth.gate import SCRIPT_HASHES, init_auth
+from engine.auth.accounts import UserAdmin
 from engine.auth.api import create_auth_api
 from engine.core.config import Config
 from engine.intel.api import create_intel_api
 from engine.core.jsonparse import StrictJSONProvider
 from engine.core.jsonsafe import StrictDumpsProvider, StrictJSON, alert_through
 from engine.kiosk.api import create_kiosk_api, install_tv_entry
+from engine.kiosk.tokens import KioskAdmin
 from engine.control.api import create_control_api
 from engine.core.metrics import init_metrics
 from engine.core.mq import QueueManager, SharedRooms
@@ -64,6 +66,8 @@ class Floorpulse:
     socketio: SocketIO
     live: LiveNamespace
     stress: StressRunner
+    users: UserAdmin
+    screens: KioskAdmin
 
 
 def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
@@ -94,10 +98,13 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         sharing.clients,
     )
     init_auth(server, config, engine.accounts, engine.audit, engine.kiosks)
+    # an admin's user and kiosk changes, one definition for the REST routes and the control page's callbacks
+    users = UserAdmin(engine.accounts, engine.audit, live.disconnect_user)
+    screens = KioskAdmin(engine.kiosks, engine.audit, live.disconnect_kiosk)
     server.register_blueprint(create_api(engine))
     server.register_blueprint(create_intel_api(engine.intel))
-    server.register_blueprint(create_auth_api(engine))
-    kiosk_api = create_kiosk_api(engine, live.disconnect_kiosk, sharing.kiosks_online)
+    server.register_blueprint(create_auth_api(engine, users))
+    kiosk_api = create_kiosk_api(engine, screens, sharing.kiosks_online)
     server.register_blueprint(kiosk_api)
     install_tv_entry(server, kiosk_api)
     stress = StressRunner(
@@ -113,7 +120,7 @@ def create_app(config: Config | None = None, *, start: bool = True) -> Dash:
         rooms = SharedRooms(engine.redis, config.redis_prefix + "rooms", host_id=engine.identity)
         engine.jobs.add("rooms", lambda: rooms.publish(live.active_rooms(), live.clients), 0.1)
         engine.stop_hooks.append(rooms.withdraw)
-    server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live, stress)
+    server.extensions["floorpulse"] = Floorpulse(config, engine, socketio, live, stress, users, screens)
     init_metrics(server, engine, live)  # last: its request timer goes in front of every other hook
 
     app = Dash(

@@ -98,27 +98,12 @@
     return s && (s.warehouses || []).join(",") === want ? s : null;
   };
 
-  // ---- events: compact form shared with pages/timeline.py compact() ----
-  // [event_id, ts_ms, type, severity, warehouse, worker, task, status, details]
-
-  function details(e) {
-    var p = e.payload;
-    if (p && typeof p === "object" && p.message) return String(p.message);
-    if (p && typeof p === "object" && p.suggestion) return String(p.suggestion); // ai.action (rule firing)
-    var m = e.metrics;
-    if (m && typeof m === "object") {
-      return Object.keys(m)
-        .slice(0, 4)
-        .map(function (k) {
-          return k + " " + m[k];
-        })
-        .join(", ");
-    }
-    return "";
-  }
+  // ---- events: compact form, as pages/_common.py compact() makes it from stored events ----
+  // [event_id, ts_ms, type, severity, warehouse, worker, task, status, details]; `details` is the server's text
+  // (engine/core/schema.py event_details), shown as it is
 
   function compact(e) {
-    return [e.event_id, Date.parse(e.timestamp), e.type, e.severity || "info", e.warehouse_id, e.worker_id || null, e.task_id || null, e.status || null, details(e)];
+    return [e.event_id, Date.parse(e.timestamp), e.type, e.severity || "info", e.warehouse_id, e.worker_id || null, e.task_id || null, e.status || null, e.details || ""];
   }
   fp.compact = compact; // for the API's events (the timeline over a range, 20_timeline_range.js)
 

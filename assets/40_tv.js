@@ -72,7 +72,14 @@
     tv.notes = d.notes || "";
     if (d.role && !state.role) fp.store.setRole(d.role);
     var whs = (d.warehouses || "").split(",").filter(Boolean);
-    if (whs.length) fp.setWarehouses(whs);
+    if (whs.length) {
+      fp.setWarehouses(whs);
+      // what came before the screen knew its sites (hello can) leaves the strip
+      tv.alerts = tv.alerts.filter(function (o) {
+        return fp.inFilter(o.wh);
+      });
+      tv.alertsRev++;
+    }
     tv.configured = true;
     tv.switchedAt = Date.now();
     tv.scale = Math.max(0.5, window.innerHeight / 1080);
@@ -225,8 +232,9 @@
       if (tv.alerts.length !== before) tv.alertsRev++;
       return;
     }
-    // a critical system alert shows; a rule's suggestion (ai.action) belongs in the recommendations
-    if (a.severity !== "critical" || a.type !== "system.alert") return;
+    // a critical system alert of this screen's sites shows (hello's are the floor's, the count is of these sites);
+    // a rule's suggestion (ai.action) belongs in the recommendations
+    if (a.severity !== "critical" || a.type !== "system.alert" || !fp.inFilter(a.warehouse_id)) return;
     if ((tv.cleared[a.warehouse_id + "\u0000" + key] || 0) >= at || (tv.cleared[a.warehouse_id + "\u0000"] || 0) >= at) return;
     var p = a.payload || {};
     var text = p.message || p.suggestion || a.status || a.type;
@@ -382,13 +390,9 @@
     var t = summary("throughput");
     kpi("tv-tl-eps", fp.fmt(t.eps_10s, 1), "10 s average");
     kpi("tv-tl-tpm", fp.fmt(t.tasks_per_min), "last 60 s");
-    var since = fp.serverNow() - TL_WINDOW_MS;
-    var recentAlerts = knownAlerts().filter(function (a) {
-      return fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= since;
-    });
-    var last = recentAlerts[recentAlerts.length - 1];
-    tone("tv-tl-alerts", "risk", recentAlerts.length > 0);
-    kpi("tv-tl-alerts", fp.fmt(recentAlerts.length), last ? "latest " + hhmmss(Date.parse(last.timestamp)) + " · " + last.warehouse_id : "none in 10 min");
+    var al = summary("alerts"); // counted by the server over this screen's sites (engine/live/model.py)
+    tone("tv-tl-alerts", "risk", al.count > 0);
+    kpi("tv-tl-alerts", fp.fmt(al.count), al.latest ? "latest " + hhmmss(al.latest.ts) + " · " + al.latest.warehouse_id : "none in " + (al.window_min || 10) + " min");
     var wc = summary("workers");
     kpi("tv-tl-active", fp.fmt(wc.active), fp.fmt(wc.busy) + " busy · " + fp.fmt(wc.idle) + " idle");
     if (due("tl-list", now, LIST_MS)) {
@@ -420,10 +424,10 @@
       by[e[3]].y.push(e[2]);
       n++;
     }
-    // the alerts counted above are on the chart too, also those the bounded event buffer has already let go
-    recentAlerts.forEach(function (a) {
+    // the alerts this screen knows of are on the chart too, also those the bounded event buffer has already let go
+    knownAlerts().forEach(function (a) {
       var sev = by[a.severity] ? a.severity : "info";
-      if (!state.eventIds.has(a.event_id)) {
+      if (fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= snow - TL_WINDOW_MS && !state.eventIds.has(a.event_id)) {
         by[sev].x.push(Date.parse(a.timestamp));
         by[sev].y.push(a.type);
       }

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Mapping
 
 from dash import dash_table
 
@@ -21,30 +20,9 @@ COLUMNS = (
 )
 
 
-def event_row(e: Mapping[str, Any]) -> dict[str, Any]:
-    """One table row from an event envelope (the bridge has the same function in JS: rowOf)."""
-    ts = e.get("timestamp") or ""
-    metrics = e.get("metrics") or {}
-    payload = e.get("payload") or {}
-    details = (payload.get("message") or payload.get("suggestion")) if isinstance(payload, dict) else None  # suggestion: ai.action
-    if not details and metrics:
-        details = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in list(metrics.items())[:4])
-    return {
-        "id": e.get("event_id"),
-        "time": ts[11:23],
-        "type": e.get("type"),
-        "severity": e.get("severity") or "info",
-        "warehouse": e.get("warehouse_id"),
-        "worker": e.get("worker_id") or "",
-        "task": e.get("task_id") or "",
-        "status": e.get("status") or "",
-        "details": details or "",
-    }
-
-
-def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), *, height: int = 420, dated: bool = False) -> dash_table.DataTable:
-    """`dated`: the time column is wide enough for a day and a time ("Fri 4 Dec 14:03:22", a range over days)."""
-    rows = [event_row(e) for e in events][:TABLE_MAX_ROWS]
+def create_event_table(table_id: str, *, height: int = 420, dated: bool = False) -> dash_table.DataTable:
+    """Empty: the browser fills it (assets/20_timeline.js rowOf) from compact events, the server's `details` included.
+    `dated`: the time column is wide enough for a day and a time ("Fri 4 Dec 14:03:22", a range over days)."""
     time_px = "150px" if dated else "110px"
     with warnings.catch_warnings():
         # DataTable is deprecated in favour of AG Grid in a future Dash major; it is contained in this file.
@@ -52,7 +30,7 @@ def create_event_table(table_id: str, events: Iterable[Mapping[str, Any]] = (), 
         return dash_table.DataTable(
             id=table_id,
             columns=[{"id": c, "name": n} for c, n in COLUMNS],
-            data=rows,
+            data=[],
             virtualization=True,
             fixed_rows={"headers": True},
             page_action="none",

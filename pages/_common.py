@@ -8,7 +8,7 @@ from typing import Any
 from dash import html
 
 from components.charts import TIMELINE_WINDOW_MIN
-from components.event_table import event_row
+from engine.core.schema import event_details
 
 log = logging.getLogger(__name__)
 
@@ -131,25 +131,29 @@ def range_words(rng) -> list:
 
 
 def compact(e: dict) -> list:
-    """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format."""
+    """[event_id, ts_ms, type, severity, warehouse, worker, task, status, details] — the bridge's buffer format, from a
+    stored event (the bridge makes the same from a pushed one, whose `details` the server made alike)."""
     ts = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
-    row = event_row(e)
-    return [e["event_id"], ts, e["type"], row["severity"], e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"), row["details"]]
+    return [e["event_id"], ts, e["type"], e.get("severity") or "info", e["warehouse_id"], e.get("worker_id"), e.get("task_id"), e.get("status"),
+            event_details(e.get("payload"), e.get("metrics"))]
 
 
-def recent_events(engine, now_ms: int, limit: int) -> list[list]:
-    """The newest `limit` events of the last TIMELINE_WINDOW_MIN minutes from the database, oldest first, compact:
-    a view opens whole after a reload (the socket's `hello` carries only the last few hundred)."""
+def recent_events(engine, now_ms: int, limit: int, warehouses: list[str] | None = None) -> list[list]:
+    """The newest `limit` events of the last TIMELINE_WINDOW_MIN minutes from the database (of `warehouses` only,
+    when given: chosen in the query, so a one-site screen gets its own site's whole window, not its share of the
+    floor's newest), oldest first, compact: a view opens whole after a reload (the socket's `hello` carries only
+    the last few hundred)."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, floor_only=True)
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, warehouse_ids=warehouses or None, floor_only=True)
     return [compact(e) for e in reversed(rows)]
 
 
-def recent_alerts(engine, now_ms: int, limit: int = 50) -> list[dict]:
-    """`system.alert` events of the last TIMELINE_WINDOW_MIN minutes from the database, oldest first (the live model
-    keeps only what it saw since it started; a screen reloaded after a restart still counts them)."""
+def recent_alerts(engine, now_ms: int, limit: int = 50, warehouses: list[str] | None = None) -> list[dict]:
+    """`system.alert` events of the last TIMELINE_WINDOW_MIN minutes from the database (of `warehouses` only, when
+    given), oldest first: a screen reloaded after a restart still shows them."""
     if engine is None:
         return []
-    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"], floor_only=True)
+    rows = engine.db.query_events(limit=limit, since_ms=now_ms - TIMELINE_WINDOW_MIN * 60_000, types=["system.alert"],
+                                  warehouse_ids=warehouses or None, floor_only=True)
     return [{k: v for k, v in e.items() if k != "cursor"} for e in reversed(rows)]

@@ -1,9 +1,9 @@
 """Control page, admin sections: users, audit log, engine jobs, forecast models and kiosk screens.
 
 Tables are dash-ag-grid grids filled by server callbacks; a row is picked by clicking it and the section's
-buttons act on that row. Every callback calls the engine's services directly (engine/auth/accounts.py,
-engine/kiosk/tokens.py, engine/intel/service.py, the job runner), checks the admin role itself, and writes
-the audit log as the REST API does (engine/auth/api.py, engine/kiosk/api.py, engine/intel/api.py).
+buttons act on that row. Every callback checks the admin role itself and calls the service the REST API calls
+(engine/auth/accounts.py UserAdmin, engine/kiosk/tokens.py KioskAdmin, engine/intel/service.py, the job runner),
+which does the whole action: the change, its audit entry, the sockets it ends.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from components.control_ui import Wiring, address, age, app_parts, capital, engine, field, field_class, grid, guard, when
 from components.panel import create_panel
 from engine.auth.accounts import ROLES, AccountError
-from engine.kiosk.tokens import VIEWS, KioskError, parse_settings
+from engine.kiosk.tokens import VIEWS, KioskError
 
 TICK_MS = 5000  # jobs, models and the kiosk list follow the engine while the page is open
 VIEW_LABELS = {"timeline": "Live floor", "throughput": "Throughput", "workers": "Crew", "load": "Warehouse load"}  # as the TV names them
@@ -104,15 +104,18 @@ def audit_panel() -> html.Section:
 
 
 def jobs_panel() -> html.Section:
+    # minimum widths (624 px with the grids' 12 px cell padding) that fit the panel's 656 px at 1440×900 with every
+    # header and value ("60 min", "59 min ago", "1,421 ms") whole; the grid scrolls sideways on a phone only; the
+    # name and the last error get what is left
     columns = [
-        {"field": "name", "headerName": "Job", "minWidth": 120},
-        {"field": "every", "headerName": "Every", "maxWidth": 100},
-        {"field": "last_run", "headerName": "Last run", "minWidth": 100},
-        {"field": "took", "headerName": "Took", "maxWidth": 100},
-        {"field": "next_run", "headerName": "Next run", "maxWidth": 110},
-        {"field": "runs", "headerName": "Runs", "maxWidth": 90, "type": "rightAligned"},
-        {"field": "errors", "headerName": "Errors", "maxWidth": 90, "type": "rightAligned"},
-        {"field": "last_error", "headerName": "Last error", "tooltipField": "last_error"},
+        {"field": "name", "headerName": "Job", "minWidth": 88, "flex": 2},
+        {"field": "every", "headerName": "Every", "minWidth": 68},
+        {"field": "last_run", "headerName": "Last run", "minWidth": 88},
+        {"field": "took", "headerName": "Took", "minWidth": 84},
+        {"field": "next_run", "headerName": "Next run", "minWidth": 84},
+        {"field": "runs", "headerName": "Runs", "minWidth": 60, "type": "rightAligned"},
+        {"field": "errors", "headerName": "Errors", "minWidth": 66, "type": "rightAligned"},
+        {"field": "last_error", "headerName": "Last error", "tooltipField": "last_error", "minWidth": 86, "flex": 2},
     ]
     return create_panel(
         "Engine jobs",
@@ -223,18 +226,17 @@ def pick_user(selected):
     State("ct-users-grid", "selectedRows"), State("ct-u-newrole", "value"), State("ct-u-newpw", "value"),
 )
 def change_users(_add, _role, _toggle, _pw, username, password, role, selected, new_role, new_pw):
-    """Add a user, or change the selected one (role, enable/disable, password): engine/auth/accounts.py,
-    audited and its sockets ended as POST/PATCH /api/users do."""
+    """Add a user, or change the selected one (role, enable/disable, password), as POST/PATCH /api/users do."""
     who = guard("admin")
-    accounts = engine().accounts
+    users = app_parts().users
+    accounts = users.accounts
     errors = {"username": "", "password": "", "newpw": ""}
     clear = [no_update, no_update, no_update]
     trigger = ctx.triggered_id
     msg: tuple[Any, str] = _status("")
     try:
         if trigger == "ct-user-add":
-            user = accounts.add((username or "").strip() or username, password, role)
-            engine().audit.write(who.name, "user_add", user.username, {"role": user.role}, address())
+            user = users.add(who.name, address(), (username or "").strip() or username, password, role)
             msg = _status(f"Added {user.username} as {user.role}.", "ok")
             clear = ["", "", no_update]
         elif trigger in ("ct-u-setrole", "ct-u-toggle", "ct-u-setpw"):
@@ -250,10 +252,7 @@ def change_users(_add, _role, _toggle, _pw, username, password, role, selected, 
                 change = {"disabled": not current.disabled}
             else:
                 change = {"password": new_pw}
-            user = accounts.update(name, **change)
-            logged = {k: ("changed" if k == "password" else v) for k, v in change.items()}
-            engine().audit.write(who.name, "user_update", name, logged, address())
-            app_parts().live.disconnect_user(name)  # their sockets re-authenticate
+            user = users.update(who.name, address(), name, **change)
             if trigger == "ct-u-setrole":
                 msg = _status(f"{name} is now {user.role}; their sessions were ended.", "ok")
             elif trigger == "ct-u-toggle":
@@ -435,7 +434,6 @@ def kiosk_rows() -> list[dict[str, Any]]:
 def kiosks(_, _add, _revoke, name, rotate, views, selected):
     """Create or revoke a wall screen's token (engine/kiosk/tokens.py), as /api/kiosk-tokens does."""
     who = guard("admin")
-    eng = engine()
     trigger = ctx.triggered_id
     errors = {"name": "", "rotate_s": "", "views": ""}
     msg: tuple[Any, str] = (no_update, no_update)
@@ -443,13 +441,11 @@ def kiosks(_, _add, _revoke, name, rotate, views, selected):
     if trigger == "ct-kiosk-add":
         body = {"name": (name or "").strip(), "rotate_s": rotate, "views": views or []}
         try:
-            settings = parse_settings(body)
-            kiosk, token, code = eng.kiosks.create(body["name"], settings, who.name)
+            kiosk, token, code = app_parts().screens.create(who.name, address(), body)
         except KioskError as exc:
             errors[exc.field if exc.field in errors else "name"] = str(exc)
             msg = _status(f"Not created: {exc}.", "error")
         else:
-            eng.audit.write(who.name, "kiosk_create", str(kiosk.id), {"name": kiosk.name, **settings}, address())
             from flask import request
 
             base = request.host_url.rstrip("/")
@@ -462,12 +458,10 @@ def kiosks(_, _add, _revoke, name, rotate, views, selected):
             msg = _status("Pick a screen in the table first.", "error")
         else:
             try:
-                kiosk = eng.kiosks.revoke(int(kid))
+                kiosk, screens = app_parts().screens.revoke(who.name, address(), int(kid))
             except KioskError as exc:
                 msg = _status(f"Not revoked: {exc}.", "error")
             else:
-                screens = app_parts().live.disconnect_kiosk(kiosk.id)
-                eng.audit.write(who.name, "kiosk_revoke", str(kiosk.id), {"name": kiosk.name, "screens": screens}, address())
                 msg = _status(f"Revoked “{kiosk.name}”" + (f": {screens} screen(s) disconnected." if screens else "."), "ok")
     if trigger == "ct-admin-tick":
         errs: list[Any] = [no_update] * 6

@@ -2,8 +2,8 @@
 
 One server callback owns the editor: it fills a template from the live floor (engine/control/service.py),
 switches between form and JSON, and sends through the same steps as POST /api/events (strict JSON parse,
-`validate_batch`, the live model's cardinality gate, the writer's queue, the audit log), so every message
-shown inline is the API's own. Operator role, checked by each callback.
+`validate_batch`, the live model's cardinality gate, the writer's queue, the audit log: engine/ingest/accept.py),
+so every message shown inline is the API's own. Operator role, checked by each callback.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from components.control_ui import Wiring, address, capital, engine, field, field_class, guard, when
 from components.panel import create_panel
-from engine.control.service import SCENARIOS, templates
+from engine.control.service import SCENARIOS, run_scenario as run_scenario_service, templates
 from engine.core.jsonparse import JSONBodyError, loads
-from engine.core.schema import iso_ms, validate_batch
-from engine.ingest.writer import IngestClosed, QueueFull, submit_and_wait
+from engine.core.schema import iso_ms
+from engine.ingest.accept import Refused, accept
 from engine.web.api import _parse_error_detail
 
 CALLBACKS = Wiring()
@@ -192,27 +192,12 @@ def form_event(type_: str | None, values: dict[str, Any], extra: dict[str, Any])
 
 
 def inject(body: Any, who) -> tuple[int, str, list[dict[str, Any]], list[str], int]:
-    """POST /api/events without HTTP: (status, message, details, event ids, duplicates)."""
-    eng = engine()
-    cfg = eng.config
-    events, errors = validate_batch(body, types=eng.types, max_events=cfg.max_batch_events)
-    if errors:
-        return 400, "invalid events: nothing was stored", [e.to_json() for e in errors], [], 0
-    refused = eng.live.admit(events)
-    if refused is not None:
-        return 409, "too many warehouses or workers: nothing was stored", [refused.to_json()], [], 0
+    """POST /api/events without HTTP (engine/ingest/accept.py): (status, message, details, event ids, duplicates)."""
     try:
-        ticket = submit_and_wait(eng.ingest, events, cfg.ingest_wait_s)
-    except QueueFull as full:
-        return 429, f"{full} (retry in {full.retry_after_s} s)", [], [], 0
-    except IngestClosed as exc:
-        return 503, str(exc), [], [], 0
-    except TimeoutError as exc:
-        return 503, f"{exc}: still queued, kept until stored; retrying with the same event_ids is safe", [], [], 0
-    except Exception as exc:  # noqa: BLE001 - the database refused this request's own data
-        return 503, f"storage failed for this request, nothing was stored: {type(exc).__name__}", [], [], 0
-    eng.audit.write(who.name, "inject", events[0].event_id, {"via": "page", "events": len(events), "type": events[0].type}, address())
-    return 202, "", [], [e.event_id for e in events], ticket.duplicates
+        done = accept(engine(), body, who, address())
+    except Refused as no:
+        return no.status, f"{no.message} (retry in {no.retry_after} s)" if no.status == 429 else no.message, no.details, [], 0
+    return 202, "", [], done.event_ids, done.duplicates
 
 
 def place_errors(details: list[dict[str, Any]], mode: str) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
@@ -379,23 +364,13 @@ def run_scenario(clicks, sent):
     trigger = ctx.triggered_id
     if not trigger or not any(clicks):
         return no_update, no_update, no_update
-    scenario = SCENARIOS.get(trigger["id"])
-    if scenario is None:
-        return f"No scenario {trigger['id']!r}; known: {', '.join(SCENARIOS)}", "fp-ct-status is-error", no_update
-    eng = engine()
     now = _now()
-    raw = scenario.build(eng.live, now)
-    events, errors = validate_batch(raw, types=eng.types, max_events=len(raw))
-    if errors:
-        return "Scenario built invalid events: " + "; ".join(f"{e.field}: {e.message}" for e in errors[:3]), "fp-ct-status is-error", no_update
     try:
-        submit_and_wait(eng.ingest, events, eng.config.ingest_wait_s)
-    except QueueFull as full:
-        return f"{full} (retry in {full.retry_after_s} s)", "fp-ct-status is-error", no_update
-    except Exception as exc:  # noqa: BLE001
-        return f"Not stored: {type(exc).__name__}: {exc}", "fp-ct-status is-error", no_update
-    ids = [e.event_id for e in events]
-    eng.audit.write(who.name, "scenario", scenario.id, {"events": len(ids), "first": ids[0]}, address())
+        scenario, ids = run_scenario_service(engine(), trigger["id"], who.name, address())
+    except Refused as no:
+        found = "; ".join(f"{d['field']}: {d['message']}" for d in no.details[:3])
+        return capital(no.message) + (f": {found}" if found else "") + (f" (retry in {no.retry_after} s)" if no.status == 429 else ""), \
+            "fp-ct-status is-error", no_update
     text = [f"{scenario.label}: sent {len(ids):,} {'event' if len(ids) == 1 else 'events'} · first ",
             html.Code(ids[0][:8] + "…" + ids[0][-4:] if len(ids[0]) > 13 else ids[0], className="fp-ct-event-id", title=ids[0]), " · ",
             dcc.Link("Timeline →", href=f"/?event={ids[0]}", className="fp-ct-link")]

@@ -1,21 +1,19 @@
 """Control page, stress test (admin): start, cancel, remove stress events; live KPIs, chart and result; run history.
 
-The callbacks call the stress runner (engine/control/stress.py) as /api/stress does, with its own validation
-messages. While a run goes, a dcc.Interval polls the runner once a second (one admin's page, not a fan-out
+The callbacks call the stress runner (engine/control/stress.py) as /api/stress does, which audits each action,
+with its own validation messages. While a run goes, a dcc.Interval polls the runner once a second (one admin's page, not a fan-out
 screen) and patches the chart's traces; it stops polling when the run ends.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 from flask import current_app
-from flask_jwt_extended import create_access_token
 
 from components.charts import GRAPH_CONFIG
-from components.control_ui import Wiring, address, capital, engine, field, field_class, fmt, grid, guard, when
+from components.control_ui import Wiring, address, capital, field, field_class, fmt, grid, guard, when
 from components.kpi import create_kpi, create_kpi_row
 from components.panel import create_panel
 from components.theme import MUTED, TARGET_COLOR, TEMPLATE_NAME
@@ -162,7 +160,6 @@ def act(_start, _cancel, _purge, rate, duration_s, run_id):
     """Start, cancel or purge, as POST /api/stress, POST /api/stress/<id>/cancel and DELETE /api/stress/events do."""
     who = guard("admin")
     stress = runner()
-    eng = engine()
     trigger = ctx.triggered_id
     errors = {"rate": "", "duration_s": ""}
     status: tuple[Any, str] = ("", "fp-ct-status")
@@ -175,29 +172,25 @@ def act(_start, _cancel, _purge, rate, duration_s, run_id):
                 errors[d["field"]] = d["message"]
             status = ("Invalid stress run.", "fp-ct-status is-error")
         else:
-            token = create_access_token(identity=who.name, expires_delta=timedelta(seconds=duration_s + 60))  # the run's own socket client
             try:
-                run = stress.start(rate, duration_s, who.name, token)
+                run = stress.start(rate, duration_s, who.name, address())
             except StressBusy as exc:
                 status = (capital(str(exc)) + ".", "fp-ct-status is-error")
             else:
-                eng.audit.write(who.name, "stress_start", str(run.id), {"rate": run.target_rate, "duration_s": run.duration_s}, address())
                 status = (f"Run {run.id} started: {run.target_rate:,} events/s for {duration_s:g} s", "fp-ct-status is-ok")
                 run_out, tick_disabled = run.id, False
     elif trigger == "ct-stress-cancel":
         current = stress.current
-        if current is None or not stress.cancel(current.id):
+        if current is None or not stress.cancel(current.id, who.name, address()):
             status = ("No stress run is running.", "fp-ct-status is-error")
         else:
-            eng.audit.write(who.name, "stress_cancel", str(current.id), None, address())
             status = (f"Cancelling run {current.id}…", "fp-ct-status")
     elif trigger == "ct-stress-purge-confirm":
         try:
-            out = stress.purge()
+            out = stress.purge(who.name, address())
         except StressBusy:
             status = ("Wait for the run to end (or cancel it) before removing its events.", "fp-ct-status is-error")
         else:
-            eng.audit.write(who.name, "stress_purge", None, out, address())
             status = (f"Removed {out['deleted']:,} stress events.", "fp-ct-status is-ok")
     return (*status, errors["rate"], field_class(errors["rate"], "fp-ct-num"), errors["duration_s"], field_class(errors["duration_s"], "fp-ct-num"),
             run_out, tick_disabled)

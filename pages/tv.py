@@ -88,8 +88,10 @@ def layout(**query):
         "notes": " · ".join(notes),
     }
     who = f"{kiosk.name} · kiosk" if kiosk else (f"{identity.name} · {identity.role}" if identity else "")
-    # the last 10 minutes from the database: a reloaded screen's timeline, "Latest" and alert count open whole
-    seed = dcc.Store(id="tv-seed", data={"events": recent_events(engine, now, TV_EVENTS_MAX), "alerts": recent_alerts(engine, now)})
+    # the last 10 minutes of this screen's sites from the database: a reloaded screen's timeline, "Latest" and
+    # alert strip open whole
+    shown = settings["warehouses"] or None
+    seed = dcc.Store(id="tv-seed", data={"events": recent_events(engine, now, TV_EVENTS_MAX, shown), "alerts": recent_alerts(engine, now, warehouses=shown)})
     return tv_frame(_slides(settings["views"], engine, now), settings["views"], settings=frame_settings, who=who, extra=[seed])
 
 

@@ -26,6 +26,7 @@ MATRIX = [
     ("POST", "/api/events", EVENT, "operator", 202),
     ("GET", "/api/stats", None, "viewer", 200),
     ("GET", "/api/history", None, "viewer", 200),
+    ("GET", "/api/events/counts", None, "viewer", 200),
     ("GET", "/api/export", None, "viewer", 200),
     ("GET", "/metrics", None, "viewer", 200),
     ("GET", "/api/auth/me", None, "viewer", 200),

@@ -139,6 +139,8 @@ def test_posted_event_reaches_the_timeline_table_and_chart(live_server, tab):
         status = "bt-" + uuid.uuid4().hex[:10]
         post_alert(live_server.url, status)
         tab.page.wait_for_function(table_has(status), timeout=5_000, polling="raf")
+        # its Details cell holds the text the server made for it (engine/core/schema.py event_details)
+        assert tab.page.evaluate(f"Array.from(document.querySelectorAll('#tl-table td')).some(td => td.innerText === 'browser test {status}')")
         # the chart follows at its own, slower pace (critical trace)
         tab.page.wait_for_function(
             "document.querySelector('#tl-graph .js-plotly-plot').data.find(t => t.meta === 'critical')"

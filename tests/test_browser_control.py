@@ -427,6 +427,13 @@ def test_admin_manages_users_and_sees_the_audit_log(live_server, tabs):
     jobs = [r["name"] for r in grid_rows(page, "ct-jobs-grid")]
     assert {"push", "poll", "rollup"} <= set(jobs)
     page.set_viewport_size({"width": 1440, "height": 900})
+    # the jobs grid fits its panel at 1440 px: no column scrolls inside it, no header or value is cut (a last error
+    # may be long: it has its tooltip)
+    fits = """() => { const g = document.querySelector('#ct-jobs-grid');
+        const vp = g.querySelector('.ag-center-cols-viewport'), ct = g.querySelector('.ag-center-cols-container');
+        const cut = [...g.querySelectorAll('.ag-header-cell-text, .ag-cell:not([col-id=last_error])')].filter(e => e.scrollWidth > e.clientWidth);
+        return vp.clientWidth > 600 && ct.scrollWidth <= vp.clientWidth && cut.length === 0; }"""
+    page.wait_for_function(fits, timeout=10_000)
     page.locator("#ct-models-panel").scroll_into_view_if_needed()
     page.wait_for_selector("#ct-models-grid .ag-row", timeout=10_000)
     box = page.locator("#ct-models-retrain").bounding_box()

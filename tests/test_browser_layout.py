@@ -57,7 +57,8 @@ MIX_SHARE = "(() => { const gd = document.querySelector('#tp-mix-graph .js-plotl
 PHONE_HEADER = """() => {
   const box = s => { const e = document.querySelector(s); if (!e) return null; const r = e.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom, r.width]; };
   return {tabs: Array.from(document.querySelectorAll('.fp-tab')).map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.right, r.width]; }),
-          filter: box('#fp-warehouses'), signout: box('#fp-signout'), badge: box('#fp-badge')}; }"""
+          filter: box('#fp-warehouses'), signout: box('#fp-signout'), badge: box('#fp-badge'),
+          parts: ['#fp-warehouses', '#fp-range', '.fp-export', '.fp-timebox', '#fp-badge', '#fp-signout'].map(s => [s, box(s)])}; }"""
 KPI_GRID = """() => Array.from(document.querySelectorAll('.fp-page > .fp-kpis .fp-kpi')).map(k => {
   const r = k.getBoundingClientRect(), v = k.querySelector('.fp-kpi-value'), vr = v.getBoundingClientRect();
   return {top: Math.round(r.top), left: Math.round(r.left), cut: v.scrollWidth > v.clientWidth + 1 || vr.right > r.right + 0.5, value: v.textContent}; })"""
@@ -88,6 +89,10 @@ def test_every_desk_view_fits_a_phone_a_desk_and_a_wall(playwright_browser, floo
                 assert width > 0 and left >= 0 and right <= PHONE[0], f"{path}: the {name} tab is off screen on a phone: {head}"
             for part in ("filter", "signout", "badge"):
                 assert head[part] and head[part][4] > 0 and head[part][0] >= 0 and head[part][1] <= PHONE[0], f"{path}: {part} off screen: {head}"
+            shown = [(name, b) for name, b in head["parts"] if b and b[4] > 0]
+            overlaps = [(a, b) for i, (a, ra) in enumerate(shown) for b, rb in shown[i + 1:]
+                        if ra[0] < rb[1] - 1 and rb[0] < ra[1] - 1 and ra[2] < rb[3] - 1 and rb[2] < ra[3] - 1]
+            assert not overlaps, f"{path}: header parts lie over each other on a phone: {overlaps} {head['parts']}"
             kpis = page.evaluate(KPI_GRID)
             if kpis:
                 assert len({k["left"] for k in kpis}) == 2 and kpis[0]["top"] == kpis[1]["top"] < kpis[2]["top"], f"{path}: KPIs not two by two: {kpis}"

@@ -133,3 +133,123 @@ def test_operator_callbacks_refuse_a_viewer_and_run_for_an_operator(app):
     status, out = dash_call(operator, **SCENARIO)
     assert status == 200 and "is-ok" in out["ct-scn-status.className"], out
     assert out["ct-sent-store.data"][0]["what"] == "Critical alert"
+
+
+# ---- one action, one audit entry, through either path ----
+
+
+def browser_client(app, role: str = "admin"):
+    """A signed-in browser session (its cookies, and the CSRF header its pages send), as the control page makes requests."""
+    from conftest import password
+
+    c = app.server.test_client()
+    assert c.post("/api/auth/login", json={"username": role, "password": password(role), "session": True}).status_code == 200
+    c.environ_base["HTTP_X_CSRFTOKEN"] = next(ck.value for ck in c._cookies.values() if ck.key == "_csrf_token")
+    return c
+
+
+KIOSK_OUTPUTS = [("ct-kiosk-grid", "rowData"), ("ct-kiosk-status", "children"), ("ct-kiosk-status", "className"),
+                 ("ct-kiosk-made", "children"), ("ct-kiosk-made", "hidden"), ("ct-k-name-err", "children"), ("ct-k-name-field", "className"),
+                 ("ct-k-rotate-err", "children"), ("ct-k-rotate-field", "className"), ("ct-k-views-err", "children"), ("ct-k-views-field", "className")]
+STRESS_OUTPUTS = [("ct-stress-status", "children"), ("ct-stress-status", "className"), ("ct-f-rate-err", "children"),
+                  ("ct-f-rate-field", "className"), ("ct-f-duration_s-err", "children"), ("ct-f-duration_s-field", "className"),
+                  ("ct-stress-run", "data"), ("ct-stress-tick", "disabled")]
+FIELDS = ("timestamp", "severity", "warehouse_id", "worker_id", "task_id", "status", "metrics", "payload")
+EDITOR_OUTPUTS = [o for k in FIELDS for o in ((f"ct-f-{k}", "value"), (f"ct-f-{k}-err", "children"), (f"ct-f-{k}-field", "className"))] + [
+    ("ct-json", "value"), ("ct-json-err", "children"), ("ct-json-field", "className"), ("ct-general-errors", "children"),
+    ("ct-general-errors", "hidden"), ("ct-extra", "data"), ("ct-ts-auto", "data"), ("ct-mode", "value"), ("ct-template", "children"),
+    ("ct-send-status", "children"), ("ct-send-status", "className"), ("ct-sent-store", "data")]
+
+
+def kiosk_call(c, trigger: str, name="Dock TV", selected=None):
+    return dash_call(c, KIOSK_OUTPUTS,
+                     [("ct-admin-tick", "n_intervals", 0), ("ct-kiosk-add", "n_clicks", 1), ("ct-kiosk-revoke", "n_clicks", 1)],
+                     [("ct-k-name", "value", name), ("ct-k-rotate", "value", 30), ("ct-k-views", "value", ["load"]), ("ct-kiosk-grid", "selectedRows", selected)],
+                     triggered=f"{trigger}.n_clicks")
+
+
+def stress_call(c, trigger: str, run_id=None):
+    prop = "submit_n_clicks" if trigger == "ct-stress-purge-confirm" else "n_clicks"
+    return dash_call(c, STRESS_OUTPUTS,
+                     [("ct-stress-start", "n_clicks", 1), ("ct-stress-cancel", "n_clicks", 1), ("ct-stress-purge-confirm", "submit_n_clicks", 1)],
+                     [("ct-f-rate", "value", 5), ("ct-f-duration_s", "value", 30), ("ct-stress-run", "data", run_id)],
+                     triggered=f"{trigger}.{prop}")
+
+
+def send_json(c, body: str):
+    return dash_call(c, EDITOR_OUTPUTS,
+                     [("ct-f-type", "value", "scan"), ("ct-fresh", "n_clicks", None), ("ct-mode", "value", "json"), ("ct-send", "n_clicks", 1)],
+                     [*((f"ct-f-{k}", "value", None) for k in FIELDS), ("ct-json", "value", body), ("ct-extra", "data", {}),
+                      ("ct-ts-auto", "data", None), ("ct-sent-store", "data", [])],
+                     triggered="ct-send.n_clicks")
+
+
+def test_each_action_writes_one_audit_entry_and_does_its_whole_effect_through_either_path(app):
+    """The REST routes and the control page's callbacks call one service per action (users, kiosk screens, injection,
+    scenarios, stress), which writes the audit entry and ends the sockets: each path leaves exactly one entry, the
+    same, and the same side effects."""
+    from conftest import wait_until
+
+    fp = app.server.extensions["floorpulse"]
+    engine = fp.engine
+    ended: list = []
+    fp.users.end_sockets = lambda name: ended.append(("user", name)) or 0
+    fp.screens.end_screens = lambda kid: ended.append(("kiosk", kid)) or 0
+    api, page = browser_client(app), browser_client(app)
+    _page(page)
+    last = [max((e["id"] for e in engine.audit.recent(1)), default=0)]
+
+    def entries():
+        new = [e for e in engine.audit.recent(100) if e["id"] > last[0]]
+        last[0] = max([last[0], *(e["id"] for e in new)])
+        return [(e["actor"], e["action"], e["target"]) for e in reversed(new)]
+
+    def both(action, via_api, via_page, target=lambda t: t):
+        """Each path once: one entry each, of this action, by admin."""
+        for path, call in (("api", via_api), ("page", via_page)):
+            got = call()
+            assert entries() == [("admin", action, target(got))], f"{action} through the {path}"
+
+    # users: add, then change (the change also ends the user's sockets)
+    both("user_add",
+         lambda: (api.post("/api/users", json={"username": "ann", "password": "long-enough-1", "role": "viewer"}).status_code == 201) and "ann",
+         lambda: add_user(page, "bob", "long-enough-2", "viewer")[1]["ct-users-status.children"].split()[1])
+    row = lambda name: [{"username": name, "role": "viewer", "state": "active"}]  # noqa: E731
+    both("user_update",
+         lambda: (api.patch("/api/users/ann", json={"role": "operator"}).status_code == 200) and "ann",
+         lambda: add_user(page, None, None, "viewer", selected=row("bob"), trigger="ct-u-setrole", new_role="operator") and "bob")
+    assert ended == [("user", "ann"), ("user", "bob")]
+    # kiosk screens: create, then revoke (which tells and drops its screens)
+    made = {}
+    both("kiosk_create",
+         lambda: made.setdefault("api", str(api.post("/api/kiosk-tokens", json={"name": "Dock TV", "views": ["load"]}).get_json()["id"])),
+         lambda: kiosk_call(page, "ct-kiosk-add") and made.setdefault("page", str(max(k.id for k in engine.kiosks.list()))))
+    both("kiosk_revoke",
+         lambda: (api.delete("/api/kiosk-tokens/" + made["api"]).status_code == 200) and made["api"],
+         lambda: kiosk_call(page, "ct-kiosk-revoke", selected=[{"id": int(made["page"])}]) and made["page"])
+    assert ended[2:] == [("kiosk", int(made["api"])), ("kiosk", int(made["page"]))]
+    # an injection by a person at a browser, and a scenario
+    event = {"type": "scan", "warehouse_id": "W1", "worker_id": "K1"}
+    both("inject",
+         lambda: api.post("/api/events", json=event).get_json()["event_ids"][0],
+         lambda: send_json(page, json.dumps(event)) and engine.db.query_events(limit=1)[0]["event_id"])
+    both("scenario",
+         lambda: (api.post("/api/scenarios/critical").status_code == 202) and "critical",
+         lambda: dash_call(page, **SCENARIO) and "critical")
+    # stress: start, cancel, purge
+    for path, start, cancel in (
+        ("api", lambda: api.post("/api/stress", json={"rate": 5, "duration_s": 30}).get_json()["id"],
+         lambda rid: api.post(f"/api/stress/{rid}/cancel").status_code),
+        ("page", lambda: stress_call(page, "ct-stress-start")[1]["ct-stress-run.data"],
+         lambda rid: stress_call(page, "ct-stress-cancel", rid)[0]),
+    ):
+        rid = start()
+        assert entries() == [("admin", "stress_start", str(rid))], path
+        assert cancel(rid) == 200
+        assert entries() == [("admin", "stress_cancel", str(rid))], path
+        # the run then ends by itself and says so (its own entry, written by the runner)
+        wait_until(lambda: [e["action"] for e in engine.audit.recent(1) if e["target"] == str(rid)] == ["stress_end"], what="the run's end")
+        assert entries() == [("admin", "stress_end", str(rid))]
+    both("stress_purge",
+         lambda: (api.delete("/api/stress/events").status_code == 200) and None,
+         lambda: stress_call(page, "ct-stress-purge-confirm") and None)

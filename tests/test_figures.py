@@ -207,3 +207,89 @@ def test_a_screen_that_picks_warehouses_gets_their_summary_at_once_and_with_ever
     wait_until(lambda: seen.extend(m["args"][0] for m in screen.get_received("/live") if m["name"] == "summary")
                or any(s["workers"]["idle"] >= 1 for s in seen), 30, "a summary counting the new worker")
     assert all(s["warehouses"] == ["W1"] for s in seen)
+
+
+def test_alerts_of_the_last_ten_minutes_are_counted_per_warehouse_and_summed():
+    """A `system.alert` or any critical event is an alert; each warehouse counts its own over ALERT_WINDOW_MIN, a
+    selection sums its warehouses', the floor's includes the platform's own (the system warehouse)."""
+    from engine.core.schema import SYSTEM_WAREHOUSE
+    from engine.live.model import ALERT_WINDOW_MIN
+
+    m = floor()
+    at(m, ev("system.alert", T0 + 4 * MIN, severity="critical", payload={"alert": "dock"}),
+       ev("task.failed", T0 + 6 * MIN, worker_id="K4", task_id="T4", wh="W2", severity="critical"),
+       ev("task.failed", T0 + 6 * MIN, worker_id="K1", task_id="T1", severity="warning"),  # not an alert
+       ev("system.alert", T0 + 7 * MIN, severity="warning", wh=SYSTEM_WAREHOUSE, payload={"message": "rules file refused"}),
+       ev("system.alert", T0 + 8 * MIN, severity="warning", payload={"alert": "slow"}))
+    now = T0 + 9 * MIN
+    tick = m.tick(now)
+    by_wh = tick["throughput"]["by_warehouse"]
+    assert {w: (by_wh[w]["alerts_10m"], by_wh[w]["last_alert"]) for w in ("W1", "W2", SYSTEM_WAREHOUSE)} == {
+        "W1": (2, T0 + 8 * MIN), "W2": (1, T0 + 6 * MIN), SYSTEM_WAREHOUSE: (1, T0 + 7 * MIN)}
+    assert tick["summary"]["alerts"] == {"window_min": ALERT_WINDOW_MIN, "count": 4, "latest": {"ts": T0 + 8 * MIN, "warehouse_id": "W1"}}
+    only_w2 = summarise(tick["throughput"], tick["warehouses"], ["W2"])["alerts"]
+    assert only_w2 == {"window_min": 10, "count": 1, "latest": {"ts": T0 + 6 * MIN, "warehouse_id": "W2"}}
+    # ten minutes after each, it has left the count; a screen with nothing left sees no latest
+    assert m.summary(now_ms=T0 + 14 * MIN + 1_000)["alerts"]["count"] == 3
+    later = m.tick(T0 + 18 * MIN + 1_000)
+    assert later["summary"]["alerts"] == {"window_min": 10, "count": 0, "latest": None}
+    assert later["throughput"]["by_warehouse"]["W1"]["last_alert"] is None
+
+
+def test_a_restarted_server_counts_the_alerts_of_the_ten_minutes_before_it(engine):
+    """The start-up rebuild replays the alerts older than its last minute too: a screen reloaded after a restart
+    shows the same count (and the same `alerts` in hello) as before."""
+    import time
+
+    from engine.runtime.engine import Engine
+
+    now = int(time.time() * 1000)
+    old = [ev("system.alert", now - k * MIN, severity="critical", payload={"alert": f"a{k}"}) for k in (2, 5, 9)]
+    old.append(ev("system.alert", now - 11 * MIN, severity="critical", payload={"alert": "gone"}))  # outside the window
+    old.append(ev("scan", now - 3 * MIN, severity="critical", worker_id="K9", wh="W2"))  # critical: an alert too
+    engine.db.store_batch(old)
+    other = Engine(engine.config)
+    try:
+        other.rebuild()
+    finally:
+        other.db.dispose()
+    alerts = other.live.summary()["alerts"]
+    assert alerts["count"] == 4 and alerts["latest"]["ts"] == now - 2 * MIN
+    assert sorted(a["payload"]["alert"] for a in other.live.stats()["alerts"] if a["type"] == "system.alert") == ["a2", "a5", "a9"]
+
+
+def test_an_events_details_text_is_made_once_on_the_server_for_every_screen(monkeypatch):
+    """One definition of an event row's "details" (schema.event_details): pushed events, `alert`, hello's recent
+    events and alerts, and the pages' seeds (pages/_common.py compact) carry the same text; the browser only shows it.
+    A push makes it once per event, whatever the rooms."""
+    from engine.core import schema
+    from engine.core.schema import event_details
+    from pages._common import compact
+
+    assert event_details({"message": "Dock 3 blocked", "suggestion": "x"}, {"units": 1}) == "Dock 3 blocked"
+    assert event_details({"suggestion": "Move 2 pickers to W2"}, None) == "Move 2 pickers to W2"
+    assert event_details({"kind": "pick"}, {"units": 12, "duration_s": 240.5, "weight": 1e-7, "a": 1, "b": 2}) == \
+        "units 12, duration_s 240.5, weight 1e-07, a 1"
+    assert event_details(None, None) == event_details({}, {}) == ""
+
+    m = floor()
+    sent: list = []
+    rooms = {ALL_ROOM, "wh:W1"}
+    pusher = Pusher(m, lambda event, data, to=None: sent.append((event, data, to)), lambda: rooms)
+    events = [ev("task.completed", T0 + 4 * MIN, worker_id="K1", task_id="T1", metrics={"units": 12, "duration_s": 240}),
+              ev("system.alert", T0 + 4 * MIN, severity="critical", payload={"alert": "dock", "message": "Dock 3 blocked"})]
+    made = []
+    real = schema.event_details
+    monkeypatch.setattr(schema, "event_details", lambda p, mt: made.append(1) or real(p, mt))
+    m.apply(events, now_ms=T0 + 4 * MIN)  # the alert kept for hello: one
+    pusher.on_events(events)
+    pusher.push()  # two events to two rooms: two
+    assert len(made) == 3
+    pushed = {to: data for name, data, to in sent if name == "events"}
+    assert [e["details"] for e in pushed[ALL_ROOM]] == ["units 12, duration_s 240", "Dock 3 blocked"]
+    assert all(a is b for a, b in zip(pushed[ALL_ROOM], pushed["wh:W1"])), "one dict per event for every room"
+    assert [d["details"] for name, d, _ in sent if name == "alert"] == ["Dock 3 blocked", "Dock 3 blocked"]  # its two rooms
+    hello = m.stats(T0 + 4 * MIN)
+    assert [e["details"] for e in hello["recent_events"][:2]] == ["Dock 3 blocked", "units 12, duration_s 240"]
+    assert hello["alerts"][-1]["details"] == "Dock 3 blocked"
+    assert [compact(e.to_json())[8] for e in events] == [e["details"] for e in pushed[ALL_ROOM]]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import authed_client
+from conftest import authed_client, login_tokens
 from engine.kiosk.tokens import KioskError, normalise_code, parse_rotate, parse_settings, parse_views, resolve_settings
 from test_socket import connect, wait_for
 
@@ -63,6 +63,49 @@ def test_the_tv_layout_uses_the_tokens_settings_and_the_url_overrides_them(app, 
     stage = next(c for c in root.children if getattr(c, "id", None) == "tv-stage")
     slides = [c.id for c in stage.children]
     assert slides == ["tv-slide-load", "tv-slide-workers"]
+
+
+def _tv_seed(app, token: str | None = None, **query) -> dict:
+    import dash
+
+    layout = dash.page_registry["pages.tv"]["layout"]
+    headers = {"Cookie": "fp_kiosk=" + token} if token else {"Authorization": "Bearer " + login_tokens(app.server)["access_token"]}
+    with app.server.test_request_context("/tv", headers=headers):
+        root = layout(**query)
+    return next(c for c in root.children if getattr(c, "id", None) == "tv-seed").data
+
+
+def test_a_one_site_tv_opens_with_its_sites_whole_ten_minutes_on_a_busy_floor(app, client, engine):
+    """Four busy sites fill the newest 1,500 events of the floor within the last minute; a screen of the quiet site
+    still opens with all of that site's last 10 minutes (events and alerts), whether the token or the URL picks it."""
+    from datetime import datetime, timezone
+
+    from engine.core.config import DEFAULT_EVENT_TYPES
+    from engine.core.schema import validate_batch
+    from pages.tv import TV_EVENTS_MAX
+
+    now = int(time.time() * 1000)
+    stamp = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()  # noqa: E731
+    quiet = [{"type": "scan", "warehouse_id": "W1", "worker_id": "W1-001", "timestamp": stamp(now - 570_000 + i * 30_000)} for i in range(19)]
+    quiet.append({"type": "system.alert", "warehouse_id": "W1", "severity": "critical", "status": "open",
+                  "payload": {"alert": "dock-blocked", "message": "Dock 2 blocked"}, "timestamp": stamp(now - 540_000)})
+    busy = [{"type": "scan", "warehouse_id": wh, "worker_id": wh + "-001", "timestamp": stamp(now - 60_000 + i * 120)}
+            for wh in ("W2", "W3", "W4", "W5") for i in range(500)]
+    busy += [{"type": "system.alert", "warehouse_id": "W2", "severity": "critical", "status": "open",
+              "payload": {"alert": "a", "message": "busy"}, "timestamp": stamp(now - 30_000 + i)} for i in range(60)]
+    events, errors = validate_batch(quiet + busy, types=DEFAULT_EVENT_TYPES)
+    assert not errors
+    engine.db.store_batch(events)
+
+    floor = _tv_seed(app)
+    assert len(floor["events"]) == TV_EVENTS_MAX and sum(c[4] == "W1" for c in floor["events"]) <= 2, \
+        "the floor's newest events are the busy sites' (the premise: filtering those would leave W1 its last minute)"
+
+    made = create(client, warehouses=["W1"])
+    for seed in (_tv_seed(app, made["token"]), _tv_seed(app, warehouses="W1")):
+        assert {c[4] for c in seed["events"]} == {"W1"} and len(seed["events"]) == 20, "every W1 event of the 10 minutes"
+        assert seed["events"][0][1] == now - 570_000 and [c[1] for c in seed["events"]] == sorted(c[1] for c in seed["events"])
+        assert [(a["warehouse_id"], a["payload"]["alert"]) for a in seed["alerts"]] == [("W1", "dock-blocked")]
 
 
 def test_a_kiosk_token_cannot_write_anything(app, client):

@@ -249,6 +249,29 @@ class Accounts:
         return generated
 
 
+class UserAdmin:
+    """An admin's changes to users, whoever asks (POST/PATCH /api/users, the control page): the change, its one audit
+    entry, and after an update the user's sockets here ended, so they sign in again under the new terms (other
+    processes end theirs when they reload the account, engine/core/sharing.py)."""
+
+    def __init__(self, accounts: Accounts, audit: "Audit", end_sockets: Callable[[str], Any] = lambda username: 0):
+        self.accounts, self.audit, self.end_sockets = accounts, audit, end_sockets
+
+    def add(self, actor: str, address: str | None, username: Any, password: Any, role: Any) -> UserView:
+        user = self.accounts.add(username, password, role)
+        self.audit.write(actor, "user_add", user.username, {"role": user.role}, address)
+        return user
+
+    def update(self, actor: str, address: str | None, username: str, *, role: Any = None, password: Any = None, disabled: Any = None) -> UserView:
+        user = self.accounts.update(username, role=role, password=password, disabled=disabled)
+        logged = {k: v for k, v in (("role", role), ("disabled", disabled)) if v is not None}
+        if password is not None:
+            logged["password"] = "changed"
+        self.audit.write(actor, "user_update", username, logged, address)
+        self.end_sockets(username)
+        return user
+
+
 class Audit:
     """Who did what, when, from where. Written synchronously: these are human-rate actions."""
 

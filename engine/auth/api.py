@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 from flask_jwt_extended import (
     decode_token,
     set_access_cookies,
@@ -17,7 +17,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from werkzeug.urls import iri_to_uri
 
-from .accounts import AccountError
+from .accounts import AccountError, UserAdmin
 from ..web.api import error
 from .gate import (
     KIOSK_COOKIE,
@@ -64,7 +64,7 @@ def _json_body() -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def create_auth_api(engine: "Engine") -> Blueprint:
+def create_auth_api(engine: "Engine", users: UserAdmin) -> Blueprint:
     bp = Blueprint("auth", __name__)
     cfg = engine.config
 
@@ -176,12 +176,10 @@ def create_auth_api(engine: "Engine") -> Blueprint:
         body = _json_body()
         if body is None:
             return error(400, "send JSON {username, password, role}")
-        st = auth_state()
         try:
-            user = st.accounts.add(body.get("username"), body.get("password"), body.get("role"))
+            user = users.add(resolve_identity().name, client_address(), body.get("username"), body.get("password"), body.get("role"))
         except AccountError as exc:
             return error(409 if "exists" in str(exc) else 400, str(exc), [{"index": 0, "field": exc.field, "message": str(exc)}])
-        st.audit.write(resolve_identity().name, "user_add", user.username, {"role": user.role}, client_address())
         return jsonify(user.to_json()), 201
 
     @bp.patch("/api/users/<username>")
@@ -193,18 +191,13 @@ def create_auth_api(engine: "Engine") -> Blueprint:
         unknown = sorted(set(body) - {"role", "password", "disabled"})
         if unknown:
             return error(400, f"unknown field(s): {', '.join(unknown)}", [{"index": 0, "field": f, "message": "unknown field"} for f in unknown])
-        st = auth_state()
-        if st.accounts.get(username) is None:
+        if users.accounts.get(username) is None:
             return error(404, f"no user {username!r}")
         try:
-            user = st.accounts.update(username, role=body.get("role"), password=body.get("password"), disabled=body.get("disabled"))
+            user = users.update(resolve_identity().name, client_address(), username,
+                                role=body.get("role"), password=body.get("password"), disabled=body.get("disabled"))
         except AccountError as exc:
             return error(400, str(exc), [{"index": 0, "field": exc.field, "message": str(exc)}])
-        changed = {k: v for k, v in body.items() if k != "password"}
-        if "password" in body:
-            changed["password"] = "changed"
-        st.audit.write(resolve_identity().name, "user_update", username, changed, client_address())
-        current_app.extensions["floorpulse"].live.disconnect_user(username)  # their sockets re-authenticate
         return jsonify(user.to_json())
 
     @bp.get("/api/audit")

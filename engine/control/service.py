@@ -1,16 +1,23 @@
 """What the control page offers an operator: event templates filled from the live floor, and test scenarios.
 
-Pure functions over the live model; the API submits what they build through the
-normal ingest path, so scenario events are stored, counted and pushed like any other.
+Templates and scenarios are pure functions over the live model; `run_scenario` (POST /api/scenarios/<id> and the
+control page) submits what a scenario builds through the normal ingest path, so its events are stored, counted and
+pushed like any other, and audits it once.
 """
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..live.model import LiveModel
-from ..core.schema import iso_ms, new_event_id
+from ..core.schema import iso_ms, new_event_id, validate_batch
+from ..ingest.accept import Refused
+from ..ingest.writer import QueueFull, submit_and_wait
+
+if TYPE_CHECKING:
+    from ..runtime.engine import Engine
 
 MINUTE = 60_000
 
@@ -121,3 +128,24 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("stale", "Warehouse goes stale", "warehouse W9-TEST reports once, 10 minutes ago, then stays silent", _stale),
     )
 }
+
+
+def run_scenario(engine: "Engine", scenario_id: str, actor: str, address: str | None) -> tuple[Scenario, list[str]]:
+    """Build a scenario on the floor as it is now, store its events (waiting until stored), audit it once
+    → (scenario, event ids). Refused (nothing audited) in the API's words."""
+    scenario = SCENARIOS.get(scenario_id)
+    if scenario is None:
+        raise Refused(404, f"no scenario {scenario_id!r}; known: {', '.join(SCENARIOS)}")
+    raw = scenario.build(engine.live, int(time.time() * 1000))
+    events, errors = validate_batch(raw, types=engine.types, max_events=len(raw))
+    if errors:  # a scenario is code: this is a bug, say so rather than store half of it
+        raise Refused(500, "scenario built invalid events", [e.to_json() for e in errors])
+    try:
+        submit_and_wait(engine.ingest, events, engine.config.ingest_wait_s)
+    except QueueFull as full:
+        raise Refused(429, str(full), retry_after=full.retry_after_s) from None
+    except Exception as exc:  # noqa: BLE001
+        raise Refused(503, f"not stored: {type(exc).__name__}: {exc}", retry_after=2) from None
+    ids = [e.event_id for e in events]
+    engine.audit.write(actor, "scenario", scenario_id, {"events": len(ids), "first": ids[0]}, address)
+    return scenario, ids

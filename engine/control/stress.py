@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import delete, func, insert, select, update
@@ -102,7 +103,12 @@ class StressRunner:
             errors.append({"index": 0, "field": "duration_s", "message": f"must be a number of seconds from 1 to {lim['max_duration_s']}"})
         return errors
 
-    def start(self, rate: float, duration_s: float, started_by: str, token: str | None = None) -> Run:
+    def start(self, rate: float, duration_s: float, started_by: str, address: str | None = None) -> Run:
+        """An admin's run (POST /api/stress, the control page), audited once. Its own Socket.IO client (the ping)
+        signs in as that admin, for the run's length only: call it in a request."""
+        from flask_jwt_extended import create_access_token
+
+        token = create_access_token(identity=started_by, expires_delta=timedelta(seconds=duration_s + 60))
         with self._lock:
             if self.current is not None and self.current.state == "running":
                 raise StressBusy(f"stress run {self.current.id} is still running")
@@ -118,13 +124,16 @@ class StressRunner:
             self.engine.live.reset_stress()
         threading.Thread(target=self._run, args=(run,), name=f"stress-{run.id}", daemon=True).start()
         threading.Thread(target=self._pinger, args=(run, token), name=f"stress-ping-{run.id}", daemon=True).start()
+        self.engine.audit.write(started_by, "stress_start", str(run.id), {"rate": run.target_rate, "duration_s": run.duration_s}, address)
         return run
 
-    def cancel(self, run_id: int) -> bool:
+    def cancel(self, run_id: int, actor: str, address: str | None = None) -> bool:
+        """Stop the run `run_id` if it is the one going (audited); False when it is not."""
         run = self.current
         if run is None or run.id != run_id or run.state != "running":
             return False
         self._cancel.set()
+        self.engine.audit.write(actor, "stress_cancel", str(run_id), None, address)
         return True
 
     def get(self, run_id: int) -> dict[str, Any] | None:
@@ -146,8 +155,8 @@ class StressRunner:
                 out.append({k: v for k, v in json.loads(result).items() if k != "series"})
         return out
 
-    def purge(self) -> dict[str, int]:
-        """Delete every stress event, and what the live model folded of them. The floor never saw them;
+    def purge(self, actor: str, address: str | None = None) -> dict[str, int]:
+        """Delete every stress event, and what the live model folded of them (audited). The floor never saw them;
         the rollups are still recomputed over that span, for data stored before stress runs were kept apart."""
         if self.current is not None and self.current.state == "running":
             raise StressBusy("a stress run is going; cancel it first")
@@ -159,7 +168,9 @@ class StressRunner:
         if first is not None:
             self.engine.flush_rollups()
             db.rebuild_rollups(first)
-        return {"deleted": deleted}
+        out = {"deleted": deleted}
+        self.engine.audit.write(actor, "stress_purge", None, out, address)
+        return out
 
     # ---- the pusher reports stress events it pushed ----
 

@@ -104,6 +104,22 @@ class Event:
             "payload": self.payload,
         }
 
+    def to_push_json(self) -> dict[str, Any]:
+        """The envelope with its `details` (event_details): what screens get in `events`, `alert` and `hello`."""
+        return {**self.to_json(), "details": event_details(self.payload, self.metrics)}
+
+
+def event_details(payload: Any, metrics: Any) -> str:
+    """An event row's "details" text, the one definition (docs/protocol.md): the payload's `message`, else its
+    `suggestion` (a rule's ai.action), else the first four metrics as "name value"; "" when there is none."""
+    if isinstance(payload, dict):
+        text = payload.get("message") or payload.get("suggestion")
+        if text:
+            return str(text)
+    if isinstance(metrics, dict) and metrics:
+        return ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k} {v}" for k, v in list(metrics.items())[:4])
+    return ""
+
 
 def task_details(payload: dict[str, Any] | None) -> tuple[str | None, str | None, int | None]:
     """(kind, priority, sla_due_ms) from a task event's payload; what is missing or malformed is None."""

@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, after_this_request, jsonify, make_response, 
 
 from ..web.api import error
 from ..auth.gate import KIOSK_COOKIE, auth_state, client_address, require_role, resolve_identity
-from .tokens import KioskError, parse_settings
+from .tokens import KioskAdmin, KioskError
 
 if TYPE_CHECKING:
     from ..runtime.engine import Engine
@@ -46,7 +46,7 @@ def _page(state: str, status: int, **extra):
     return resp
 
 
-def create_kiosk_api(engine: "Engine", disconnect_kiosk: Callable[[int], int], online: Callable[[], dict[int, int]]) -> Blueprint:
+def create_kiosk_api(engine: "Engine", screens: KioskAdmin, online: Callable[[], dict[int, int]]) -> Blueprint:
     bp = Blueprint("kiosk", __name__)
     kiosks = engine.kiosks
     secure = engine.config.cookie_secure
@@ -58,11 +58,9 @@ def create_kiosk_api(engine: "Engine", disconnect_kiosk: Callable[[int], int], o
         if not isinstance(body, dict):
             return error(400, 'send JSON {"name": "Dock 3 TV", "views"?: [...], "rotate_s"?: 30}')
         try:
-            settings = parse_settings(body)
-            kiosk, token, code = kiosks.create(body.get("name"), settings, resolve_identity().name)
+            kiosk, token, code = screens.create(resolve_identity().name, client_address(), body)
         except KioskError as exc:
             return error(400, str(exc), [{"index": 0, "field": exc.field, "message": str(exc)}])
-        engine.audit.write(resolve_identity().name, "kiosk_create", str(kiosk.id), {"name": kiosk.name, **settings}, client_address())
         base = request.host_url.rstrip("/")
         return jsonify(
             **kiosk.to_json(), token=token, url=f"{base}{TV_PATH}?k={token}", code=code,
@@ -79,12 +77,10 @@ def create_kiosk_api(engine: "Engine", disconnect_kiosk: Callable[[int], int], o
     @require_role("admin")
     def revoke_token(kiosk_id: int):
         try:
-            kiosk = kiosks.revoke(kiosk_id)
+            kiosk, ended = screens.revoke(resolve_identity().name, client_address(), kiosk_id)
         except KioskError as exc:
             return error(404, str(exc))
-        screens = disconnect_kiosk(kiosk_id)
-        engine.audit.write(resolve_identity().name, "kiosk_revoke", str(kiosk_id), {"name": kiosk.name, "screens": screens}, client_address())
-        return jsonify(**kiosk.to_json(), disconnected=screens)
+        return jsonify(**kiosk.to_json(), disconnected=ended)
 
     @bp.post("/tv/activate")
     def activate():

@@ -16,13 +16,16 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import insert, select, update
 
 from ..storage.models import KioskTokenRow
 from ..core.schema import epoch_ms
 from ..storage.database import Database
+
+if TYPE_CHECKING:
+    from ..auth.accounts import Audit
 
 TOKEN_PREFIX = "fpk_"
 VIEWS = ("timeline", "throughput", "workers", "load")
@@ -296,3 +299,25 @@ class KioskTokens:
                     del self._codes[ch]
         self.changed("kiosks")
         return new
+
+
+class KioskAdmin:
+    """An admin's kiosk screens, whoever asks (/api/kiosk-tokens, the control page): the token, its one audit entry,
+    and on revoking, its screens told and disconnected (`end_screens` → how many)."""
+
+    def __init__(self, kiosks: KioskTokens, audit: "Audit", end_screens: Callable[[int], int] = lambda kiosk_id: 0):
+        self.kiosks, self.audit, self.end_screens = kiosks, audit, end_screens
+
+    def create(self, actor: str, address: str | None, body: dict[str, Any]) -> tuple[Kiosk, str, str]:
+        """From `{name, views?, rotate_s?, warehouses?}` → (kiosk, token, code); KioskError names the field."""
+        settings = parse_settings(body)
+        kiosk, token, code = self.kiosks.create(body.get("name"), settings, actor)
+        self.audit.write(actor, "kiosk_create", str(kiosk.id), {"name": kiosk.name, **settings}, address)
+        return kiosk, token, code
+
+    def revoke(self, actor: str, address: str | None, kiosk_id: int) -> tuple[Kiosk, int]:
+        """→ (kiosk, screens disconnected)."""
+        kiosk = self.kiosks.revoke(kiosk_id)
+        screens = self.end_screens(kiosk_id)
+        self.audit.write(actor, "kiosk_revoke", str(kiosk_id), {"name": kiosk.name, "screens": screens}, address)
+        return kiosk, screens

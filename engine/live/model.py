@@ -18,6 +18,8 @@ the browser only formats and applies them:
 - **Rates over a window** (`units_per_hour`; per warehouse also `tasks_per_min_avg`, `eps_avg`): the count of
   the last RATE_WINDOW_MIN minutes ÷ the time they span, quiet minutes counting as zeros — the smoothed lines of
   the throughput view. Their history (storage/history.py `bucket_series`) is the same figure at each minute's end.
+- **Alerts** (`alerts_10m`, `last_alert` per warehouse; `alerts` summed): alerts (`schema.is_alert`: a
+  `system.alert` or any critical event) stamped in the last ALERT_WINDOW_MIN minutes, and the newest one's time.
 - **Sums over warehouses** (`summary`): `summarise()` below, for the whole floor in every tick and for a
   screen's own selection of warehouses in the `summary` message (engine/live/push.py).
 """
@@ -34,6 +36,7 @@ from ..core.schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, T
 WINDOW_S = 60
 MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
 RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
+ALERT_WINDOW_MIN = 10  # alerts (schema.is_alert) are counted over the last 10 minutes
 HOUR_MS = 3_600_000
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
@@ -97,6 +100,8 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
         for w in tp_ids:
             mix.update(by_wh[w].get("by_type") or {})
         by_type = {t: round(v, 2) for t, v in sorted(mix.items())}
+    alerting = [w for w in tp_ids if by_wh[w].get("alerts_10m")]  # the system warehouse's too, on the floor
+    newest = max(alerting, key=lambda w: by_wh[w]["last_alert"], default=None)
     busy_sites = [w for w in tp_ids if w != SYSTEM_WAREHOUSE and by_wh[w]["tasks_per_min"] > 0]
     busiest = max(busy_sites, key=lambda w: by_wh[w]["tasks_per_min"], default=None)  # the first id on a tie; none while all are 0
     sites = [w for w in warehouses if pick is None or w["id"] in pick]
@@ -125,6 +130,11 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
             "stale": sum(1 for w in sites if w["stale"]),
         },
         "workers": _crew_figures(counts, sum(w["workers"]["busy_min"] for w in sites), sum(w["workers"]["idle_min"] for w in sites)),
+        "alerts": {
+            "window_min": ALERT_WINDOW_MIN,
+            "count": sum(by_wh[w]["alerts_10m"] for w in alerting),
+            "latest": None if newest is None else {"ts": by_wh[newest]["last_alert"], "warehouse_id": newest},
+        },
     }
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
     data = sorted(samples)
@@ -256,6 +266,9 @@ class LiveModel:
         self.mix_seconds: dict[int, Counter] = {}
         # per-minute events, completions and units ("ev:<wh>", "done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
         self.minutes: dict[int, Counter] = {}
+        # per-second alerts by warehouse over the last ALERT_WINDOW_MIN, and each warehouse's newest alert (ts)
+        self.alert_seconds: dict[int, Counter] = {}
+        self.last_alert: dict[str, int] = {}
         # completions per (UTC) hour and warehouse, this hour and the last: the live bar of "completed tasks" charts
         self.hours: dict[int, Counter] = {}
         self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
@@ -425,7 +438,8 @@ class LiveModel:
                 self.hours.setdefault(hour, Counter())[e.warehouse_id] += 1
         self.recent.append(e)
         if is_alert(e):
-            self.alerts.append(e.to_json())
+            self.alerts.append(e.to_push_json())
+            self._count_alert(e, horizon_s + WINDOW_S - ALERT_WINDOW_MIN * 60)
 
         status = TASK_STATUS.get(e.type)
         if status is not None and e.task_id:
@@ -450,6 +464,14 @@ class LiveModel:
         if e.metrics and "units" in e.metrics:
             key = "units:" + e.warehouse_id
             bucket[key] = saturate(bucket[key] + e.metrics["units"])
+
+    def _count_alert(self, e: Event, horizon_s: int) -> None:
+        """An alert into its second, for the counts over ALERT_WINDOW_MIN (the start-up replay brings those minutes)."""
+        if e.ts // 1000 <= horizon_s:
+            return
+        self.alert_seconds.setdefault(e.ts // 1000, Counter())[e.warehouse_id] += 1  # alerts are rare: no get-first
+        if e.ts > self.last_alert.get(e.warehouse_id, 0):
+            self.last_alert[e.warehouse_id] = e.ts
 
     def _apply_task(self, e: Event, status: str) -> None:
         task = self.tasks.get(e.task_id)
@@ -559,6 +581,8 @@ class LiveModel:
             del self.mix_seconds[sec]
         for minute in [m for m in self.minutes if m <= now_s // 60 - RATE_WINDOW_MIN - 1]:
             del self.minutes[minute]
+        for sec in [s for s in self.alert_seconds if s <= now_s - ALERT_WINDOW_MIN * 60]:
+            del self.alert_seconds[sec]
         for hour in [h for h in self.hours if h < now_s * 1000 // HOUR_MS - 1]:
             del self.hours[hour]
 
@@ -602,6 +626,9 @@ class LiveModel:
             rate, span_s = self._rate_window(now_ms)
             per_hour = 3600 / span_s
             mix = self._mix(now_s)
+            alerts: Counter = Counter()
+            for bucket in self.alert_seconds.values():
+                alerts.update(bucket)
             hour_start, done_hour = self.done_this_hour(now_ms)
             by_wh = {
                 wid: {
@@ -611,6 +638,8 @@ class LiveModel:
                     "eps_avg": round(rate["ev:" + wid] / span_s, 2),
                     "units_per_hour": round(saturate(rate["units:" + wid] * per_hour), 1),
                     "by_type": mix.get(wid, {}),
+                    "alerts_10m": alerts[wid],
+                    "last_alert": self.last_alert[wid] if alerts[wid] else None,
                     "done_hour": done_hour.get(wid, 0),
                 }
                 for wid in self.warehouses
@@ -716,7 +745,7 @@ class LiveModel:
                 **self._aggregates(now_ms),
                 "workers": self.workers_json(now_ms=now_ms),
                 "alerts": list(self.alerts),
-                "recent_events": [e.to_json() for e in reversed(self.recent)],
+                "recent_events": [e.to_push_json() for e in reversed(self.recent)],
             }
 
     def tick(self, now_ms: int | None = None) -> dict[str, Any]:

@@ -148,7 +148,7 @@ class Pusher:
         if len(events) > self.max_events:
             self.stats["events_skipped"] += len(events) - self.max_events
             events = events[-self.max_events :]
-        as_json = [e.to_json() for e in events]
+        as_json = [e.to_push_json() for e in events]  # each event's details made once, for every room
         by_room: dict[str, list[dict]] = defaultdict(list)
         if ALL_ROOM in rooms:
             # stress events reach only a screen that picks their warehouse, never the whole floor's feed

@@ -458,13 +458,19 @@ class Database:
         return [row_to_json(r) for r in rows]
 
     def replay_events(
-        self, since_ms: int, types: Sequence[str] | None = None, limit: int = 500_000, *, upto: "TailPosition | None" = None
+        self, since_ms: int, types: Sequence[str] | None = None, limit: int = 500_000, *, upto: "TailPosition | None" = None,
+        until_ms: int | None = None, alerts: bool = False,
     ) -> list[Event]:
-        """Events since a time, oldest first, as `Event`s (to rebuild the live model). `upto`: only those a tail
-        starting at that position will not apply (ids up to its cursor, except the gaps it still waits for)."""
+        """Events since a time (until another), oldest first, as `Event`s (to rebuild the live model). `upto`: only
+        those a tail starting at that position will not apply (ids up to its cursor, except the gaps it still waits
+        for). `alerts`: only what schema.is_alert calls an alert (a `system.alert` or a critical event)."""
         q = select(EventRow).where(EventRow.ts >= since_ms)
+        if until_ms is not None:
+            q = q.where(EventRow.ts < until_ms)
         if types:
             q = q.where(EventRow.type.in_(list(types)))
+        if alerts:
+            q = q.where(or_(EventRow.type == "system.alert", EventRow.severity == "critical"))
         if upto is not None:
             q = q.where(EventRow.id <= upto.cursor)
             for lo, hi in id_ranges(upto.gaps):

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, request
 
 from ..auth.gate import client_address, require_role, resolve_identity
-from ..ingest.writer import IngestClosed, QueueFull, submit_and_wait
+from ..ingest.accept import Refused, accept
 from ..core.metrics import exposition
 from ..core.jsonparse import JSONBodyError, format_path, loads
-from ..core.schema import ID_RE, FieldError, parse_timestamp, validate_batch
+from ..core.schema import ID_RE, FieldError, parse_timestamp
 from ..storage.database import decode_cursor
 from .history import add_history_routes, types_param
 
@@ -23,6 +23,11 @@ def error(status: int, message: str, details: list[dict[str, Any]] | None = None
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
+
+
+def refused(no: Refused):
+    """The answer to a request the engine refused (engine/ingest/accept.py): its status, words and Retry-After."""
+    return error(no.status, no.message, no.details, headers={"Retry-After": str(no.retry_after)} if no.retry_after else None)
 
 
 def _time_param(name: str, value: str, errors: list[FieldError]) -> int | None:
@@ -80,33 +85,13 @@ def create_api(engine: "Engine") -> Blueprint:
         except JSONBodyError as exc:
             return error(400, f"invalid JSON: {exc}"[:300], [_parse_error_detail(exc)])
         partial = request.args.get("partial") in ("1", "true")
-        events, errors = validate_batch(body, types=engine.types, max_events=cfg.max_batch_events)
-        details = [e.to_json() for e in errors]
-        if errors and (not partial or not events):
-            return error(400, "invalid events: nothing was stored", details)
-        refused = engine.live.admit(events)
-        if refused is not None:
-            return error(409, "too many warehouses or workers: nothing was stored", [refused.to_json()])
         try:
-            ticket = submit_and_wait(engine.ingest, events, cfg.ingest_wait_s)
-        except QueueFull as full:
-            return error(429, str(full), headers={"Retry-After": str(full.retry_after_s)})
-        except IngestClosed as exc:
-            return error(503, str(exc), headers={"Retry-After": "5"})
-        except TimeoutError as exc:
-            # still queued: the writer keeps it until it is stored, but we cannot promise it yet; the ids make a retry safe
-            return error(503, f"{exc}: still queued, kept until stored; retrying with the same event_ids is safe", headers={"Retry-After": "2"})
-        except Exception as exc:  # the database refused this request's own data (other requests are not affected)
-            return error(503, f"storage failed for this request, nothing was stored: {type(exc).__name__}", headers={"Retry-After": "2"})
-        duplicates = ticket.duplicates
-        who = resolve_identity()
-        if who.via == "cookie":  # a person at the control page: one entry per injection
-            engine.audit.write(who.name, "inject", events[0].event_id, {"via": "page", "events": len(events), "type": events[0].type}, client_address())
-        else:  # an integration: summed per minute
-            engine.audit.count(who.name, "ingest", len(events))
-        out = {"accepted": len(events) - duplicates, "duplicates": duplicates, "event_ids": [e.event_id for e in events]}
-        if details:
-            out["rejected"] = details
+            done = accept(engine, body, resolve_identity(), client_address(), partial=partial)
+        except Refused as no:
+            return refused(no)
+        out = {"accepted": len(done.event_ids) - done.duplicates, "duplicates": done.duplicates, "event_ids": done.event_ids}
+        if done.rejected:
+            out["rejected"] = done.rejected
         return jsonify(out), 202
 
     @api.get("/api/events")

@@ -120,6 +120,23 @@ test("anomalies outside the TV's warehouses are not shown", () => {
   assert.equal(env.fp.tv.alerts.length, 0);
 });
 
+test("a one-site screen's strip holds its own sites' alerts, also those of hello (the floor's) after a reload", () => {
+  const env = tv({warehouses: "W2"});
+  env.fire("hello", {build: "b1", heartbeat_s: 5, snapshot: {server_time: T0, alerts: [alert("e1", "W1", 20), alert("e2", "W2", 10)], recent_events: []}});
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+  env.fire("alert", alert("e3", "W1", 5));
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+});
+
+test("an alert of another site that arrived before the one-site screen was set up leaves its strip", () => {
+  const env = load(FILES, {pathname: "/tv"});
+  env.fire("hello", {build: "b1", heartbeat_s: 5, snapshot: {server_time: T0, alerts: [alert("e1", "W1", 20), alert("e2", "W2", 10)], recent_events: []}});
+  env.mount("tv-root", {dataset: {views: "timeline", rotateS: "30", alertS: "120", staleS: "15", reloadH: "0", warehouses: "W2"}});
+  env.flush();
+  assert.deepEqual(plain(env.fp.tv.alerts.map((o) => o.wh)), ["W2"]);
+  assert.equal(strip(env).cards.length, 1);
+});
+
 test("the strip draws three entries and counts the rest; it keeps at most eight", () => {
   const env = tv();
   for (let i = 0; i < 10; i++) env.fire("alert", alert("e" + i, "W" + i, 50 - i));
@@ -168,11 +185,29 @@ test("the TV opens whole from the page's seed: last 10 minutes of events and ale
   const row = (id, secondsAgo) => [id, T0 - secondsAgo * 1000, "task.completed", "info", "W1", "K1", "T1", "done", ""];
   const out = env.window.dash_clientside.floorpulse.seedTv({events: [row("s1", 300), row("s2", 200)], alerts: [a]});
   assert.equal(out, env.window.dash_clientside.no_update);
-  env.fire("tick", tick([{id: "W1", name: "Leeds"}]));
+  env.fire("tick", Object.assign(tick([{id: "W1", name: "Leeds"}]), {summary: {alerts: {window_min: 10, count: 1, latest: {ts: T0 - 120000, warehouse_id: "W1"}}}}));
   env.flush();
   assert.equal(env.lastSet("tv-tl-alerts-value").children, "1");
   assert.match(env.lastSet("tv-tl-alerts-sub").children, /^latest 11:58:00 · W1/);
   const rows = env.lastSet("tv-tl-list").children;
   assert.deepEqual(plain(rows.map((r) => texts(r)[0])), ["11:56:40", "11:55:00"]); // newest first
   assert.equal(env.fp.tv.alerts.length, 0); // 2 minutes old: past alertS, counted but not on the strip
+});
+
+test("'Alerts · 10 min' is the server's count over the screen's sites, not the alerts this screen happens to hold", () => {
+  const env = tv({warehouses: "W1"});
+  env.window.dash_clientside.floorpulse.seedTv({events: [], alerts: [alert("e1", "W1", 60), alert("e2", "W1", 30)]});
+  const alerts = (count, latest) => ({alerts: {window_min: 10, count, latest}});
+  env.fire("tick", Object.assign(tick([{id: "W1", name: "Leeds"}]), {summary: alerts(0, null)}));
+  env.fire("summary", Object.assign({server_time: T0, warehouses: ["W1"]}, alerts(5, {ts: T0 - 5000, warehouse_id: "W1"})));
+  env.flush();
+  assert.equal(env.lastSet("tv-tl-alerts-value").children, "5");
+  assert.match(env.lastSet("tv-tl-alerts-sub").children, /^latest 11:59:55 · W1/);
+  assert.equal(env.lastSet("tv-tl-alerts").className, "tv-kpi tv-tone-risk is-on");
+  env.fire("summary", Object.assign({server_time: T0 + 1000, warehouses: ["W1"]}, alerts(0, null)));
+  env.flush();
+  assert.equal(env.lastSet("tv-tl-alerts-value").children, "0");
+  assert.equal(env.lastSet("tv-tl-alerts-sub").children, "none in 10 min");
+  assert.equal(env.lastSet("tv-tl-alerts").className, "tv-kpi tv-tone-risk");
+  assert.deepEqual(env.errors, []);
 });
