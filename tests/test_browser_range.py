@@ -24,9 +24,9 @@ OLD_EVENTS = [f"old-{i}" for i in range(3)]
 
 TASKS = "document.querySelector('#tp-tasks-graph .js-plotly-plot')"
 READY = f"{TASKS} && {TASKS}._fullLayout && !document.querySelector('.fp-graph.dash-graph--pending')"
-# points of the warehouses' lines (meta = warehouse id) older than an hour, with something in them (a date axis holds
-# the shown zone's wall-clock strings: fp.tz.ms reads them back as epoch ms)
-OLD_POINTS = f"""(() => {{ const gd = {TASKS}, cut = window.floorpulse.serverNow() - 3600000; let n = 0;
+# points of the warehouses' lines (meta = warehouse id) older than the last hour (its start is floored to the minute),
+# with something in them (a date axis holds the shown zone's wall-clock strings: fp.tz.ms reads them back as epoch ms)
+OLD_POINTS = f"""(() => {{ const gd = {TASKS}, cut = window.floorpulse.serverNow() - 3660000; let n = 0;
   gd.data.forEach(t => {{ if (typeof t.meta !== 'string') return; t.x.forEach((x, i) => {{ if (window.floorpulse.tz.ms(x, gd) < cut && t.y[i] > 0) n++; }}); }}); return n; }})()"""
 YESTERDAY = f"""(() => {{ const gd = {TASKS}; return gd.data.filter(t => t.meta && t.meta.part === 'yesterday')
   .map(t => [t.visible, t.y.filter(v => v !== null && v > 0).length]); }})()"""
