@@ -50,7 +50,7 @@
     feed: [], // compact events in arrival order
     feedSeq: 0, // seq of the newest feed entry
     alerts: [],
-    series: [], // live samples {t, eps:{wh:v}, tpm:{wh:v}, p50, p95}
+    series: [], // live samples {t, eps:{wh:v}, tpm:{wh:v}, epsAvg:{wh:v}, tpmAvg:{wh:v}, p50, p95}
     lastSampleAt: 0,
     selected: null, // Set of warehouse ids, or null for all
     selectionSummary: null, // the server's `summary` message for the last selection it was sent
@@ -219,15 +219,20 @@
     var t = s.server_time || fp.serverNow();
     if (t - state.lastSampleAt < cfg.SAMPLE_MS || !s.throughput) return;
     state.lastSampleAt = t;
+    // raw (eps: last 10 s, tpm: last 60 s) and smoothed (the server's averages over its rate window) per warehouse
     var eps = {},
-      tpm = {};
+      tpm = {},
+      epsAvg = {},
+      tpmAvg = {};
     var byWh = s.throughput.by_warehouse || {};
     Object.keys(byWh).forEach(function (wh) {
       eps[wh] = byWh[wh].eps_10s;
       tpm[wh] = byWh[wh].tasks_per_min;
+      epsAvg[wh] = byWh[wh].eps_avg;
+      tpmAvg[wh] = byWh[wh].tasks_per_min_avg;
     });
     var lat = s.latency || {};
-    state.series.push({t: t, eps: eps, tpm: tpm, p50: lat.p50, p95: lat.p95});
+    state.series.push({t: t, eps: eps, tpm: tpm, epsAvg: epsAvg, tpmAvg: tpmAvg, p50: lat.p50, p95: lat.p95});
     if (state.series.length > cfg.SERIES_MAX) state.series.splice(0, state.series.length - cfg.SERIES_MAX);
   }
 

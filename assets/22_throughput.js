@@ -1,7 +1,8 @@
 /*
- * The throughput page (pages/throughput.py): KPIs from the server's summary, per-warehouse lines extended with the
- * store's live samples (as far as the chosen range keeps live points, components/range.py), latency lines, and the
- * event mix by type. Depends on 10_store.js, 11_core.js, 14_gate.js, 15_time.js, 19_views.js and, at run time, 26_range.js (fp.range.slide).
+ * The throughput page (pages/throughput.py): KPIs from the server's summary, per-warehouse lines (smoothed, and the
+ * raw ones beside them) extended with the store's live samples (as far as the chosen range keeps live points,
+ * components/range.py), latency lines, and the event mix by type. Depends on 10_store.js, 11_core.js, 14_gate.js,
+ * 15_time.js, 19_views.js and, at run time, 26_range.js (fp.range.slide).
  */
 (function () {
   "use strict";
@@ -53,8 +54,10 @@
     return n + fp.config.SERIES_MAX;
   }
 
-  // Lines per warehouse: extend with the store's live samples newer than what the graph shows.
-  function tpWarehouseLines(id, key) {
+  // Lines per warehouse: extend with the store's live samples newer than what the graph shows, the smoothed lines
+  // (meta = warehouse id) with sample[key], the raw ones beside them (meta.part "raw", hidden until 26_range.js shows
+  // them) with sample[rawKey].
+  function tpWarehouseLines(id, key, rawKey) {
     var gd = fp.graph(id);
     if (!gd) return;
     var g = tp.graphs[id];
@@ -77,12 +80,14 @@
       return s.t;
     });
     gd.data.forEach(function (t, i) {
-      if (typeof t.meta !== "string") return;
+      var raw = !!t.meta && t.meta.part === "raw";
+      if (typeof t.meta !== "string" && !raw) return;
+      var wh = raw ? t.meta.wh : t.meta;
       indices.push(i);
       update.x.push(xs);
       update.y.push(
         samples.map(function (s) {
-          var v = s[key][t.meta];
+          var v = (s[raw ? rawKey : key] || {})[wh];
           return v === undefined ? null : v;
         })
       );
@@ -164,8 +169,8 @@
     update: function (now) {
       if (!state.snapshot) return;
       tpKpis();
-      tpWarehouseLines("tp-eps-graph", "eps");
-      tpWarehouseLines("tp-tasks-graph", "tpm");
+      tpWarehouseLines("tp-eps-graph", "epsAvg", "eps");
+      tpWarehouseLines("tp-tasks-graph", "tpmAvg", "tpm");
       fp.range.slide("tp-eps-graph"); // a live range's left edge moves on (26_range.js)
       fp.range.slide("tp-tasks-graph");
       tpLatency();

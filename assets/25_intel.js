@@ -257,12 +257,32 @@
     return s;
   }
 
+  // Warehouses whose line the legend has hidden (their main trace, meta = id, is "legendonly").
+  function legendHidden(gd) {
+    return gd.data
+      .filter(function (t) {
+        return typeof t.meta === "string" && t.visible === "legendonly";
+      })
+      .map(function (t) {
+        return t.meta;
+      });
+  }
+
   // Swap in the forecast parts of a figure built by forecast_traces() (meta {wh, part, scale}).
-  function forecastTraces(gd, key, now) {
+  // opts.bandMax: draw the 95 % bands only while at most this many warehouses are shown (default: always).
+  function forecastTraces(gd, key, now, opts) {
     var traces = [];
     var missing = [];
     var seen = {};
     var start = null;
+    var hidden = legendHidden(gd);
+    var shown = {};
+    gd.data.forEach(function (t) {
+      var m = t.meta;
+      if (m && typeof m === "object" && m.part === "yhat" && fp.inFilter(m.wh) && hidden.indexOf(m.wh) < 0 && liveSeries(m.wh, key, now)) shown[m.wh] = true;
+    });
+    var nShown = Object.keys(shown).length;
+    var bandMax = opts && typeof opts.bandMax === "number" ? opts.bandMax : Infinity;
     gd.data.forEach(function (t, i) {
       var m = t.meta;
       if (!m || typeof m !== "object" || !m.wh || ["lo", "hi", "yhat"].indexOf(m.part) < 0) return;
@@ -275,7 +295,8 @@
         traces[i] = {x: [], y: [], visible: false};
         return;
       }
-      if (show && t.visible === "legendonly") show = "legendonly"; // hidden from the legend by the user
+      if (show && (t.visible === "legendonly" || hidden.indexOf(m.wh) >= 0)) show = "legendonly"; // hidden from the legend by the user
+      if (m.part !== "yhat" && nShown > bandMax) show = false; // too many bands overlaid: the range is in the line's hover
       if (show === true) {
         var g = intel.forecasts[m.wh].generated_at;
         if (g && (start === null || g > start)) start = g;
@@ -299,10 +320,7 @@
       traces[i] = tr;
     });
     // overlapping bands add up: the more warehouses shown, the lighter each band
-    var shown = Object.keys(seen).filter(function (wh) {
-      return fp.inFilter(wh) && liveSeries(wh, key, now);
-    }).length;
-    var alpha = shown <= 1 ? 0.2 : shown === 2 ? 0.14 : 0.08;
+    var alpha = nShown <= 1 ? 0.2 : nShown === 2 ? 0.14 : 0.08;
     gd.data.forEach(function (t, i) {
       if (t.meta && t.meta.part === "hi" && traces[i] && t.line && /^#[0-9a-f]{6}$/i.test(t.line.color)) traces[i].fillcolor = rgba(t.line.color, alpha);
     });
@@ -352,9 +370,12 @@
     if (!gd) return;
     var snow = fp.serverNow();
     var minute = Math.floor(snow / 60000); // outdated forecasts leave, the anomaly window slides
-    var key = [intel.forecastRev, intel.anomaliesRev, state.filterRev, minute, String(intel.available)].join("/");
+    // a band bounds a single minute's count: drawn with the raw lines (26_range.js), for one warehouse (two bands
+    // overlaid from zero up were already one shaded block)
+    var raw = !!(fp.range && fp.range.raw["tp-tasks"]);
+    var key = [intel.forecastRev, intel.anomaliesRev, state.filterRev, minute, String(intel.available), raw, legendHidden(gd).join(",")].join("/");
     if (key === tp.key && gd === tp.el) return;
-    var r = forecastTraces(gd, "completed", snow);
+    var r = forecastTraces(gd, "completed", snow, {bandMax: raw ? 1 : 0});
     var nm = names();
     gd.data.forEach(function (t, i) {
       if (!t.meta || t.meta.part !== "anomaly") return;

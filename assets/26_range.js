@@ -1,8 +1,8 @@
 /*
- * The header's time range and CSV export (components/range.py), and the throughput view's "same time yesterday"
- * overlay. The server resolves the range and draws its series (pages read ?range= from their URL); here the range
- * only moves between the control, the URL, the tabs' links and the export links, and the overlay's lines (sent
- * hidden by components/charts.py yesterday_trace) are shown or hidden.
+ * The header's time range and CSV export (components/range.py), and the throughput view's overlays: "same time
+ * yesterday" and "Raw per minute". The server resolves the range and draws its series (pages read ?range= from their
+ * URL); here the range only moves between the control, the URL, the tabs' links and the export links, and the
+ * overlays' lines (sent hidden by components/charts.py yesterday_trace, raw_trace) are shown or hidden.
  */
 (function () {
   "use strict";
@@ -10,7 +10,7 @@
   var fp = window.floorpulse;
   var KNOWN = {"1h": true, shift: true, "24h": true, "7d": true, custom: true};
   var KEEP = ["range", "since", "until"]; // what of a URL's query belongs to the range
-  var rs = (fp.range = {yesterday: false, rev: 0});
+  var rs = (fp.range = {yesterday: false, raw: {}, rev: 0}); // raw: chart ("tp-tasks", "tp-eps") → its raw lines shown
 
   function nu() {
     return window.dash_clientside.no_update;
@@ -131,12 +131,23 @@
       }
       return nu();
     },
+
+    // a chart's "Raw per minute" checkbox (id "<chart>-raw")
+    showRaw: function (value, id) {
+      var chart = String(id).replace(/-raw$/, "");
+      var on = !!(value && value.indexOf("on") >= 0);
+      if (on !== !!rs.raw[chart]) {
+        rs.raw[chart] = on;
+        rs.rev++;
+      }
+      return nu();
+    },
   };
 
-  // The overlay's lines: shown while the checkbox is on, for the warehouses in the filter, hidden from the legend
-  // with their warehouse. Checked on every flush, restyled only where a line is not as it should be.
-  function yesterdayLines() {
-    var gd = fp.graph("tp-tasks-graph");
+  // An overlay's lines (meta.part = part): shown while its checkbox is on, for the warehouses in the filter, hidden
+  // from the legend with their warehouse. Checked on every flush, restyled only where a line is not as it should be.
+  function overlayLines(graphId, part, on) {
+    var gd = fp.graph(graphId);
     if (!gd || !window.Plotly) return;
     var main = {};
     gd.data.forEach(function (t) {
@@ -145,8 +156,8 @@
     var idx = [];
     var vis = [];
     gd.data.forEach(function (t, i) {
-      if (!t.meta || t.meta.part !== "yesterday") return;
-      var want = rs.yesterday && fp.inFilter(t.meta.wh) ? (main[t.meta.wh] === "legendonly" ? "legendonly" : true) : false;
+      if (!t.meta || t.meta.part !== part) return;
+      var want = on && fp.inFilter(t.meta.wh) ? (main[t.meta.wh] === "legendonly" ? "legendonly" : true) : false;
       var have = t.visible === undefined ? true : t.visible;
       if (want !== have) {
         idx.push(i);
@@ -163,9 +174,10 @@
     return Math.min(60000, Math.max(5000, span / 2880));
   }
 
-  // Traces that grow with live points (a warehouse's line or bars: meta = its id; the load chart's: part "live").
+  // Traces that grow with live points (a warehouse's line or bars: meta = its id; the load chart's: part "live"; the
+  // throughput charts' raw lines: part "raw").
   function growing(t) {
-    return typeof t.meta === "string" || (t.meta && t.meta.part === "live");
+    return typeof t.meta === "string" || (t.meta && (t.meta.part === "live" || t.meta.part === "raw"));
   }
 
   function newestX(gd) {
@@ -261,7 +273,9 @@
   fp.registerView({
     root: "tp-page",
     update: function () {
-      yesterdayLines();
+      overlayLines("tp-tasks-graph", "yesterday", rs.yesterday);
+      overlayLines("tp-tasks-graph", "raw", !!rs.raw["tp-tasks"]);
+      overlayLines("tp-eps-graph", "raw", !!rs.raw["tp-eps"]);
     },
   });
 })();

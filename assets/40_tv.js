@@ -496,7 +496,7 @@
     state.series.forEach(function (s) {
       if (s.t <= tl.lastT) return;
       Object.keys(tl.lines).forEach(function (wh) {
-        var v = s.tpm[wh];
+        var v = s.tpmAvg[wh];
         tl.lines[wh].x.push(s.t);
         tl.lines[wh].y.push(v === undefined ? null : v);
       });
@@ -511,7 +511,8 @@
         l.y.splice(0, drop);
       }
     });
-    var fc = fp.intel && fp.intel.forecastTraces ? fp.intel.forecastTraces(gd, "completed", snow) : null;
+    // the dashed forecast continues the smoothed lines; its band (a single minute's count) is the desk's, with its raw lines
+    var fc = fp.intel && fp.intel.forecastTraces ? fp.intel.forecastTraces(gd, "completed", snow, {bandMax: 0}) : null;
     var traces = gd.data.map(function (tr, i) {
       if (typeof tr.meta === "string") return {x: tl.lines[tr.meta].x, y: tl.lines[tr.meta].y, visible: fp.inFilter(tr.meta)};
       return (fc && fc.traces[i]) || {};

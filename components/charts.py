@@ -126,8 +126,12 @@ def warehouse_lines(
     learning_min: int | None = None,
     time_range: Mapping[str, Any] | None = None,
     yesterday: Mapping[str, Any] | None = None,
+    raw: Mapping[str, Sequence[float]] | None = None,
 ) -> go.Figure:
     """One line per warehouse (`meta` = warehouse id), in the order given: the bridge extends by index.
+
+    `raw` (with `series` the smoothed lines): each warehouse's unsmoothed series as a thin, lighter line of its colour
+    (`meta` = {"wh", "part": "raw"}), hidden until the view's "Raw per minute" checkbox shows it.
 
     `time_range` (TimeRange.to_json()): the x axis is that range (a range in the past is fixed to it, one ending now
     grows with the live points) and `layout.meta.range` tells the bridge whether to append live points.
@@ -142,8 +146,8 @@ def warehouse_lines(
     for i, wh in enumerate(warehouses):
         color = warehouse_color(i)
         extra = dict(stackgroup="total", line=dict(width=1, color=color), fillcolor=_alpha(color, 0.55)) if stacked else dict(line=dict(width=2, color=color))
-        if forecast or yesterday is not None:
-            extra["legendgroup"] = f"fc-{wh}"  # the legend hides a warehouse's line and its forecast (and yesterday) together
+        if forecast or yesterday is not None or raw is not None:
+            extra["legendgroup"] = f"fc-{wh}"  # the legend hides a warehouse's line and its forecast (yesterday, raw) together
         traces.append(
             go.Scatter(
                 x=list(x), y=list(series.get(wh, [])), mode="lines", name=names.get(wh, wh), meta=wh,
@@ -151,6 +155,9 @@ def warehouse_lines(
             )
         )
     layout = dict(xaxis=dict(**TIME_AXIS), yaxis=dict(title=dict(text=y_title), rangemode="tozero"), hovermode="x unified", uirevision="wh")
+    if raw is not None:
+        for i, wh in enumerate(warehouses):
+            traces.append(raw_trace(wh, names.get(wh, wh), warehouse_color(i), x, raw.get(wh, []), unit=unit, decimals=decimals))
     if yesterday is not None:
         for i, wh in enumerate(warehouses):
             traces.append(yesterday_trace(wh, names.get(wh, wh), warehouse_color(i), yesterday["x"], yesterday["series"].get(wh, []),
@@ -171,6 +178,15 @@ def warehouse_lines(
         if span:
             layout["xaxis"] = dict(**TIME_AXIS, range=list(span), autorange=False)
     return _figure(traces, **layout)
+
+
+def raw_trace(wh: str, name: str, color: str, x: Sequence[int], y: Sequence[float], *, unit: str, decimals: int = 1) -> go.Scatter:
+    """A warehouse's unsmoothed series beside its smoothed line: thin and light, hidden until asked for."""
+    return go.Scatter(
+        x=list(x), y=list(y), mode="lines", name=f"{name} raw", meta=dict(wh=wh, part="raw"), legendgroup=f"fc-{wh}",
+        showlegend=False, visible=False, line=dict(width=1, color=color), opacity=0.45,
+        hovertemplate=f"%{{y:.{decimals}f}} {unit} raw<extra>{name}</extra>",
+    )
 
 
 def yesterday_trace(wh: str, name: str, color: str, x: Sequence[int], y: Sequence[float], *, unit: str, decimals: int = 1) -> go.Scatter:

@@ -109,8 +109,9 @@ def tv_timeline_figure(events: Mapping[str, Any], now_ms: int) -> go.Figure:
 
 
 def tv_throughput_figure(x: Sequence[int], tpm: dict, warehouses: Sequence[str], names: dict, span: tuple[int, int]) -> go.Figure:
-    """Tasks completed per minute per warehouse with the forecast traces of the desk view (25_intel.js fills them)."""
-    fig = _on_tv(warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=0, span=span, forecast=True))
+    """Tasks completed per minute per warehouse (the smoothed lines) with the forecast traces of the desk view
+    (25_intel.js fills them)."""
+    fig = _on_tv(warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=1, span=span, forecast=True))
     for trace in fig.data:
         if isinstance(trace.meta, str):  # the live lines; forecast traces keep their own styling
             trace.line.width = 4

@@ -45,23 +45,30 @@ def forecast_min_history() -> int | None:
 HISTORY_MIN = 60
 
 
-def throughput_history(engine, now: int, rng=None, *, yesterday: bool = False) -> tuple[list[int], dict, dict, list[str], dict]:
-    """The range's buckets (default: the complete minutes of the last hour) from engine.history_range: x at each
-    bucket's middle, events/s and tasks/min per warehouse (averages over the bucket). With `yesterday`, the result
-    also carries the same tasks/min 24 h earlier (x moved onto this range) as a sixth item."""
+def throughput_history(engine, now: int, rng=None, *, yesterday: bool = False) -> dict[str, Any]:
+    """The range's buckets (default: the complete minutes of the last hour) from engine.history_range, per warehouse:
+    x at each bucket's middle; `eps` / `tpm` the bucket's events/s and tasks/min, `eps_avg` / `tpm_avg` the smoothed
+    lines (trailing averages over `window_min`); `warehouses`, `names`. With `yesterday`, also `before`: the smoothed
+    tasks/min 24 h earlier (x moved onto this range, None where nothing was stored)."""
     if engine is None:
-        return ([], {}, {}, [], {}, {}) if yesterday else ([], {}, {}, [], {})
+        return {"x": [], "eps": {}, "tpm": {}, "eps_avg": {}, "tpm_avg": {}, "warehouses": [], "names": {}, "window_min": None,
+                "before": {"x": [], "tpm_avg": {}}}
     h = engine.history_range(rng or engine.time_range(), yesterday=yesterday)
     names = dict(h.get("names", {}))
     warehouses = sorted(set(h["warehouses"]) | set(names))
-    n = len(h["x"])
-    eps = {w: [round(v / 60, 2) for v in h["events_per_min"].get(w, [0] * n)] for w in warehouses}
-    tpm = {w: h["tasks_per_min"].get(w, [0] * n) for w in warehouses}
-    if not yesterday:
-        return h["x"], eps, tpm, warehouses, names
-    past = h["yesterday"]
-    before = {"x": past["x"], "tasks_per_min": {w: past["tasks_per_min"].get(w, [None] * len(past["x"])) for w in warehouses}}
-    return h["x"], eps, tpm, warehouses, names, before
+
+    def per_wh(series: dict, n: int, scale: float = 1.0, blank=0) -> dict:
+        return {w: [v if v is None else round(v * scale, 3) for v in series.get(w, [blank] * n)] for w in warehouses}
+
+    out = {
+        "x": h["x"], "eps": per_wh(h["events_per_min"], len(h["x"]), 1 / 60), "tpm": per_wh(h["tasks_per_min"], len(h["x"])),
+        "eps_avg": per_wh(h["events_per_min_avg"], len(h["x"]), 1 / 60), "tpm_avg": per_wh(h["tasks_per_min_avg"], len(h["x"])),
+        "warehouses": warehouses, "names": names, "window_min": h["window_min"],
+    }
+    if yesterday:
+        past = h["yesterday"]
+        out["before"] = {"x": past["x"], "tpm_avg": per_wh(past["tasks_per_min_avg"], len(past["x"]), blank=None)}
+    return out
 
 
 def view_range(engine, query: dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import dash
-from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 from components.charts import latency_figure, type_mix_figure, warehouse_lines
 from components.kpi import create_kpi, create_kpi_row
@@ -22,18 +22,34 @@ def _range_words(rng) -> list:
     return [*range_words(rng), f" · {rng.to_json()['bucket'].replace(' ', '-')} averages"]
 
 
+def _check(check_id: str, label: str, title: str) -> html.Div:
+    """A chart's overlay switch, remembered in this browser (assets: the throughput view shows or hides the lines)."""
+    return html.Div(
+        dcc.Checklist(id=check_id, options=[{"label": label, "value": "on"}], value=[], persistence=True, persistence_type="local",
+                      className="fp-check", inputClassName="fp-check-input"),
+        title=title,
+    )
+
+
 def layout(**query):
     engine = engine_or_none()
     now = int(time.time() * 1000)
     rng = view_range(engine, query)
-    x, eps, tpm, warehouses, names, before = throughput_history(engine, now, rng, yesterday=True)
+    h = throughput_history(engine, now, rng, yesterday=True)
+    x, warehouses, names = h["x"], h["warehouses"], h["names"]
     span = (rng.since, rng.until) if rng else (now - 3_600_000, now)
     meta = rng.to_json() if rng else None
+    live = not rng or rng.live
     words = _range_words(rng)
-    overlay = html.Div(
-        dcc.Checklist(id="tp-yesterday", options=[{"label": "Same time yesterday", "value": "on"}], value=[], persistence=True,
-                      persistence_type="local", className="fp-check", inputClassName="fp-check-input"),
-        title="Overlay the same series 24 hours earlier (long dashes), from the rollups",
+    # the smoothed lines average the last 15 minutes; an hour's or a day's bucket is its own average (window_min says)
+    window = h["window_min"] or 15
+    smooth = f"{window}-min average" if not rng or window * 60_000 > rng.bucket_ms else f"{meta['bucket'].replace(' ', '-')} averages"
+    raw = "per minute" if not rng or rng.bucket_ms == 60_000 else f"{meta['bucket'].replace(' ', '-')} averages"
+    raw_check = lambda graph: _check(f"{graph}-raw", "Raw per minute", "Show each warehouse's unsmoothed line (thin) beside its average")  # noqa: E731
+    overlays = html.Div(
+        [raw_check("tp-tasks"),
+         _check("tp-yesterday", "Same time yesterday", "Overlay the same series 24 hours earlier (long dashes), from the rollups")],
+        className="fp-checks",
     )
     tp = engine.live.throughput(now) if engine else {}
     lat = engine.live.latency() if engine else {}
@@ -45,27 +61,27 @@ def layout(**query):
     )
     return html.Div(
         [
-            create_page_head("Throughput", ["Events and completed work per warehouse · ", *words, " from rollups" + (", then live" if not rng or rng.live else "")]),
+            create_page_head("Throughput", ["Events and completed work per warehouse · ", *words, " from rollups" + (", then live" if live else "")]),
             kpis,
             # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel.js
             create_graph_panel(
                 "tp-tasks-graph", "Tasks completed per minute · forecast",
-                warehouse_lines(x, tpm, warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=0, span=span, forecast=True,
-                                learning_min=forecast_min_history(), time_range=meta,
-                                yesterday={"x": before.get("x", []), "series": before.get("tasks_per_min", {})}),
-                subtitle=["per warehouse · solid = completed (", *words, ("; rolling 60 s counts live" if not rng or rng.live else "") + ") · dashed = forecast for the next 60 min "
-                          "with its 95 % band · long dashes = same time yesterday · ▲▼ anomalies · click a warehouse in the legend to hide it, "
-                          "double-click to show it alone"],
-                height=360, extra=overlay,
+                warehouse_lines(x, h["tpm_avg"], warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=1, span=span,
+                                forecast=True, learning_min=forecast_min_history(), time_range=meta, raw=h["tpm"],
+                                yesterday={"x": h["before"]["x"], "series": h["before"]["tpm_avg"]}),
+                subtitle=[f"per warehouse · solid = {smooth} (", *range_words(rng), f") · thin = raw, {raw}" + (" (live: last 60 s)" if live else "")
+                          + " · dashed = forecast, next 60 min; its 95 % band (a single minute's count) with the raw lines of one warehouse"
+                          " · long dashes = same time yesterday · ▲▼ anomalies · legend: click hides a warehouse, double-click shows it alone"],
+                height=360, extra=overlays,
             ),
             html.Div(
                 [
                     create_graph_panel(
                         "tp-eps-graph", "Events per second by warehouse",
-                        warehouse_lines(x, eps, warehouses, names, y_title="Events per second", unit="events/s", span=span, time_range=meta),
-                        subtitle=[*(["per-minute average"] if not rng or rng.bucket_ms == 60_000 else words),
-                                  ", live points every 2 s (10 s average)" if not rng or rng.live else ", a past range: no live points"],
-                        height=300,
+                        warehouse_lines(x, h["eps_avg"], warehouses, names, y_title="Events per second", unit="events/s", span=span,
+                                        time_range=meta, raw=h["eps"]),
+                        subtitle=f"solid = {smooth} · thin = raw, {raw}" + (", live: last 10 s · live points every 2 s" if live else " · a past range: no live points"),
+                        height=300, extra=raw_check("tp-eps"),
                     ),
                     create_graph_panel(
                         "tp-lat-graph", "Push latency", latency_figure(),
@@ -84,5 +100,8 @@ def layout(**query):
     )
 
 
-# the overlay's checkbox shows or hides the "yesterday" lines (assets/26_range.js); no_update to a harmless prop
+# the overlays' checkboxes show or hide the "yesterday" and the raw lines (assets/26_range.js); no_update to a harmless prop
 clientside_callback(ClientsideFunction("fp_range", "showYesterday"), Output("tp-yesterday", "className"), Input("tp-yesterday", "value"))
+for _graph in ("tp-tasks", "tp-eps"):
+    clientside_callback(ClientsideFunction("fp_range", "showRaw"), Output(f"{_graph}-raw", "className"), Input(f"{_graph}-raw", "value"),
+                        State(f"{_graph}-raw", "id"))

@@ -35,7 +35,8 @@ dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", na
 def _slides(views: list[str], engine, now: int, shown: list[str] | None) -> list[html.Section]:
     # the server's events by severity of this screen's sites: the timeline's bars open whole
     events = (engine.live.summary(shown, now) if engine else summarise({}, [], shown))["events"]
-    x, _eps, tpm, warehouses, names = throughput_history(engine, now)
+    h = throughput_history(engine, now)
+    x, tpm, warehouses, names = h["x"], h["tpm_avg"], h["warehouses"], h["names"]  # a wall reads the trend: the smoothed lines
     build = {
         "timeline": lambda: [
             html.Div([tv_kpi("tv-tl-eps", "Events / s"), tv_kpi("tv-tl-tpm", "Tasks done / min"),
@@ -46,7 +47,7 @@ def _slides(views: list[str], engine, now: int, shown: list[str] | None) -> list
         "throughput": lambda: [
             html.Div([tv_kpi("tv-tp-tpm", "Tasks done / min"), tv_kpi("tv-tp-uph", "Units / hour"),
                       tv_kpi("tv-tp-eps", "Events / s"), tv_kpi("tv-tp-best", "Busiest site")], className="tv-kpis"),
-            html.Div([tv_panel("tv-tp-chart", "Tasks completed per minute · dashed = forecast",
+            html.Div([tv_panel("tv-tp-chart", f"Tasks completed per minute · {h['window_min'] or 15}-min average · dashed = forecast",
                                tv_graph("tv-tp-graph", tv_throughput_figure(x, tpm, warehouses, names, (now - HISTORY_MIN * 60_000, now))))],
                      className="tv-row tv-row-1"),
         ],

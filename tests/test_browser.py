@@ -190,6 +190,68 @@ def test_type_and_warehouse_filters_apply_in_the_browser(live_server, tab):
     assert tab.errors == [], tab.errors
 
 
+# JS: per chart, each warehouse's smoothed line (meta = id) and raw line (meta.part = 'raw'), as drawn
+LINES = """(id) => {
+  const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+  const out = {};
+  gd.data.forEach(t => {
+    const wh = typeof t.meta === 'string' ? t.meta : t.meta && t.meta.part === 'raw' ? t.meta.wh : null;
+    if (!wh) return;
+    const x = Array.from(t.x || []);
+    (out[wh] = out[wh] || {})[typeof t.meta === 'string' ? 'line' : 'raw'] = {
+      visible: t.visible === undefined ? true : t.visible, n: x.length, last: window.floorpulse.tz.ms(x[x.length - 1], gd),
+      width: t.line.width, y: Array.from(t.y || []).slice(-30)};
+  });
+  return out;
+}"""
+
+
+def _lines(tab, graph: str) -> dict:
+    return tab.page.evaluate(LINES, graph)
+
+
+def test_raw_lines_are_hidden_until_their_checkbox_shows_them(live_server, tab):
+    """The throughput charts draw the smoothed lines; each warehouse's raw line (thin, its colour) is there, hidden,
+    extended by the same live samples, shown by "Raw per minute" (remembered after a reload) and hidden with its
+    warehouse from the legend."""
+    tab.open(live_server.url + "/throughput")
+    tab.page.wait_for_function(VIEWS["throughput"][1], timeout=15_000)
+    for graph in ("tp-tasks-graph", "tp-eps-graph"):
+        lines = _lines(tab, graph)
+        assert len(lines) == 5 and all(v["line"]["visible"] is True and v["raw"]["visible"] is False for v in lines.values()), lines
+        assert all(v["raw"]["width"] < v["line"]["width"] for v in lines.values())
+    # live points extend both sets alike: same length, same newest x
+    before = _lines(tab, "tp-tasks-graph")["W1"]["line"]["n"]
+    tab.page.wait_for_function(f"({LINES})('tp-tasks-graph').W1.line.n > {before} + 1", timeout=15_000)
+    for graph in ("tp-tasks-graph", "tp-eps-graph"):
+        for wh, v in _lines(tab, graph).items():
+            assert v["raw"]["n"] == v["line"]["n"] and v["raw"]["last"] == v["line"]["last"], (graph, wh, v)
+    # smoother: the per-minute counts jump more than their 15-minute average (last 30 points of the floor's lines)
+    tasks = _lines(tab, "tp-tasks-graph")
+    steps = lambda ys: sum(abs(b - a) for a, b in zip(ys, ys[1:]) if a is not None and b is not None)  # noqa: E731
+    assert sum(steps(v["line"]["y"]) for v in tasks.values()) < sum(steps(v["raw"]["y"]) for v in tasks.values())
+
+    tab.page.click("#tp-tasks-raw input")
+    tab.page.wait_for_function("Object.values(({LINES})('tp-tasks-graph')).every(v => v.raw.visible === true)".replace("{LINES}", LINES),
+                               timeout=10_000)
+    assert all(v["raw"]["visible"] is False for v in _lines(tab, "tp-eps-graph").values()), "each chart has its own checkbox"
+    # the legend hides a warehouse's smoothed and raw lines together
+    tab.page.click("#tp-tasks-graph .legend .traces .legendtoggle")
+    tab.page.wait_for_function(f"(({LINES})('tp-tasks-graph')).W1.line.visible === 'legendonly'", timeout=10_000)
+    tab.page.wait_for_function(f"(({LINES})('tp-tasks-graph')).W1.raw.visible === 'legendonly'", timeout=10_000)
+    tab.page.click("#tp-tasks-graph .legend .traces .legendtoggle")
+    tab.page.wait_for_function(f"(({LINES})('tp-tasks-graph')).W1.raw.visible === true", timeout=10_000)
+    # remembered in this browser
+    tab.page.reload(wait_until="domcontentloaded")
+    tab.page.wait_for_function(VIEWS["throughput"][1], timeout=15_000)
+    tab.page.wait_for_function("Object.values(({LINES})('tp-tasks-graph')).every(v => v.raw.visible === true)".replace("{LINES}", LINES),
+                               timeout=10_000)
+    tab.page.click("#tp-tasks-raw input")
+    tab.page.wait_for_function("Object.values(({LINES})('tp-tasks-graph')).every(v => v.raw.visible === false)".replace("{LINES}", LINES),
+                               timeout=10_000)
+    assert tab.errors == [], tab.errors
+
+
 def test_badge_reports_stale_data_and_reconnecting(tmp_path, playwright_browser):
     srv = start_server(tmp_path / "srv", heartbeat_s=30)  # a quiet floor: one heartbeat tick per 30 s
     t = Tab(playwright_browser)

@@ -127,9 +127,18 @@ def check_bands(parts: dict, now_ms: int, *, scale: float = 1.0) -> list[str]:
     return shown
 
 
+def wait_forecast_lines(tab: Tab, graph_id: str, timeout_ms: int = 20_000) -> None:
+    tab.page.wait_for_function(
+        f"(() => {{ const p = ({FORECAST_PARTS})({graph_id!r}); return p && Object.values(p).some(w => w.yhat && w.yhat.visible === true && w.yhat.x.length > 10); }})()",
+        timeout=timeout_ms,
+    )
+
+
 def test_throughput_shows_forecast_with_band_per_warehouse(intel_server, tab):
+    """The dashed forecast of every warehouse continues its smoothed line; its 95 % band (a single minute's count)
+    is drawn with the raw lines, for one warehouse shown (several overlaid were one shaded block)."""
     tab.open("/throughput")
-    wait_forecast_band(tab, "tp-tasks-graph")
+    wait_forecast_lines(tab, "tp-tasks-graph")
     time.sleep(2)  # a few live points on screen
     viewer = intel_server.session("viewer")
     for _ in range(5):  # the forecast job may publish between the two reads: take a pair that agrees
@@ -140,25 +149,38 @@ def test_throughput_shows_forecast_with_band_per_warehouse(intel_server, tab):
         if all(api[wh]["generated_at"] == made.get(wh) for wh in api):
             break
         time.sleep(1)
-    shown = check_bands(parts, now)
-    assert sorted(shown) == sorted(wh for wh, f in api.items() if f["series"]["completed"][-1]["ts"] >= now), (shown, sorted(api))
+    current = sorted(wh for wh, f in api.items() if f["series"]["completed"][-1]["ts"] >= now)
+    assert sorted(wh for wh, p in parts.items() if p["yhat"]["visible"] is True) == current, (parts, sorted(api))
+    assert not any(p["hi"]["visible"] is True for p in parts.values()), "no band over the smoothed lines"
     # the chart shows the engine's numbers, point for point (clamped at zero)
-    for wh in shown:
+    for wh in current:
         served = api[wh]["series"]["completed"]
         assert parts[wh]["yhat"]["x"] == [p["ts"] for p in served]
-        for key in ("lo", "yhat", "hi"):
-            assert parts[wh][key]["y"] == pytest.approx([max(0.0, p[key]) for p in served]), (wh, key)
+        assert parts[wh]["yhat"]["y"] == pytest.approx([max(0.0, p["yhat"]) for p in served]), wh
     # the live lines still move on (the forecast traces do not block extendData)
     before = tab.page.evaluate("document.querySelector('#tp-tasks-graph .js-plotly-plot').data[0].x.length")
     tab.page.wait_for_function(f"document.querySelector('#tp-tasks-graph .js-plotly-plot').data[0].x.length > {before}", timeout=10_000)
     assert tab.page.evaluate("document.querySelector('#tp-tasks-graph .js-plotly-plot')._fullLayout.shapes.some(s => s.name === 'forecast-start')")
     tab.shot("throughput")
+    # with the raw lines: still five warehouses, still no band; one in the filter, its band
+    tab.page.click("#tp-tasks-raw input")
+    tab.page.wait_for_function("window.floorpulse.range.raw['tp-tasks'] === true", timeout=5_000)
+    time.sleep(1)
+    assert not any(p["hi"]["visible"] is True for p in tab.page.evaluate(FORECAST_PARTS, "tp-tasks-graph").values())
+    one = current[0]
+    tab.page.evaluate(f"window.dash_clientside.set_props('fp-warehouses', {{value: [{one!r}]}})")
+    wait_forecast_band(tab, "tp-tasks-graph")
+    now = tab.page.evaluate("window.floorpulse.serverNow()")
+    assert check_bands(tab.page.evaluate(FORECAST_PARTS, "tp-tasks-graph"), now) == [one]  # lo ≤ forecast ≤ hi, filled
+    tab.page.click("#tp-tasks-raw input")  # leave the checkbox as found (it is remembered in the browser)
+    tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: []})")
     assert tab.errors == [], tab.errors
 
 
 def test_forecast_follows_the_warehouse_filter_and_redraws_once_per_update(intel_server, tab):
     tab.open("/throughput")
-    wait_forecast_band(tab, "tp-tasks-graph")
+    wait_forecast_lines(tab, "tp-tasks-graph")
+    tab.page.click("#tp-tasks-raw input")  # the band comes with the raw lines
     tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: ['W2']})")
     tab.page.wait_for_function(
         f"(() => {{ const p = ({FORECAST_PARTS})('tp-tasks-graph'); return Object.entries(p).every(([wh, v]) => (v.hi.visible === true) === (wh === 'W2')); }})()",
@@ -187,11 +209,13 @@ def test_forecast_follows_the_warehouse_filter_and_redraws_once_per_update(intel
     # one figure write for the message; another only if the engine published too or the minute turned meanwhile
     allowed = 1 + (after["rev"] - before["rev"] - 1) + (after["minute"] - before["minute"])
     assert 1 <= tab.page.evaluate("window.__writes") <= allowed
-    tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: []})")
+    tab.page.evaluate("window.dash_clientside.set_props('fp-warehouses', {value: []})")  # five: the lines without bands
     tab.page.wait_for_function(
-        f"(() => {{ const p = ({FORECAST_PARTS})('tp-tasks-graph'); return Object.values(p).filter(v => v.hi.visible === true).length > 1; }})()",
+        f"(() => {{ const p = ({FORECAST_PARTS})('tp-tasks-graph'); return Object.values(p).filter(v => v.yhat.visible === true).length > 2"
+        " && Object.values(p).every(v => v.hi.visible !== true); })()",
         timeout=5_000,
     )
+    tab.page.click("#tp-tasks-raw input")
     assert tab.errors == [], tab.errors
 
 

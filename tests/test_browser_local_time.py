@@ -2,11 +2,10 @@
 shows its own wall-clock time on a TV for that site (clock, event rows, chart axis), and on the desk when it is the one
 warehouse in view; the header's "Time" choice switches to the viewer's zone or UTC and names the zone on the clock.
 Expected strings are computed here with zoneinfo from the instants the page holds. Screenshot:
-docs/screenshots/tv-local-time.png (a person looks at it)."""
+tests/artifacts/tv-local-time.png (a person looks at it)."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +15,7 @@ from conftest import ARTIFACTS, browser_login, start_floor, watch
 pytestmark = pytest.mark.browser
 
 SITE_TZ = "Pacific/Auckland"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "tv-local-time.png"
+SCREENSHOT = ARTIFACTS / "tv-local-time.png"  # tests/artifacts/ (gitignored): a person copies a good one into docs/screenshots/
 TV_READY = "() => { const s = window.floorpulse && window.floorpulse.state, t = window.floorpulse && window.floorpulse.tv;" \
            " return !!(s && s.connected && s.snapshot && t && t.configured && document.querySelector('.tv-ev-time')); }"
 

@@ -2,7 +2,7 @@
 redraws the throughput charts from rollups older than an hour (seeded straight into the database), the "same time
 yesterday" overlay shows, the tabs keep the range, the CSV link downloads the range's events with the browser's
 session, a custom range in the past is fixed to its axis and takes no live points, and nothing scrolls sideways at
-390 px or logs a console error. Screenshot: docs/screenshots/throughput-24h.png (1440×900, 24 h, overlay on)."""
+390 px or logs a console error. Screenshot: tests/artifacts/throughput-24h.png (1440×900, 24 h, overlay on)."""
 from __future__ import annotations
 
 import math
@@ -12,21 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, browser_login, start_floor
+from conftest import ARTIFACTS, browser_login, start_floor
 from engine.core.config import DEFAULT_EVENT_TYPES
 from engine.core.schema import validate_batch
 from engine.storage.database import Database
 
 pytestmark = pytest.mark.browser
 MINUTE, HOUR = 60_000, 3_600_000
-SCREENSHOT = ROOT / "docs" / "screenshots" / "throughput-24h.png"
+SCREENSHOT = ARTIFACTS / "throughput-24h.png"  # tests/artifacts/ (gitignored): a person copies a good one into docs/screenshots/
 OLD_EVENTS = [f"old-{i}" for i in range(3)]
 
 TASKS = "document.querySelector('#tp-tasks-graph .js-plotly-plot')"
 READY = f"{TASKS} && {TASKS}._fullLayout && !document.querySelector('.fp-graph.dash-graph--pending')"
-# points of the warehouses' lines (meta = warehouse id) older than an hour, with something in them (a date axis holds
-# the shown zone's wall-clock strings: fp.tz.ms reads them back as epoch ms)
-OLD_POINTS = f"""(() => {{ const gd = {TASKS}, cut = window.floorpulse.serverNow() - 3600000; let n = 0;
+# points of the warehouses' lines (meta = warehouse id) older than the last hour (its start is floored to the minute),
+# with something in them (a date axis holds the shown zone's wall-clock strings: fp.tz.ms reads them back as epoch ms)
+OLD_POINTS = f"""(() => {{ const gd = {TASKS}, cut = window.floorpulse.serverNow() - 3660000; let n = 0;
   gd.data.forEach(t => {{ if (typeof t.meta !== 'string') return; t.x.forEach((x, i) => {{ if (window.floorpulse.tz.ms(x, gd) < cut && t.y[i] > 0) n++; }}); }}); return n; }})()"""
 YESTERDAY = f"""(() => {{ const gd = {TASKS}; return gd.data.filter(t => t.meta && t.meta.part === 'yesterday')
   .map(t => [t.visible, t.y.filter(v => v !== null && v > 0).length]); }})()"""

@@ -3,7 +3,7 @@ history older than an hour (rollups seeded straight into the database) and take 
 hour's bar from each tick's `done_hour`, the load line's samples); a custom range typed in a site's time (W1 in
 Pacific/Auckland, alone in view) reaches the URL as the right UTC instant and reads back in that time, with the page's
 words in it; a live range's left edge moves while the tab stays open; no console errors. Screenshots at 1440×900:
-docs/screenshots/workers-24h.png, docs/screenshots/load-24h.png (a person looks at them)."""
+tests/artifacts/workers-24h.png, load-24h.png (a person looks at them)."""
 from __future__ import annotations
 
 import time
@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ROOT, browser_login, start_floor, watch
+from conftest import ARTIFACTS, browser_login, start_floor, watch
 from engine.storage.database import Database
 
 pytestmark = pytest.mark.browser
 MINUTE, HOUR = 60_000, 3_600_000
 SITE_TZ = "Pacific/Auckland"
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = ARTIFACTS  # tests/artifacts/ (gitignored): a person copies a good one into docs/screenshots/
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 events per bucket and severity from the database, older than an hour included, and its last bar grows live; a
 custom range in the past pages its table through every event exactly once, newest first; the type filter and a
 bar's bucket narrow the table on the server; the head names the range in the viewer's zone; the default range keeps
-the live markers; no console error, no sideways scroll at 390 px. Screenshots: docs/screenshots/timeline-24h.png (1440×900), timeline-24h-phone.png."""
+the live markers; no console error, no sideways scroll at 390 px. Screenshots: tests/artifacts/timeline-24h.png (1440×900), timeline-24h-phone.png."""
 from __future__ import annotations
 
 import time
@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ROOT, browser_login, start_floor, watch
+from conftest import ARTIFACTS, browser_login, start_floor, watch
 from engine.core.config import DEFAULT_EVENT_TYPES
 from engine.core.schema import validate_batch
 from engine.storage.database import Database
 
 pytestmark = pytest.mark.browser
 MINUTE, HOUR = 60_000, 3_600_000
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = ARTIFACTS  # tests/artifacts/ (gitignored): a person copies a good one into docs/screenshots/
 N_OLD = 1_200  # events seeded between 20 and 8 hours ago: three pages of 500
 
 GRAPH = "document.querySelector('#tl-graph .js-plotly-plot')"

@@ -104,6 +104,22 @@ def test_history_overlays_the_same_time_yesterday(quiet_app):
     assert "yesterday" not in client.get("/api/history?range=1h").get_json()
 
 
+def test_history_s_smoothed_lines_reach_back_before_the_range(quiet_app):
+    """The first points of the last hour average the 15 minutes up to them, read from rollups older than the range;
+    yesterday's smoothed line keeps the overlay's gaps where the floor stored nothing."""
+    app, engine = quiet_app
+    client = authed_client(app.server, "viewer")
+    rng = engine.time_range("1h")
+    first = rng.since - 14 * MINUTE
+    engine.db.add_rollup_deltas({(first + k * MINUTE, "W1", "task.completed"): [3, 0.0] for k in range(20)})
+    engine.db.add_rollup_deltas({(rng.since - DAY + k * MINUTE, "W1", "task.completed"): [6, 0.0] for k in range(5)})
+    body = client.get(f"/api/history?since={rng.since}&compare=yesterday").get_json()
+    assert body["window_min"] == 15 and body["x"][0] == rng.since + 30_000
+    assert body["tasks_per_min_avg"]["W1"][:7] == [3] * 6 + [2.8]  # whole from the first point; minute 6 is quiet
+    past = body["yesterday"]
+    assert past["tasks_per_min_avg"]["W1"][:6] == [0.4, 0.8, 1.2, 1.6, 2.0, None]  # ramping up from nothing, then a gap
+
+
 def _rows(resp) -> list[dict]:
     """The CSV's rows; the streamed response is read to its end and closed (which ends its request context)."""
     try:

@@ -15,6 +15,9 @@ the browser only formats and applies them:
   "hot" above.
 - **Worker counts** (`workers`): by state, `signed_in` = busy + idle + break, `active` = busy + idle, and
   `share_pct` = each state's share of those signed in.
+- **Rates over a window** (`units_per_hour`; per warehouse also `tasks_per_min_avg`, `eps_avg`): the count of
+  the last RATE_WINDOW_MIN minutes ÷ the time they span, quiet minutes counting as zeros — the smoothed lines of
+  the throughput view. Their history (storage/history.py `bucket_series`) is the same figure at each minute's end.
 - **Alerts** (`alerts_10m`, `last_alert` per warehouse; `alerts` summed): alerts (`schema.is_alert`: a
   `system.alert` or any critical event) stamped in the last ALERT_WINDOW_MIN minutes, and the newest one's time.
 - **Events by severity** (`events_10m` per warehouse; `events` summed): floor events per EVENT_BUCKET_S-second
@@ -278,7 +281,7 @@ class LiveModel:
         self.seconds: dict[int, Counter] = {}
         # per-second "<warehouse>\x00<type>" counts for the event mix per warehouse (last MIX_WINDOW_S only)
         self.mix_seconds: dict[int, Counter] = {}
-        # per-minute completions and units ("done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
+        # per-minute events, completions and units ("ev:<wh>", "done:<wh>", "units:<wh>") for the rates over RATE_WINDOW_MIN
         self.minutes: dict[int, Counter] = {}
         # per-second alerts by warehouse over the last ALERT_WINDOW_MIN, and each warehouse's newest alert (ts)
         self.alert_seconds: dict[int, Counter] = {}
@@ -449,8 +452,8 @@ class LiveModel:
                 if mix is None:
                     mix = self.mix_seconds[sec] = Counter()
                 mix[e.warehouse_id + "\x00" + e.type] += 1
+        self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
         if e.type == "task.completed":
-            self._count_minute(e, (horizon_s + WINDOW_S) // 60 - RATE_WINDOW_MIN - 1)
             hour = e.ts // HOUR_MS
             if hour >= (horizon_s + WINDOW_S) * 1000 // HOUR_MS - 1:
                 self.hours.setdefault(hour, Counter())[e.warehouse_id] += 1
@@ -472,14 +475,18 @@ class LiveModel:
             self._apply_worker(e)
 
     def _count_minute(self, e: Event, horizon_min: int) -> None:
-        """A completion into its minute, for the rates over RATE_WINDOW_MIN (the start-up replay of task events
-        fills them too, so a restarted server's rate is whole at once)."""
+        """An event (and a completion's units) into its minute, for the rates over RATE_WINDOW_MIN (the start-up
+        replay of task events fills the completions, `seed_minutes` the events, so a restarted server's rates are
+        whole at once)."""
         minute = e.ts // 60_000
         if minute <= horizon_min:
             return
         bucket = self.minutes.get(minute)
         if bucket is None:
             bucket = self.minutes[minute] = Counter()
+        bucket["ev:" + e.warehouse_id] += 1
+        if e.type != "task.completed":
+            return
         bucket["done:" + e.warehouse_id] += 1
         if e.metrics and "units" in e.metrics:
             key = "units:" + e.warehouse_id
@@ -570,6 +577,23 @@ class LiveModel:
         with self.lock:
             return {k: list(v) for k, v in self.pending_rollups.items()}
 
+    def seed_minutes(self, rows: Iterable[tuple[int, str, str, int, float]], now_ms: int) -> None:
+        """Events per minute of the rate window from rollup rows (minute, warehouse, type, count, units): a start-up
+        replays only task and worker events that far back. The whole minutes before now's are set (the replay's count
+        is replaced); now's minute keeps the replay's, which covers it whole."""
+        current = now_ms // 60_000
+        counts: Counter = Counter()
+        for minute, wh, _type, count, _units in rows:
+            m = minute // 60_000
+            if current - RATE_WINDOW_MIN - 1 < m < current:
+                counts[(m, wh)] += count
+        with self.lock:
+            for m, bucket in self.minutes.items():
+                for key in [k for k in bucket if k.startswith("ev:") and m < current]:
+                    del bucket[key]
+            for (m, wh), n in counts.items():
+                self.minutes.setdefault(m, Counter())["ev:" + wh] = n
+
     def restore_rollups(self, deltas: dict[tuple[int, str, str], list[float]]) -> None:
         """Put deltas back after a failed flush, so the next flush carries them."""
         with self.lock:
@@ -658,6 +682,8 @@ class LiveModel:
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
                     "tasks_per_min": w60["done:" + wid],
+                    "tasks_per_min_avg": round(rate["done:" + wid] * 60 / span_s, 2),
+                    "eps_avg": round(rate["ev:" + wid] / span_s, 2),
                     "units_per_hour": round(saturate(rate["units:" + wid] * per_hour), 1),
                     "by_type": mix.get(wid, {}),
                     "alerts_10m": alerts[wid],

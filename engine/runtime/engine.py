@@ -32,14 +32,14 @@ from ..auth.accounts import Accounts, Audit
 from ..kiosk.tokens import KioskTokens
 from ..core.bus import InProcessBus
 from ..core.config import Config
-from ..storage.history import bucket_counts, bucket_series, minute_series, net_flow, open_at_ends, severity_buckets
+from ..storage.history import bucket_counts, bucket_series, minute_series, net_flow, open_at_ends, severity_buckets, smoothing_lead_ms
 from ..storage.timerange import DAY, HOUR, MINUTE, TimeRange, parse_shift_starts, resolve_range
 from ..ingest.writer import Ingest, IngestClosed, QueueFull, submit_and_wait
 from ..intel import Intel
 from ..core.jobs import JobRunLog, Jobs, running_token
 from ..core.jsonsafe import StrictJSON
 from .leader import Leader, process_identity
-from ..live.model import ALERT_WINDOW_MIN, EVENT_BUCKET_MS, EVENT_WINDOW_MIN, LiveModel, pct
+from ..live.model import ALERT_WINDOW_MIN, EVENT_BUCKET_MS, EVENT_WINDOW_MIN, RATE_WINDOW_MIN, LiveModel, pct
 from ..core.mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from ..live.push import Pusher
 from ..core.schema import epoch_ms as _now_ms
@@ -439,13 +439,15 @@ class Engine:
             if wh is not None and (wh.last_event is None or ts > wh.last_event):
                 wh.last_event = ts
         live.take_changed_workers()
-        if self.scaled:  # the writers store rollups with their events: none can be missing
-            return
-        latest = self.db.latest_rollup_minute()
-        if latest is not None or self.db.latest_event_ts() is not None:
-            # rollup deltas not flushed before a crash are recomputed from the raw events
-            since = max(now - 2 * 3600_000, latest if latest is not None else 0)
-            self.db.rebuild_rollups(since)
+        if not self.scaled:  # scaled, the writers store rollups with their events: none can be missing
+            latest = self.db.latest_rollup_minute()
+            if latest is not None or self.db.latest_event_ts() is not None:
+                # rollup deltas not flushed before a crash are recomputed from the raw events
+                since = max(now - 2 * 3600_000, latest if latest is not None else 0)
+                self.db.rebuild_rollups(since)
+        # the rate window's events per minute: the replay above went that far back for task and worker events only
+        window = now - (RATE_WINDOW_MIN + 1) * 60_000
+        live.seed_minutes(self.db.rollups_since(window) + self._pending_rollups(window), now)
 
     # ---- jobs ----
 
@@ -672,8 +674,9 @@ class Engine:
 
     def history_range(self, rng: TimeRange, warehouses: list[str] | None = None, *, yesterday: bool = False) -> dict[str, Any]:
         """The series a view draws over `rng`: rollups summed per bucket in the database, plus the deltas not flushed
-        yet, as per-minute averages (storage/history.py bucket_series). `yesterday`: the same series 24 h earlier,
-        with x moved forward 24 h onto this range (the throughput view's dashed overlay)."""
+        yet, as per-minute averages, and their trailing averages over the live rate window (storage/history.py
+        bucket_series). `yesterday`: the same series 24 h earlier, with x moved forward 24 h onto this range (the
+        throughput view's dashed overlay)."""
         out = {"range": rng.to_json(), **self._bucketed(rng.since, rng.until, rng.bucket_ms, warehouses)}
         out["names"] = {w["id"]: w["name"] for w in self.live.warehouse_load()}
         if yesterday:
@@ -682,16 +685,17 @@ class Engine:
             # a bucket in which the whole floor stored nothing (before the history begins, a gap in the feed) is no
             # data, not a quiet day: a gap in the dashed line rather than a run of zeros
             empty = [not any(s[i] for s in past["events_per_min"].values()) for i in range(len(past["x"]))]
-            for key in ("events_per_min", "tasks_per_min", "units_per_min"):
+            for key in ("events_per_min", "tasks_per_min", "units_per_min", "events_per_min_avg", "tasks_per_min_avg"):
                 past[key] = {wh: [None if e else v for v, e in zip(vals, empty)] for wh, vals in past[key].items()}
             out["yesterday"] = past
         return out
 
     def _bucketed(self, since: int, until: int, bucket_ms: int, warehouses: list[str] | None) -> dict[str, Any]:
-        rows = self.db.rollups_bucketed(since, until, bucket_ms, warehouses)
+        first = since - smoothing_lead_ms(bucket_ms, RATE_WINDOW_MIN)  # the first points' windows reach back before `since`
+        rows = self.db.rollups_bucketed(first, until, bucket_ms, warehouses)
         wanted = set(warehouses or ())
-        pending = [r for r in self._pending_rollups(since) if r[0] < until and (not wanted or r[1] in wanted)]
-        return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms)
+        pending = [r for r in self._pending_rollups(first) if r[0] < until and (not wanted or r[1] in wanted)]
+        return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms, window_min=RATE_WINDOW_MIN)
 
     def event_counts(self, rng: TimeRange, *, types: list[str] | None = None, warehouses: list[str] | None = None) -> dict[str, Any]:
         """The event timeline's bars over `rng`: floor events per bucket and severity, counted in the database up to

@@ -83,13 +83,38 @@ def bucket_counts(rows: Iterable[RollupRow], *, starts: Sequence[int], bucket_ms
     return out
 
 
-def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bucket_ms: int) -> dict[str, Any]:
+def smoothing_lead_ms(bucket_ms: int, window_min: int) -> int:
+    """How far before a range's start the rows for `bucket_series(..., window_min=...)` go: the buckets the first
+    point's trailing window reaches back into (none when a bucket is as long as the window)."""
+    return (max(1, window_min * 60_000 // bucket_ms) - 1) * bucket_ms
+
+
+def trailing_mean(values: Sequence[float | None], weights: Sequence[int], window: int) -> list[float | None]:
+    """Each point's mean over itself and the `window - 1` points before it, weighted (a bucket's minutes), so it
+    is the window's total ÷ its minutes; None points are not counted (None where the whole window is None)."""
+    out: list[float | None] = []
+    for i in range(len(values)):
+        pairs = [(v, w) for v, w in zip(values[max(0, i - window + 1) : i + 1], weights[max(0, i - window + 1) : i + 1]) if v is not None]
+        total = sum(w for _v, w in pairs)
+        out.append(round(sum(v * w for v, w in pairs) / total, 3) if total else None)
+    return out
+
+
+def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bucket_ms: int, window_min: int = 0) -> dict[str, Any]:
     """Per warehouse and bucket in [since, until): events, completed tasks and units, as averages per minute over
     the bucket's whole minutes (so a 5-minute or an hourly point reads in the same unit as a minute's, and the last,
     shorter bucket of a live range is not a false drop). `since` is on a bucket boundary; `rows` may already be
     summed per bucket (their minute = the bucket's start) or per minute. `x` is the middle of what each bucket covers.
+
+    `window_min` adds the smoothed lines, `events_per_min_avg` and `tasks_per_min_avg`: each bucket's trailing
+    average over the last `window_min` minutes ending with it (model.py's rate window: the window's count ÷ its
+    minutes, quiet minutes counting as zeros), or the bucket itself when it is as long; `window_min` in the result
+    is the span averaged. The first buckets' windows reach before `since`: pass rows from
+    `since - smoothing_lead_ms(...)` on, or those minutes count as quiet.
     """
-    starts = list(range(since_ms, until_ms, bucket_ms))
+    lead = smoothing_lead_ms(bucket_ms, window_min) // bucket_ms if window_min else 0
+    first = since_ms - lead * bucket_ms
+    starts = list(range(first, until_ms, bucket_ms))
     minutes = [max(1, (min(s + bucket_ms, until_ms) - s) // 60_000) for s in starts]
     index = {s: i for i, s in enumerate(starts)}
     events: dict[str, list[float]] = {}
@@ -104,11 +129,12 @@ def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bu
         return s
 
     for minute, wh, etype, count, unit_sum in rows:
-        if not since_ms <= minute < until_ms:
+        if not first <= minute < until_ms:
             continue
-        i = index[minute - (minute - since_ms) % bucket_ms]
+        i = index[minute - (minute - first) % bucket_ms]
         series(events, wh)[i] += count
-        by_type[etype] = by_type.get(etype, 0) + count
+        if minute >= since_ms:
+            by_type[etype] = by_type.get(etype, 0) + count
         if etype == "task.completed":
             series(done, wh)[i] += count
             series(units, wh)[i] += unit_sum or 0.0
@@ -117,19 +143,29 @@ def bucket_series(rows: Iterable[RollupRow], *, since_ms: int, until_ms: int, bu
         series(units, wh)
 
     def per_minute(table: dict[str, list[float]], digits: int) -> dict[str, list[float]]:
-        return {wh: [round(v / n, digits) for v, n in zip(vals, minutes)] for wh, vals in table.items()}
+        return {wh: [round(v / n, digits) for v, n in zip(vals[lead:], minutes[lead:])] for wh, vals in table.items()}
 
-    total_min = sum(minutes)
-    return {
+    def smoothed(table: dict[str, list[float]]) -> dict[str, list[float | None]]:
+        window = lead + 1
+        return {wh: trailing_mean([v / n for v, n in zip(vals, minutes)], minutes, window)[lead:] for wh, vals in table.items()}
+
+    starts, minutes_shown = starts[lead:], minutes[lead:]
+    total_min = sum(minutes_shown)
+    out = {
         "bucket_ms": bucket_ms,
         "starts": starts,
-        "x": [s + n * 30_000 for s, n in zip(starts, minutes)],
+        "x": [s + n * 30_000 for s, n in zip(starts, minutes_shown)],
         "warehouses": sorted(events),
         "events_per_min": per_minute(events, 3),
         "tasks_per_min": per_minute(done, 3),
         "units_per_min": per_minute(units, 2),
         "by_type_per_min": {t: round(c / total_min, 3) for t, c in sorted(by_type.items())} if total_min else {},
     }
+    if window_min:
+        out["window_min"] = (lead + 1) * bucket_ms // 60_000
+        out["events_per_min_avg"] = smoothed(events)
+        out["tasks_per_min_avg"] = smoothed(done)
+    return out
 
 
 def severity_buckets(rows: Iterable[tuple[int, str, int]], *, since_ms: int, until_ms: int, bucket_ms: int,

@@ -115,12 +115,12 @@ test("fp.feedSince: what came after a seq, with a gap flag once the ring has dro
 
 test("ticks sample the live charts at most every SAMPLE_MS, per warehouse", () => {
   const env = bridge();
-  const tp = (eps) => ({by_warehouse: {W1: {eps_10s: eps, tasks_per_min: 2 * eps}}});
+  const tp = (eps) => ({by_warehouse: {W1: {eps_10s: eps, tasks_per_min: 2 * eps, eps_avg: eps / 2, tasks_per_min_avg: eps + 1}}});
   for (let i = 0; i < 5; i++) env.fire("tick", {seq: i, full: true, server_time: T0 + i * 1000, throughput: tp(i), latency: {p50: i, p95: 10 * i}});
   assert.deepEqual(plain(env.state.series), [
-    {t: T0, eps: {W1: 0}, tpm: {W1: 0}, p50: 0, p95: 0},
-    {t: T0 + 2000, eps: {W1: 2}, tpm: {W1: 4}, p50: 2, p95: 20},
-    {t: T0 + 4000, eps: {W1: 4}, tpm: {W1: 8}, p50: 4, p95: 40},
+    {t: T0, eps: {W1: 0}, tpm: {W1: 0}, epsAvg: {W1: 0}, tpmAvg: {W1: 1}, p50: 0, p95: 0},
+    {t: T0 + 2000, eps: {W1: 2}, tpm: {W1: 4}, epsAvg: {W1: 1}, tpmAvg: {W1: 3}, p50: 2, p95: 20},
+    {t: T0 + 4000, eps: {W1: 4}, tpm: {W1: 8}, epsAvg: {W1: 2}, tpmAvg: {W1: 5}, p50: 4, p95: 40},
   ]);
 });
 

@@ -61,8 +61,8 @@ test("fp.range.slide: a live 24 h axis keeps [now − 24 h, now], drops what fel
   const xs = [];
   for (let t = since; t < T0; t += 5 * MINUTE) xs.push(t);
   const range = {name: "24h", since, until: T0, live: true, bucket_ms: 5 * MINUTE, window_ms: 24 * HOUR};
-  const el = graph(env, "g", [{meta: "W1", x: xs.slice(), y: xs.map(() => 1)}, {meta: {wh: "W1", part: "yhat"}, x: [T0, T0 + HOUR], y: [1, 2]}],
-    {xaxis: {type: "date"}, meta: {range}});
+  const el = graph(env, "g", [{meta: "W1", x: xs.slice(), y: xs.map(() => 1)}, {meta: {wh: "W1", part: "yhat"}, x: [T0, T0 + HOUR], y: [1, 2]},
+    {meta: {wh: "W1", part: "raw"}, visible: false, x: xs.slice(), y: xs.map(() => 2)}], {xaxis: {type: "date"}, meta: {range}});
   assert.equal(fp.range.slide("g"), true);
   let fig = landed(env, el);
   const edges = () => el.layout.xaxis.range.map((x) => fp.tz.ms(x, el));
@@ -77,6 +77,7 @@ test("fp.range.slide: a live 24 h axis keeps [now − 24 h, now], drops what fel
   const kept = fig.data[0].x.map((x) => fp.tz.ms(x, el));
   assert.ok(kept[0] >= T0 - 24 * HOUR + 15 * MINUTE && kept.length === xs.length - 4, kept[0]);
   assert.equal(fig.data[1].x.length, 2); // a forecast is not trimmed
+  assert.equal(fig.data[2].x.length, kept.length); // the raw line (hidden or not) as its smoothed one
   // the user zoomed: left alone until the axis is given back
   el.layout = Object.assign({}, el.layout, {xaxis: Object.assign({}, el.layout.xaxis, {range: [fp.tz.wall(T0 - HOUR), fp.tz.wall(T0)]})});
   env.clock.now += 5 * MINUTE;

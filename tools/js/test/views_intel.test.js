@@ -85,6 +85,22 @@ test("forecastTraces: a forecast that no longer reaches now is missing, and the 
   assert.equal(r.start, null);
 });
 
+test("forecastTraces: bandMax draws the bands only while that few warehouses are shown; the lines always", () => {
+  const env = load(FILES);
+  env.fire("forecast:update", forecast("W1", [{ts: T0 + 60000, yhat: 4, lo: 1, hi: 9}]));
+  env.fire("forecast:update", forecast("W2", [{ts: T0 + 60000, yhat: 0.5, lo: 0.25, hi: 1}]));
+  const two = figure();
+  two.data.push({meta: {wh: "W2", part: "lo"}}, {meta: {wh: "W2", part: "hi"}, line: {color: "#3366cc"}});
+  const visible = (r) => r.traces.map((t) => t && t.visible);
+  const fc = (gd, opts) => plain(env.fp.intel.forecastTraces(gd, "completed", T0, opts));
+  assert.deepEqual(visible(fc(two, {bandMax: 2})), [null, true, true, true, true, false, true, true]);
+  assert.deepEqual(visible(fc(two, {bandMax: 1})), [null, false, false, true, true, false, false, false]);
+  assert.deepEqual(visible(fc(two, {bandMax: 0})), [null, false, false, true, true, false, false, false]);
+  // W1 hidden from the legend (its line "legendonly"): one warehouse shown, its band drawn; W1's parts follow the legend
+  two.data[0].visible = "legendonly";
+  assert.deepEqual(visible(fc(two, {bandMax: 1})), [null, "legendonly", "legendonly", "legendonly", true, false, true, true]);
+});
+
 test("anomalies are kept once each, newest 50, in time order", () => {
   const env = load(FILES);
   for (let i = 0; i < 60; i++) env.fire("anomaly:alert", {id: "a" + i, warehouse_id: "W1", ts: T0 - (60 - i) * 1000, direction: "up"});
