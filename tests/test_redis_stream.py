@@ -82,10 +82,13 @@ def pending(r, stream: str, group: str = "floorpulse") -> int:
 
 
 def pause_stream(engine) -> None:
-    """No more runs of the `stream` job, and the one in progress (if any) finished."""
-    engine.jobs.scheduler.pause_job("stream")
-    with engine.stream._lock:
-        pass
+    """No more runs of the `stream` job, and none in progress: a run the scheduler had already handed to its thread
+    pool (not yet holding the stream's lock) would still read once, so wait for the executor's count of running
+    instances (APScheduler 3 keeps it per job id) to reach zero, not just for the lock."""
+    scheduler = engine.jobs.scheduler
+    scheduler.pause_job("stream")
+    executor = scheduler._lookup_executor("default")
+    wait_until(lambda: not executor._instances.get("stream"), WAIT_S, "the stream job's last run over")
 
 
 def stored_ids(engine) -> set[str]:
@@ -123,7 +126,8 @@ def test_consumers_of_processes_that_are_gone_are_forgotten(r, stream, make_app,
     pause_stream(engine)
     r.xgroup_createconsumer(stream, "floorpulse", "gone-empty")  # a consumer with nothing pending
     add(r, stream, [scan(1)])
-    r.xreadgroup("floorpulse", "gone-holding", {stream: ">"}, count=1)  # holds one entry: must stay until it is claimed
+    held = r.xreadgroup("floorpulse", "gone-holding", {stream: ">"}, count=1)  # holds one entry: must stay until it is claimed
+    assert held and held[0][1], "the paused engine read the entry first"
     monkeypatch.setattr(rs, "GONE_AFTER_MS", 200)
     idle = lambda: {c["name"].decode(): c["idle"] for c in r.xinfo_consumers(stream, "floorpulse")}  # noqa: E731
     wait_until(lambda: min(idle()[n] for n in ("gone-empty", "gone-holding")) > 200, WAIT_S, "both idle past the setting")
