@@ -3,7 +3,7 @@
  *   10_store · 11_core (helpers, view registry) · 12_ticks (delta ticks) · 13_session (cookies, refresh, fp.api) ·
  *   14_gate (graph readiness, trace updates) · 15_time (time zones) · 16_render (the loop, the header) ·
  *   17_socket (the connection, reconnects) · 19_views (what the pages share) · 20–24 one file per page ·
- *   25_intel · 26_range · 40_tv.
+ *   25_intel (its state, fp.intel) with 25_intel_charts, _lists, _models (its views) · 26_range · 40_tv.
  * Messages only update the store; one loop renders. Protocol: docs/protocol.md.
  *
  * This file makes the window.floorpulse namespace (`fp`) and its state together, so that no one ever sees the one

@@ -224,7 +224,11 @@
       slid.set(id, s);
     }
     var span = r.window_ms || r.until - r.since;
-    if (Date.now() - s.at < slideEvery(span)) return false;
+    var now = fp.serverNow();
+    var newest = newestX(gd);
+    // a trace that now reaches past the right edge into the future (a forecast just drawn) moves it at once
+    var ahead = newest > now + 60000 && (!s.set || newest > s.set[1] + 1000);
+    if (!ahead && Date.now() - s.at < slideEvery(span)) return false;
     var ax = gd.layout.xaxis || {};
     if (s.set && ax.autorange === false && Array.isArray(ax.range)) {
       var shown = ax.range.map(function (x) {
@@ -232,9 +236,8 @@
       });
       if (Math.abs(shown[0] - s.set[0]) > 1000 || Math.abs(shown[1] - s.set[1]) > 1000) return false; // the user's zoom
     }
-    var now = fp.serverNow();
     var left = r.window_ms ? now - r.window_ms : r.since; // this shift, a custom range: the start stays
-    var right = Math.max(now, newestX(gd));
+    var right = Math.max(now, newest);
     s.at = Date.now();
     s.set = [left, right];
     var bucket = (gd.layout.meta && gd.layout.meta.bucket_ms) || r.bucket_ms || 60000;

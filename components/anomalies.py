@@ -1,6 +1,6 @@
 """The anomalies list: throughput far from its recent baseline (z-score), newest first.
 
-A shell; `assets/25_intel.js` renders `#ld-anoms` from `hello.intel.anomalies` and each
+A shell; `assets/25_intel_lists.js` renders `#ld-anoms` from `hello.intel.anomalies` and each
 `anomaly:alert` (bounded, filtered by the warehouse filter). The same anomalies are drawn as
 ▲▼ markers on the throughput chart and as marked lines on the timeline.
 """

@@ -139,7 +139,7 @@ def warehouse_lines(
     (`meta` = {"wh", "part": "yesterday"}), hidden until the view's checkbox shows it (assets/26_range.js).
 
     `forecast=True` appends, after the live lines, each warehouse's forecast band and line and one
-    anomaly marker trace (`meta` = a dict, see forecast_traces); assets/25_intel.js fills them.
+    anomaly marker trace (`meta` = a dict, see forecast_traces); assets/25_intel_charts.js fills them.
     `learning_min`: minutes of history the engine needs first, for the note shown until a forecast arrives.
     """
     traces = []

@@ -1,6 +1,6 @@
 """The model-status panel: per warehouse the forecast model, its error against the drift threshold, drift state, next retrain.
 
-The panel is a shell; `assets/25_intel.js` fills `#ms-body` from `hello.intel.models`
+The panel is a shell; `assets/25_intel_models.js` fills `#ms-body` from `hello.intel.models`
 and every `model:status` message, so it is the same on the load view and the control
 page (operators). Admins retrain from the control page's model grid (pages/control_admin.py).
 """

@@ -1,6 +1,6 @@
 """The recommendations list: `ai.action` events (rule firings), newest first, with score, reason and suggestion.
 
-A shell; `assets/25_intel.js` renders the items into `#ld-recs` from `hello.intel.actions`
+A shell; `assets/25_intel_lists.js` renders the items into `#ld-recs` from `hello.intel.actions`
 and the `ai.action` events of each `events` batch (bounded, filtered by the warehouse filter).
 """
 from __future__ import annotations

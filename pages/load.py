@@ -48,7 +48,7 @@ def layout(**query):
                 ],
                 className="fp-grid fp-grid-2",
             ),
-            # issue 5: forecast of load, rule firings, anomalies, model status (filled by assets/25_intel.js)
+            # issue 5: forecast of load, rule firings, anomalies, model status (filled by assets/25_intel_charts.js, _lists.js, _models.js)
             html.Div(
                 [
                     create_graph_panel("ld-fc-graph", "Load over the range · forecast" if live else "Load over the range",

@@ -63,7 +63,7 @@ def layout(**query):
         [
             create_page_head("Throughput", ["Events and completed work per warehouse · ", *words, " from rollups" + (", then live" if live else "")]),
             kpis,
-            # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel.js
+            # issue 5: the forecast needs the width (an hour back, an hour ahead); filled by assets/25_intel_charts.js
             create_graph_panel(
                 "tp-tasks-graph", "Tasks completed per minute · forecast",
                 warehouse_lines(x, h["tpm_avg"], warehouses, names, y_title="Tasks per minute", unit="tasks/min", decimals=1, span=span,

@@ -6,10 +6,9 @@
 const js = require("@eslint/js");
 const globals = require("globals");
 
-// Selectors for writes to `state.<x>` or `fp.state.<x>` (also one level deeper), each with its message.
-function storeOnly() {
-  const message = "fp.state is written only in assets/10_store.js: call an fp.store function";
-  const stateObj = (path) => [`[${path}.name='state']`, `[${path}.property.name='state']`];
+// Selectors for writes to `<name>.<x>` or `fp.<name>.<x>` (also one level deeper), each with `message`.
+function ownerOnly(name, message) {
+  const stateObj = (path) => [`[${path}.name='${name}']`, `[${path}.property.name='${name}']`];
   const targets = (node) => [...stateObj(`${node}.object`), ...stateObj(`${node}.object.object`)];
   const mutators = "/^(push|pop|shift|unshift|splice|sort|reverse|fill|set|add|delete|clear)$/";
   return [
@@ -19,6 +18,9 @@ function storeOnly() {
     ...targets("callee.object").map((t) => `CallExpression[callee.property.name=${mutators}]${t}`),
   ].map((selector) => ({selector, message}));
 }
+
+const STORE_ONLY = ownerOnly("state", "fp.state is written only in assets/10_store.js: call an fp.store function");
+const INTEL_ONLY = ownerOnly("intel", "fp.intel is written only in assets/25_intel.js, from the server's messages");
 
 module.exports = [
   {
@@ -59,11 +61,21 @@ module.exports = [
   {
     // The store (assets/10_store.js) is the only writer of fp.state: elsewhere `state` / `fp.state` is read, and
     // changed through fp.store.* (issue 13). Assignments, ++/--, delete and the mutating methods of its members.
+    // Likewise the intelligence state, fp.intel (assets/25_intel.js). One rule holds both lists of selectors, so each
+    // owner's file has a block of its own with the other's list.
     files: ["assets/**/*.js"],
-    ignores: ["assets/10_store.js"],
+    ignores: ["assets/10_store.js", "assets/25_intel.js"],
     rules: {
-      "no-restricted-syntax": ["error", ...storeOnly()],
+      "no-restricted-syntax": ["error", ...STORE_ONLY, ...INTEL_ONLY],
     },
+  },
+  {
+    files: ["assets/10_store.js"],
+    rules: {"no-restricted-syntax": ["error", ...INTEL_ONLY]},
+  },
+  {
+    files: ["assets/25_intel.js"],
+    rules: {"no-restricted-syntax": ["error", ...STORE_ONLY]},
   },
   {
     // this folder: the config and the unit tests (Node, CommonJS)

@@ -93,6 +93,24 @@ test("fp.range.slide: a live 24 h axis keeps [now − 24 h, now], drops what fel
   assert.equal(fp.range.slide("p"), false);
 });
 
+test("fp.range.slide: a forecast drawn after the axis slid moves its right edge at once, not a slide period later", () => {
+  const env = load(FILES);
+  const {fp} = env;
+  env.state.snapshot = {server_time: T0, warehouses: []};
+  const range = {name: "1h", since: T0 - HOUR, until: T0, live: true, bucket_ms: MINUTE, window_ms: HOUR};
+  const el = graph(env, "g", [{meta: "W1", x: [T0 - 30 * MINUTE, T0], y: [1, 1]}], {xaxis: {type: "date"}, meta: {range}});
+  assert.equal(fp.range.slide("g"), true);
+  landed(env, el);
+  const edges = () => el.layout.xaxis.range.map((x) => fp.tz.ms(x, el));
+  assert.deepEqual(plain(edges()), [T0 - HOUR, T0]); // no forecast yet: the axis ends now
+  assert.equal(fp.range.slide("g"), false); // nothing new: wait for the period
+  el.data = el.data.concat([{meta: {wh: "W1", part: "yhat"}, x: [T0, T0 + HOUR], y: [1, 2]}]); // the forecast lands
+  assert.equal(fp.range.slide("g"), true);
+  landed(env, el);
+  assert.deepEqual(plain(edges()), [T0 - HOUR, T0 + HOUR]);
+  assert.equal(fp.range.slide("g"), false); // and only once
+});
+
 test("workers: the live hour's bar is the tick's done_hour, a new hour a new bar", () => {
   const env = load(FILES);
   const {fp} = env;

@@ -1,5 +1,6 @@
 // The store (assets/10_store.js) is the only writer of fp.state (issue 13): eslint holds the other asset files to it
 // (tools/js/eslint.config.js, no-restricted-syntax), and they change the state through fp.store functions.
+// Likewise fp.intel, written only in assets/25_intel.js.
 "use strict";
 
 const test = require("node:test");
@@ -36,6 +37,27 @@ const WRITES = `(function () {
 test("eslint: writes to fp.state outside the store are errors; reads, calls on its objects and other `.state`s are not", async () => {
   assert.deepEqual(await findings("40_tv.js", WRITES), [5, 6, 7, 8, 9, 10, 11]);
   assert.deepEqual(await findings("10_store.js", WRITES), []);
+});
+
+const INTEL_WRITES = `(function () {
+  "use strict";
+  var fp = window.floorpulse;
+  var intel = fp.intel;
+  intel.available = false;
+  intel.actionsRev++;
+  fp.intel.forecasts.W1 = null;
+  intel.anomalies.push({});
+  intel.anomalyIds.delete("a");
+  var n = intel.anomalies.length + fp.intel.models.length;
+  fp.set("x", {children: n});
+  state.paused = true;
+})();
+`;
+
+test("eslint: fp.intel is written only in 25_intel.js, which is held to the store's rule like the others", async () => {
+  assert.deepEqual(await findings("25_intel_lists.js", INTEL_WRITES), [5, 6, 7, 8, 9, 12]);
+  assert.deepEqual(await findings("25_intel.js", INTEL_WRITES), [12]);
+  assert.deepEqual(await findings("10_store.js", INTEL_WRITES), [5, 6, 7, 8, 9]);
 });
 
 test("the server's summary for a selection counts only while that selection is the one shown", () => {

@@ -1,10 +1,11 @@
-// Pure parts of the page views (assets/19_views.js … 24_load.js) and of the intelligence layer (assets/25_intel.js):
-// worker labels, the clientside callbacks, the forecast band's traces, and the bounded anomaly / action lists.
+// Pure parts of the page views (assets/19_views.js … 24_load.js) and of the intelligence layer (assets/25_intel.js and
+// its views, 25_intel_charts / _lists / _models): worker labels, the clientside callbacks, the forecast band's traces, the
+// bounded anomaly / action lists, and the load view's panels.
 "use strict";
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const {load, through, plain, T0} = require("../harness");
+const {load, through, plain, texts, T0} = require("../harness");
 
 const FILES = through("26_range.js");
 
@@ -132,4 +133,23 @@ test("model notices say what happened in words", () => {
     ["ok", "Leeds (W1): retrained v2 → v3, error 40.0 % → 12.5 %"],
   ]);
   assert.equal(env.fp.intel.threshold, 0.25);
+});
+
+test("the load view's lists and the model table: each module renders its own panel from fp.intel", () => {
+  const env = load(FILES, {pathname: "/load"});
+  ["ld-page", "ld-recs", "ld-anoms"].forEach((id) => env.mount(id));
+  env.mount("ms-body", {attributes: {"data-threshold": "0.25", "data-learning": "30"}});
+  const action = {event_id: "r1", type: "ai.action", warehouse_id: "W1", timestamp: new Date(T0 - 5000).toISOString(), payload: {suggestion: "open lane 4", rule: "lane"}};
+  const anomaly = {id: "a1", warehouse_id: "W2", metric: "completed", direction: "down", ts: T0 - 60000, observed: 2, baseline: 9, z: -3.5, size_pct: -78};
+  const model = {warehouse_id: "W1", kind: "ets", version: 3, metric: "wape", error: 0.1, trained_at: T0 - 120000};
+  env.fire("hello", {build: "b1", snapshot: {server_time: T0, warehouses: [{id: "W1", name: "Leeds"}, {id: "W2"}]}, intel: {forecasts: {}, models: [model], anomalies: [anomaly], actions: [action], rules: {count: 4, file: "/etc/rules.yaml", version: 2}}});
+  env.flush();
+  const recs = texts(env.lastSet("ld-recs").children);
+  assert.ok(recs.includes("open lane 4") && recs.includes("rule lane"), recs.join(" | "));
+  assert.equal(env.lastSet("ld-recs-meta").children, "4 rules · rules.yaml v2");
+  assert.ok(texts(env.lastSet("ld-anoms").children).includes("-78 %"));
+  assert.equal(env.lastSet("ld-anoms-meta").children, "last 1 min ago");
+  const models = texts(env.lastSet("ms-body").children);
+  assert.ok(models.includes("Leeds") && models.includes("v3") && models.includes("10.0 %"), models.join(" | "));
+  assert.equal(env.lastSet("ms-meta").children, "error = rolling WAPE · drift above 25 %");
 });
