@@ -4,8 +4,9 @@
  *
  * Only the visible slide is rendered; a slide coming into view is rendered at once from state.
  * Every list and chart is rebuilt from bounded buffers (the store's event window and samples, a
- * fixed hour of throughput, at most STRIP_MAX folded alerts), so nothing grows per message.
- * The page's layout seeds the last 10 minutes from the database (pages/tv.py, seedTv below).
+ * fixed hour of throughput, the server's 60 event buckets, at most STRIP_MAX folded alerts), so nothing
+ * grows per message. The timeline's bars are the server's counts (Summary.events); the page's layout
+ * draws them first and seeds the "Latest" rows and the last 10 minutes' alerts (pages/tv.py, seedTv below).
  * Reconnecting, the watchdog and reloads live in 17_socket.js and 13_session.js; the scheduled reload is asked for here,
  * at a quiet moment (just after a rotation, connected, no alert on screen).
  */
@@ -19,11 +20,10 @@
 
   var TITLES = {timeline: "Live floor", throughput: "Throughput", workers: "Crew", load: "Warehouse load"};
   var GRAPH_MS = 2000; // charts redraw at most this often
-  var TL_GRAPH_MS = 5000; // the timeline's (up to TL_POINTS_MAX markers, a full SVG redraw) less often: it is read from 3–5 m
+  var TL_GRAPH_MS = 5000; // the timeline's bars (10-s buckets) less often: it is read from 3–5 m
   var LIST_MS = 1000;
   var HOUR_MS = 3600 * 1000;
-  var TL_WINDOW_MS = 10 * 60 * 1000;
-  var TL_POINTS_MAX = 1500;
+  var LATEST_ROWS = 8; // pages/tv.py TV_LATEST
   var STRIP_MAX = 8; // folded entries kept
   var STRIP_SHOWN = 3; // entries drawn side by side; the rest are counted
   var ANOMALY_SHOW_MS = 60 * 1000;
@@ -332,7 +332,7 @@
     fp.set("tv-alerts", {className: "tv-alerts" + (kept.length ? " is-shown" : "") + (kept.some(critical) ? " is-critical" : ""), children: cards});
   }
 
-  // The page's seed (pages/tv.py): the last 10 minutes of events and alerts from the database.
+  // The page's seed (pages/tv.py): the newest events ("Latest") and the last 10 minutes' alerts from the database.
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.floorpulse = window.dash_clientside.floorpulse || {};
   window.dash_clientside.floorpulse.seedTv = function (data) {
@@ -380,8 +380,15 @@
       var title = a && a.title && a.title.text ? {title: Object.assign({}, a.title, {font: Object.assign({}, a.title.font, {size: Math.round(16 * s)})})} : {};
       return Object.assign({}, a, {tickfont: Object.assign({}, a && a.tickfont, {size: Math.round(16 * s)})}, title);
     };
-    return {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}), xaxis: ax(gd.layout.xaxis), yaxis: ax(gd.layout.yaxis),
-            legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
+    var out = {font: Object.assign({}, gd.layout.font, {size: Math.round(16 * s)}),
+               legend: Object.assign({}, gd.layout.legend, {font: Object.assign({}, gd.layout.legend && gd.layout.legend.font, {size: Math.round(18 * s)})})};
+    Object.keys(gd.layout).forEach(function (k) {
+      if (/^[xy]axis\d*$/.test(k)) out[k] = ax(gd.layout[k]);
+    });
+    if (gd.layout.annotations) out.annotations = gd.layout.annotations.map(function (a) {
+      return Object.assign({}, a, {font: Object.assign({}, a.font, {size: Math.round(16 * s)})});
+    });
+    return out;
   }
 
   // ---- slides ----
@@ -398,7 +405,7 @@
     if (due("tl-list", now, LIST_MS)) {
       var nm = names();
       var rows = [];
-      for (var i = state.events.length - 1; i >= 0 && rows.length < 8; i--) {
+      for (var i = state.events.length - 1; i >= 0 && rows.length < LATEST_ROWS; i--) {
         var c = state.events[i];
         if (!fp.inFilter(c[4])) continue;
         rows.push(h("Div", {className: "tv-ev tv-sev-" + c[3]}, [
@@ -413,32 +420,53 @@
     if (!due("tl-graph", now, TL_GRAPH_MS)) return;
     var gd = fp.graph("tv-tl-graph");
     if (!gd) return (tv.drawnAt["tl-graph"] = 0);
-    var snow = fp.serverNow();
-    var by = {info: {x: [], y: []}, warning: {x: [], y: []}, critical: {x: [], y: []}};
-    var n = 0;
-    for (var j = state.events.length - 1; j >= 0 && n < TL_POINTS_MAX; j--) {
-      var e = state.events[j];
-      if (e[1] < snow - TL_WINDOW_MS) break;
-      if (!fp.inFilter(e[4]) || !by[e[3]]) continue;
-      by[e[3]].x.push(e[1]);
-      by[e[3]].y.push(e[2]);
-      n++;
-    }
-    // the alerts this screen knows of are on the chart too, also those the bounded event buffer has already let go
+    var bars = eventBars(summary("events"), fp.serverNow());
+    if (!bars) return;
+    // the alerts this screen knows of get a marker each in the chart's top strip (a trace per severity)
+    var marks = {"alert:warning": [], "alert:critical": []};
     knownAlerts().forEach(function (a) {
-      var sev = by[a.severity] ? a.severity : "info";
-      if (fp.inFilter(a.warehouse_id) && Date.parse(a.timestamp) >= snow - TL_WINDOW_MS && !state.eventIds.has(a.event_id)) {
-        by[sev].x.push(Date.parse(a.timestamp));
-        by[sev].y.push(a.type);
-      }
+      var at = Date.parse(a.timestamp);
+      if (fp.inFilter(a.warehouse_id) && at >= bars.since) marks[a.severity === "critical" ? "alert:critical" : "alert:warning"].push(at);
     });
     var traces = gd.data.map(function (t) {
-      return by[t.meta] ? {x: by[t.meta].x, y: by[t.meta].y, customdata: []} : {};
+      if (marks[t.meta]) return {x: marks[t.meta], y: marks[t.meta].map(function () {
+        return 0.5;
+      })};
+      // the current bucket is still filling: drawn faint, so its short bar does not read as a drop
+      return bars.counts[t.meta] ? {x: bars.starts, y: bars.counts[t.meta], customdata: bars.starts, marker: Object.assign({}, t.marker, {opacity: bars.filling})} : {};
     });
     var layout = scaled(gd);
-    layout.xaxis = Object.assign(layout.xaxis, {range: [snow - TL_WINDOW_MS, snow], autorange: false});
+    layout.xaxis = Object.assign(layout.xaxis, {range: [bars.since, bars.until], autorange: false});
+    // whole numbers on the warnings' short scale: at least 0–3, at most 4 ticks
+    var top = Math.max.apply(null, bars.starts.map(function (t, i) {
+      return bars.counts.warning[i] + bars.counts.critical[i];
+    }));
+    layout.yaxis2 = Object.assign(layout.yaxis2 || {}, {range: [0, Math.max(3, top * 1.15)], autorange: false, nticks: 4});
     fp.replaceTraces("tv-tl-graph", gd, traces, layout);
   }
+
+  // The server's events by severity (Summary.events: {bucket_s, window_min, severities, buckets: {start: counts}})
+  // as bar arrays over the window ending `now`: every bucket of it, a quiet one (absent) a zero. Null before any.
+  function eventBars(ev, now) {
+    if (!ev.buckets || !ev.severities) return null;
+    var size = ev.bucket_s * 1000;
+    var since = now - ev.window_min * 60 * 1000;
+    var out = {since: since, until: now, starts: [], counts: {}};
+    ev.severities.forEach(function (sev) {
+      out.counts[sev] = [];
+    });
+    out.filling = [];
+    for (var t = since - (since % size) + size; t <= now; t += size) {
+      var got = ev.buckets[String(t)];
+      out.starts.push(t);
+      out.filling.push(t + size > now ? 0.45 : 1);
+      ev.severities.forEach(function (sev, i) {
+        out.counts[sev].push(got ? got[i] : 0);
+      });
+    }
+    return out;
+  }
+  tv.eventBars = eventBars;
 
   function throughput(now) {
     var tp = (state.snapshot && state.snapshot.throughput) || {};

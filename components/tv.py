@@ -6,14 +6,14 @@ Figures are built here once; assets/40_tv.js only swaps their arrays and scales 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
 from dash import dcc, html
 
-from .charts import GRAPH_CONFIG, TIME_AXIS, timeline_figure, warehouse_lines
-from .theme import FONT, STATE_COLORS, STATE_LABELS, build_template
+from .charts import GRAPH_CONFIG, SEVERITIES, TIME_AXIS, timeline_counts_figure, warehouse_lines
+from .theme import FONT, SEVERITY_COLORS, STATE_COLORS, STATE_LABELS, build_template
 
 TV_TEMPLATE = "floorpulse_tv"
 TV_TEXT = "#eef3f9"
@@ -82,12 +82,29 @@ def tv_list(list_id: str, empty: str) -> html.Div:
 # ---- figures ----
 
 
-def tv_timeline_figure(event_types: Sequence[str], now_ms: int) -> go.Figure:
-    fig = _on_tv(timeline_figure(event_types, now_ms=now_ms))
-    fig.update_layout(showlegend=False, yaxis=dict(title=None), xaxis=dict(title=None))
-    fig.update_traces(selector=dict(meta="info"), marker=dict(size=9, opacity=0.7))
-    fig.update_traces(selector=dict(meta="warning"), marker=dict(size=16, line=dict(color="#05090f")))
-    fig.update_traces(selector=dict(meta="critical"), marker=dict(size=20, line=dict(color="#05090f")))
+def tv_timeline_figure(events: Mapping[str, Any], now_ms: int) -> go.Figure:
+    """The server's events by severity (Summary.events) as stacked bars over the last 10 minutes, every bucket of
+    the window drawn (a quiet one is a zero); warnings and critical events on their own scale above the info ones
+    (timeline_counts_figure), and a strip on top with a marker per alert (`meta` "alert:<severity>"; 40_tv.js fills them)."""
+    bucket = events["bucket_s"] * 1000
+    since = now_ms - events["window_min"] * 60_000
+    starts = list(range(since - since % bucket + bucket, now_ms + 1, bucket))
+    got = events["buckets"]
+    counts = {sev: [got.get(str(t), [0] * len(SEVERITIES))[i] for t in starts] for i, sev in enumerate(events["severities"])}
+    fig = _on_tv(timeline_counts_figure({"range": {"since": since, "until": now_ms, "name": "tv"}, "bucket_ms": bucket, "starts": starts, "counts": counts}))
+    for sev in ("warning", "critical"):
+        fig.add_trace(go.Scatter(x=[], y=[], yaxis="y3", mode="markers", name=f"{sev.capitalize()} alert", meta=f"alert:{sev}", showlegend=False,
+                                 marker=dict(symbol="triangle-down", size=22, color=SEVERITY_COLORS[sev], line=dict(width=1, color="#05090f"))))
+    fig.update_layout(
+        xaxis=dict(**{**TIME_AXIS, "title": None}, range=[since, now_ms], autorange=False),
+        yaxis=dict(title=None, domain=[0, 0.56]),
+        yaxis2=dict(title=None, domain=[0.62, 0.84], tickformat=",d", nticks=4),  # 40_tv.js sets its range
+        yaxis3=dict(domain=[0.88, 1], range=[0, 1], visible=False, anchor="x"),
+        annotations=[dict(text=text, xref="paper", yref=f"y{axis} domain", x=0, y=1, xanchor="left", yanchor="top", showarrow=False,
+                          font=dict(size=16, color=TV_MUTED)) for axis, text in (("", "Info"), ("2", "Warning · critical"), ("3", "Alerts"))],
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom", title=None),
+        bargap=0.1,
+    )
     return fig
 
 

@@ -126,13 +126,16 @@ def jobs_panel() -> html.Section:
 
 
 def models_panel() -> html.Section:
+    # minimum widths (with the grids' 12 px cell padding) from the longest values ("Poznan Fulfilment", "ets-damped
+    # v12", "04 Dec 21:14:06", "112% / 15%", "cooldown", "in 60 min"): 633 px fit the panel's 656 px at 1440×900,
+    # every header and value whole; the warehouse's id is in its tooltip, the name gets what is left
     columns = [
-        {"field": "warehouse", "headerName": "Warehouse", "minWidth": 150},
-        {"field": "model", "headerName": "Model"},
-        {"field": "trained", "headerName": "Trained (UTC)", "maxWidth": 140},
-        {"field": "error", "headerName": "Error now", "maxWidth": 110},
-        {"field": "drift", "headerName": "Drift"},
-        {"field": "retrain", "headerName": "Retrain"},
+        {"field": "warehouse", "headerName": "Warehouse", "tooltipField": "warehouse_title", "minWidth": 130, "flex": 1},
+        {"field": "model", "headerName": "Model", "minWidth": 120},
+        {"field": "trained", "headerName": "Trained (UTC)", "minWidth": 122},
+        {"field": "error", "headerName": "Error now", "minWidth": 97},
+        {"field": "drift", "headerName": "Drift", "minWidth": 81},
+        {"field": "retrain", "headerName": "Retrain", "minWidth": 83},
     ]
     actions = html.Div(
         [
@@ -358,12 +361,13 @@ def model_rows() -> list[dict[str, Any]]:
         nxt = m.get("next_retrain_at")
         rows.append({
             "warehouse_id": wh,
-            "warehouse": f"{names.get(wh, wh)} ({wh})" if names.get(wh, wh) != wh else wh,
+            "warehouse": names.get(wh, wh),
+            "warehouse_title": f"{names.get(wh, wh)} ({wh})" if names.get(wh, wh) != wh else wh,
             "model": f"{m['kind']} v{m['version']}" if m.get("kind") else ("fit failed" if m.get("last_error") else "learning"),
             "trained": when(m.get("trained_at"), now),
             "error": "—" if err is None else f"{err:.0%} / {threshold:.0%}",
             "drift": m.get("drift_state") or "—",
-            "retrain": "pending…" if m.get("retrain_pending") else (f"allowed in {age(nxt - now)}" if nxt else "any time"),
+            "retrain": "pending…" if m.get("retrain_pending") else (f"in {age(nxt - now)}" if nxt else "any time"),
         })
     return rows
 

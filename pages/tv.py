@@ -23,24 +23,25 @@ from components.tv import (
     tv_timeline_figure,
 )
 from engine.auth.gate import resolve_identity
-from engine.core.config import DEFAULT_EVENT_TYPES
 from engine.kiosk.tokens import resolve_settings
+from engine.live.model import summarise
 from pages._common import HISTORY_MIN, engine_or_none, recent_alerts, recent_events, throughput_history
 
-TV_EVENTS_MAX = 1500  # the most events the TV's timeline draws (assets/40_tv.js TL_POINTS_MAX)
+TV_LATEST = 8  # the rows of the timeline slide's "Latest" list (assets/40_tv.js)
 
 dash.register_page(__name__, path="/tv", name="TV", title="TV · Floorpulse", nav=False)
 
 
-def _slides(views: list[str], engine, now: int) -> list[html.Section]:
-    types = list(engine.config.event_types) if engine else list(DEFAULT_EVENT_TYPES)
+def _slides(views: list[str], engine, now: int, shown: list[str] | None) -> list[html.Section]:
+    # the server's events by severity of this screen's sites: the timeline's bars open whole
+    events = (engine.live.summary(shown, now) if engine else summarise({}, [], shown))["events"]
     h = throughput_history(engine, now)
     x, tpm, warehouses, names = h["x"], h["tpm_avg"], h["warehouses"], h["names"]  # a wall reads the trend: the smoothed lines
     build = {
         "timeline": lambda: [
             html.Div([tv_kpi("tv-tl-eps", "Events / s"), tv_kpi("tv-tl-tpm", "Tasks done / min"),
                       tv_kpi("tv-tl-alerts", "Alerts · 10 min", tone="risk"), tv_kpi("tv-tl-active", "Workers active")], className="tv-kpis"),
-            html.Div([tv_panel("tv-tl-chart", "Events, last 10 minutes", tv_graph("tv-tl-graph", tv_timeline_figure(types, now))),
+            html.Div([tv_panel("tv-tl-chart", "Events, last 10 minutes", tv_graph("tv-tl-graph", tv_timeline_figure(events, now))),
                       tv_panel("tv-tl-latest", "Latest", tv_list("tv-tl-list", "Waiting for events…"))], className="tv-row tv-row-2-1"),
         ],
         "throughput": lambda: [
@@ -88,11 +89,11 @@ def layout(**query):
         "notes": " · ".join(notes),
     }
     who = f"{kiosk.name} · kiosk" if kiosk else (f"{identity.name} · {identity.role}" if identity else "")
-    # the last 10 minutes of this screen's sites from the database: a reloaded screen's timeline, "Latest" and
-    # alert strip open whole
+    # this screen's sites' newest events and the last 10 minutes' alerts from the database: a reloaded screen's
+    # "Latest" and alert strip open whole
     shown = settings["warehouses"] or None
-    seed = dcc.Store(id="tv-seed", data={"events": recent_events(engine, now, TV_EVENTS_MAX, shown), "alerts": recent_alerts(engine, now, warehouses=shown)})
-    return tv_frame(_slides(settings["views"], engine, now), settings["views"], settings=frame_settings, who=who, extra=[seed])
+    seed = dcc.Store(id="tv-seed", data={"events": recent_events(engine, now, TV_LATEST, shown), "alerts": recent_alerts(engine, now, warehouses=shown)})
+    return tv_frame(_slides(settings["views"], engine, now, shown), settings["views"], settings=frame_settings, who=who, extra=[seed])
 
 
 # An output (no_update) makes Dash run it when the page mounts.

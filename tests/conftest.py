@@ -337,6 +337,19 @@ def quiet_app(tmp_path):
     engine.stop()
 
 
+def restarted(engine):
+    """The live model a restart would build: a second engine on the same database, rebuilt as at start-up."""
+    from engine.runtime.engine import Engine
+
+    engine.flush_rollups()
+    other = Engine(engine.config)
+    try:
+        other.rebuild()
+    finally:
+        other.db.dispose()
+    return other.live
+
+
 def iso(ms: int) -> str:
     """Epoch ms as an ISO-8601 timestamp in UTC (an event's `timestamp`)."""
     from datetime import datetime, timezone

@@ -429,13 +429,16 @@ def test_admin_manages_users_and_sees_the_audit_log(live_server, tabs):
     page.set_viewport_size({"width": 1440, "height": 900})
     # the jobs grid fits its panel at 1440 px: no column scrolls inside it, no header or value is cut (a last error
     # may be long: it has its tooltip)
-    fits = """() => { const g = document.querySelector('#ct-jobs-grid');
+    fits = """(id) => { const g = document.querySelector('#' + id);
         const vp = g.querySelector('.ag-center-cols-viewport'), ct = g.querySelector('.ag-center-cols-container');
         const cut = [...g.querySelectorAll('.ag-header-cell-text, .ag-cell:not([col-id=last_error])')].filter(e => e.scrollWidth > e.clientWidth);
         return vp.clientWidth > 600 && ct.scrollWidth <= vp.clientWidth && cut.length === 0; }"""
-    page.wait_for_function(fits, timeout=10_000)
+    page.wait_for_function(fits, arg="ct-jobs-grid", timeout=10_000)
     page.locator("#ct-models-panel").scroll_into_view_if_needed()
     page.wait_for_selector("#ct-models-grid .ag-row", timeout=10_000)
+    # and so does the models grid: "Trained (UTC)" and the longest site names whole
+    page.wait_for_function(fits, arg="ct-models-grid", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "control-admin-1440.png"), full_page=True)
     box = page.locator("#ct-models-retrain").bounding_box()
     panel = page.locator("#ct-models-panel").bounding_box()
     assert box["x"] + box["width"] <= panel["x"] + panel["width"], "the Retrain button fits its panel at 1440 px"

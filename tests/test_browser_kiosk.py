@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import ARTIFACTS, browser_login, free_port, start_floor, start_server
+from conftest import ARTIFACTS, browser_login, free_port, iso, start_floor, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -67,6 +67,36 @@ def test_tv_rotates_through_the_views_in_the_configured_order(playwright_browser
         paused.wait_for_function(READY, timeout=30_000)
         paused.wait_for_timeout(6500)
         assert paused.evaluate(TV_STATE)["rotations"] == 0, "?pause=1 holds the view"
+        assert errors == [], errors
+    finally:
+        ctx.close()
+
+
+TL_BARS = """() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'), t = gd && gd.data && gd.data.find(t => t.meta === 'info');
+  return t && t.y ? t.y : null; }"""
+
+
+def test_the_tv_timeline_covers_its_ten_minutes_on_a_busy_floor_after_a_reload(playwright_browser, floor):
+    """10 events/s more for the last 10 minutes (what a per-event chart cut to its newest ~3 minutes): the bars of
+    "Events, last 10 minutes" hold every 10-s bucket of the window, its oldest minute included, when the screen
+    opens and again after a reload."""
+    site = floor.session("admin").get(floor.url + "/api/stats", timeout=10).json()["warehouses"][0]["id"]
+    now = int(time.time() * 1000)
+    busy = [{"type": "scan", "warehouse_id": site, "worker_id": site + "-busy", "timestamp": iso(now - 598_000 + i * 100)} for i in range(5_980)]
+    r = floor.session("operator").post(floor.url + "/api/events", json=busy, timeout=30)
+    assert r.status_code == 202, r.text
+    made = kiosk_url(floor, name="Busy TV", views=["timeline"], rotate_s=0, warehouses=[site])
+    ctx, page, errors = open_tv(playwright_browser, made["url"])
+    try:
+        for opened in ("opened", "reloaded"):
+            if opened == "reloaded":
+                page.reload()
+                page.wait_for_function(READY, timeout=30_000)
+            bars = page.wait_for_function(f"() => {{ const y = ({TL_BARS})(); return y && y.length === 60 && y.slice(0, 50).every(n => n >= 100) ? y : null; }}",
+                                          timeout=20_000).json_value()
+            assert sum(bars) >= 5_000, f"{opened}: {bars}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tv-timeline-busy-1920.png"))
         assert errors == [], errors
     finally:
         ctx.close()

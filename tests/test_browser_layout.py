@@ -148,8 +148,9 @@ TV_READY = "() => { const s = window.floorpulse && window.floorpulse.state, t = 
            " return !!(s && s.connected && s.snapshot && t && t.configured && v && v.textContent !== '—'); }"
 TV_EVENTS = """() => ({rows: document.querySelectorAll('#tv-tl-list .tv-ev').length,
   alerts: document.getElementById('tv-tl-alerts-value').textContent,
-  points: (() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'); return gd && gd.data ? gd.data.reduce((n, t) => n + (t.x || []).length, 0) : 0; })(),
-  alertPoints: (() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'); return gd && gd.data ? gd.data.reduce((n, t) => n + (t.y || []).filter(y => y === 'system.alert').length, 0) : 0; })(),
+  buckets: (() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'), t = gd && gd.data && gd.data.find(t => t.meta === 'info'); return t ? (t.x || []).length : 0; })(),
+  events: (() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'); return gd && gd.data ? gd.data.filter(t => ['info', 'warning', 'critical'].includes(t.meta)).reduce((n, t) => n + (t.y || []).reduce((a, b) => a + b, 0), 0) : 0; })(),
+  alertPoints: (() => { const gd = document.querySelector('#tv-tl-graph .js-plotly-plot'); return gd && gd.data ? gd.data.filter(t => String(t.meta).startsWith('alert:')).reduce((n, t) => n + (t.x || []).length, 0) : 0; })(),
   cut: Array.from(document.querySelectorAll('#tv-tl-list .tv-ev-wh, #tv-tl-list .tv-ev-type')).filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)})"""
 
 
@@ -201,7 +202,7 @@ def test_the_tv_keeps_alerts_in_their_own_strip_and_opens_whole_after_a_reload(p
         page.set_viewport_size({"width": WALL[0], "height": WALL[1]})
         page.reload()
         page.wait_for_function(TV_READY, timeout=30_000)
-        opened = page.wait_for_function(f"() => {{ const s = ({TV_EVENTS})(); return s.rows > 0 && s.points > 200 && s.alertPoints >= 2 ? s : null; }}",
+        opened = page.wait_for_function(f"() => {{ const s = ({TV_EVENTS})(); return s.rows > 0 && s.buckets === 60 && s.events > 200 && s.alertPoints >= 2 ? s : null; }}",
                                         timeout=15_000).json_value()
         assert int(opened["alerts"]) >= 2 and opened["cut"] == [], opened
         strip = page.evaluate(STRIP)

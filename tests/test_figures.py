@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from conftest import restarted
 from engine.core.config import DEFAULT_EVENT_TYPES
 from engine.core.schema import iso_ms, validate_batch
 from engine.live import push
@@ -209,6 +210,12 @@ def test_a_screen_that_picks_warehouses_gets_their_summary_at_once_and_with_ever
     assert all(s["warehouses"] == ["W1"] for s in seen)
 
 
+def rebuilt(engine, stored) -> LiveModel:
+    """The live model a server starting now rebuilds from the database, once `stored` is in it."""
+    engine.db.store_batch(stored)
+    return restarted(engine)
+
+
 def test_alerts_of_the_last_ten_minutes_are_counted_per_warehouse_and_summed():
     """A `system.alert` or any critical event is an alert; each warehouse counts its own over ALERT_WINDOW_MIN, a
     selection sums its warehouses', the floor's includes the platform's own (the system warehouse)."""
@@ -241,21 +248,14 @@ def test_a_restarted_server_counts_the_alerts_of_the_ten_minutes_before_it(engin
     shows the same count (and the same `alerts` in hello) as before."""
     import time
 
-    from engine.runtime.engine import Engine
-
     now = int(time.time() * 1000)
     old = [ev("system.alert", now - k * MIN, severity="critical", payload={"alert": f"a{k}"}) for k in (2, 5, 9)]
     old.append(ev("system.alert", now - 11 * MIN, severity="critical", payload={"alert": "gone"}))  # outside the window
     old.append(ev("scan", now - 3 * MIN, severity="critical", worker_id="K9", wh="W2"))  # critical: an alert too
-    engine.db.store_batch(old)
-    other = Engine(engine.config)
-    try:
-        other.rebuild()
-    finally:
-        other.db.dispose()
-    alerts = other.live.summary()["alerts"]
+    live = rebuilt(engine, old)
+    alerts = live.summary()["alerts"]
     assert alerts["count"] == 4 and alerts["latest"]["ts"] == now - 2 * MIN
-    assert sorted(a["payload"]["alert"] for a in other.live.stats()["alerts"] if a["type"] == "system.alert") == ["a2", "a5", "a9"]
+    assert sorted(a["payload"]["alert"] for a in live.stats()["alerts"] if a["type"] == "system.alert") == ["a2", "a5", "a9"]
 
 
 def test_an_events_details_text_is_made_once_on_the_server_for_every_screen(monkeypatch):

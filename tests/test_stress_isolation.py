@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from conftest import login_tokens, wait_until
-from engine.runtime.engine import Engine
+from conftest import login_tokens, restarted, wait_until
 from engine.core.schema import iso_ms
 
 FEED_KEYS = ("throughput", "workers_summary", "warehouses", "workers", "alerts")
@@ -112,17 +111,6 @@ def test_a_stress_run_leaves_the_floor_alone_and_purging_leaves_what_a_restart_b
     now = int(time.time() * 1000)
     assert floor_view(live, now) == floor_view(rebuilt, now)
     assert live.stats(now)["throughput"]["events_total"] == rebuilt.stats(now)["throughput"]["events_total"]
-
-
-def restarted(engine):
-    """The live model a restart would build: a second engine on the same database, rebuilt as at start-up."""
-    engine.flush_rollups()
-    other = Engine(engine.config)
-    try:
-        other.rebuild()
-    finally:
-        other.db.dispose()
-    return other.live
 
 
 def test_a_restart_rebuilds_the_floor_the_running_process_has(engine, client):

@@ -20,6 +20,9 @@ the browser only formats and applies them:
   the throughput view. Their history (storage/history.py `bucket_series`) is the same figure at each minute's end.
 - **Alerts** (`alerts_10m`, `last_alert` per warehouse; `alerts` summed): alerts (`schema.is_alert`: a
   `system.alert` or any critical event) stamped in the last ALERT_WINDOW_MIN minutes, and the newest one's time.
+- **Events by severity** (`events_10m` per warehouse; `events` summed): floor events per EVENT_BUCKET_S-second
+  bucket (epoch-aligned, keyed by its start in ms) and severity over the last EVENT_WINDOW_MIN minutes, as
+  [info, warning, critical]; only buckets that hold events. The TV's "Events, last 10 minutes" bars.
 - **Sums over warehouses** (`summary`): `summarise()` below, for the whole floor in every tick and for a
   screen's own selection of warehouses in the `summary` message (engine/live/push.py).
 """
@@ -31,12 +34,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..core.schema import OPEN_STATUSES as OPEN, PRIORITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, saturate, task_details
+from ..core.schema import OPEN_STATUSES as OPEN, PRIORITIES, SEVERITIES, SYSTEM_WAREHOUSE, TASK_STATUS, Event, FieldError, is_alert, saturate, task_details
 
 WINDOW_S = 60
 MIX_WINDOW_S = 10  # the event mix (events/s by type, per warehouse) is read over the last 10 s
 RATE_WINDOW_MIN = 15  # "units moved per hour" over 15 minutes: one minute's count × 60 swung 0 → 17,640 → 9,780
 ALERT_WINDOW_MIN = 10  # alerts (schema.is_alert) are counted over the last 10 minutes
+EVENT_WINDOW_MIN, EVENT_BUCKET_S = 10, 10  # events by severity: 10-s buckets over the last 10 minutes
+EVENT_BUCKET_MS = EVENT_BUCKET_S * 1000
 HOUR_MS = 3_600_000
 LATENCY_WINDOW_S = 60.0
 WORKER_STATES = ("offline", "idle", "busy", "break")
@@ -109,6 +114,12 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
     cap = sum(w["capacity"] or 0 for w in sites)
     load_pct = pct(open_n, cap)
     counts = {s: sum(w["workers"][s] for w in sites) for s in WORKER_STATES}
+    buckets: dict[str, list[int]] = {}
+    for w in tp_ids:
+        for start, ns in (by_wh[w].get("events_10m") or {}).items():
+            acc = buckets.setdefault(start, [0] * len(SEVERITIES))
+            for i, n in enumerate(ns):
+                acc[i] += n
     return {
         "warehouses": chosen,
         "throughput": {
@@ -134,6 +145,12 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
             "window_min": ALERT_WINDOW_MIN,
             "count": sum(by_wh[w]["alerts_10m"] for w in alerting),
             "latest": None if newest is None else {"ts": by_wh[newest]["last_alert"], "warehouse_id": newest},
+        },
+        "events": {
+            "window_min": EVENT_WINDOW_MIN,
+            "bucket_s": EVENT_BUCKET_S,
+            "severities": list(SEVERITIES),
+            "buckets": {k: buckets[k] for k in sorted(buckets, key=int)},
         },
     }
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
@@ -269,6 +286,9 @@ class LiveModel:
         # per-second alerts by warehouse over the last ALERT_WINDOW_MIN, and each warehouse's newest alert (ts)
         self.alert_seconds: dict[int, Counter] = {}
         self.last_alert: dict[str, int] = {}
+        # events per EVENT_BUCKET_S bucket (ts // EVENT_BUCKET_MS) by warehouse and severity ("<wh>\x00<severity>"),
+        # over the last EVENT_WINDOW_MIN; a start-up rebuild seeds them from the database (`seed_event_buckets`)
+        self.event_buckets: dict[int, Counter] = {}
         # completions per (UTC) hour and warehouse, this hour and the last: the live bar of "completed tasks" charts
         self.hours: dict[int, Counter] = {}
         self.latency_ms: deque[tuple[float, float]] = deque(maxlen=8192)  # (monotonic time, ms)
@@ -374,8 +394,9 @@ class LiveModel:
 
     # ---- applying events ----
 
-    def apply(self, events: Sequence[Event], *, now_ms: int | None = None, history: bool = False) -> None:
+    def apply(self, events: Sequence[Event], *, now_ms: int | None = None, history: bool = False, counted_until: int = 0) -> None:
         """Fold events in. `history=True` (start-up replay) skips rollup deltas, alerts' freshness is kept.
+        `counted_until`: events stamped before it are already in the events by severity (`seed_event_buckets`).
 
         Stress-test events go through the same folding, but into `self.stress`: the floor's workers, tasks,
         windows, rollups and figures never see them, so purging them leaves nothing to undo here."""
@@ -389,15 +410,15 @@ class LiveModel:
             stress._fold([e for e in events if e.stress_run is not None], now_ms)
         if floor:
             with self.lock:
-                self._fold(floor, now_ms)
+                self._fold(floor, now_ms, counted_until)
                 if not history:
                     merge_rollups(self.pending_rollups, rollup(floor))
 
-    def _fold(self, events: list[Event], now_ms: int) -> None:
+    def _fold(self, events: list[Event], now_ms: int, counted_until: int = 0) -> None:
         horizon = now_ms // 1000 - WINDOW_S
         with self.lock:
             for e in events:
-                self._apply_one(e, horizon)
+                self._apply_one(e, horizon, counted_until)
             self.version += 1
 
     def reset_stress(self) -> None:
@@ -405,7 +426,7 @@ class LiveModel:
         with self.lock:
             self.stress = None
 
-    def _apply_one(self, e: Event, horizon_s: int) -> None:
+    def _apply_one(self, e: Event, horizon_s: int, counted_until: int = 0) -> None:
         self.events_total += 1
         wh = self.warehouses.get(e.warehouse_id)
         if wh is None:
@@ -436,6 +457,12 @@ class LiveModel:
             hour = e.ts // HOUR_MS
             if hour >= (horizon_s + WINDOW_S) * 1000 // HOUR_MS - 1:
                 self.hours.setdefault(hour, Counter())[e.warehouse_id] += 1
+        b = e.ts // EVENT_BUCKET_MS
+        if e.ts >= counted_until and b > (horizon_s + WINDOW_S) * 1000 // EVENT_BUCKET_MS - EVENT_WINDOW_MIN * 60 // EVENT_BUCKET_S:
+            bucket = self.event_buckets.get(b)
+            if bucket is None:
+                bucket = self.event_buckets[b] = Counter()
+            bucket[e.warehouse_id + "\x00" + (e.severity if e.severity in SEVERITIES else "info")] += 1
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_push_json())
@@ -585,6 +612,26 @@ class LiveModel:
             del self.alert_seconds[sec]
         for hour in [h for h in self.hours if h < now_s * 1000 // HOUR_MS - 1]:
             del self.hours[hour]
+        oldest = now_s * 1000 // EVENT_BUCKET_MS - EVENT_WINDOW_MIN * 60 // EVENT_BUCKET_S
+        for b in [b for b in self.event_buckets if b <= oldest]:
+            del self.event_buckets[b]
+
+    def seed_event_buckets(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        """Start-up: events by severity counted in the database, as (bucket start ms, warehouse, severity, count); the
+        replay that follows passes `counted_until` so it does not count them again."""
+        with self.lock:
+            for start, wid, sev, n in rows:
+                self.event_buckets.setdefault(start // EVENT_BUCKET_MS, Counter())[wid + "\x00" + (sev if sev in SEVERITIES else "info")] += n
+
+    def _event_counts(self) -> dict[str, dict[str, list[int]]]:
+        """Each warehouse's events by severity per bucket (only buckets with events), keyed by bucket start (ms)."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for b in sorted(self.event_buckets):
+            for key, n in self.event_buckets[b].items():
+                wid, sev = key.split("\x00", 1)
+                counts = out.setdefault(wid, {}).setdefault(str(b * EVENT_BUCKET_MS), [0] * len(SEVERITIES))
+                counts[SEVERITIES.index(sev)] += n
+        return out
 
     def _rate_window(self, now_ms: int) -> tuple[Counter, float]:
         """Completions and units of the whole minutes that started inside the last RATE_WINDOW_MIN, and the seconds
@@ -630,6 +677,7 @@ class LiveModel:
             for bucket in self.alert_seconds.values():
                 alerts.update(bucket)
             hour_start, done_hour = self.done_this_hour(now_ms)
+            events = self._event_counts()
             by_wh = {
                 wid: {
                     "eps_10s": round(w10["wh:" + wid] / 10, 2),
@@ -641,6 +689,7 @@ class LiveModel:
                     "alerts_10m": alerts[wid],
                     "last_alert": self.last_alert[wid] if alerts[wid] else None,
                     "done_hour": done_hour.get(wid, 0),
+                    "events_10m": events.get(wid, {}),
                 }
                 for wid in self.warehouses
             }

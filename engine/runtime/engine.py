@@ -39,7 +39,7 @@ from ..intel import Intel
 from ..core.jobs import JobRunLog, Jobs, running_token
 from ..core.jsonsafe import StrictJSON
 from .leader import Leader, process_identity
-from ..live.model import ALERT_WINDOW_MIN, RATE_WINDOW_MIN, LiveModel, pct
+from ..live.model import ALERT_WINDOW_MIN, EVENT_BUCKET_MS, EVENT_WINDOW_MIN, RATE_WINDOW_MIN, LiveModel, pct
 from ..core.mq import Members, SharedIntel, WebIntel, redis_client, redis_errors, take_retrains
 from ..live.push import Pusher
 from ..core.schema import epoch_ms as _now_ms
@@ -428,9 +428,12 @@ class Engine:
         # the alerts counted over ALERT_WINDOW_MIN from before that minute (worker and task ones came with `states`)
         alerts = [e for e in self.db.replay_events(now - ALERT_WINDOW_MIN * 60_000, upto=upto, until_ms=now - 60_000, alerts=True)
                   if e.type not in worker_types]
+        # the events by severity before that minute, counted in the database (the replay counts the last minute's)
+        since = now - EVENT_WINDOW_MIN * 60_000
+        live.seed_event_buckets(self.db.severity_counts(since - since % EVENT_BUCKET_MS, now - 60_000, EVENT_BUCKET_MS))
         # one stream in time order, as the running process saw it: a task created and completed in the last
         # minute must not be re-opened by its `task.created` coming after its completion
-        live.apply(list(heapq.merge(states, alerts, recent, key=lambda e: e.ts)), now_ms=now, history=True)
+        live.apply(list(heapq.merge(states, alerts, recent, key=lambda e: e.ts)), now_ms=now, history=True, counted_until=now - 60_000)
         for wid, ts in self.db.last_event_by_warehouse().items():
             wh = live.warehouses.get(wid)
             if wh is not None and (wh.last_event is None or ts > wh.last_event):

@@ -519,6 +519,18 @@ class Database:
         with self.engine.connect() as conn:
             return [(int(b), sev, int(n)) for b, sev, n in conn.execute(q)]
 
+    def severity_counts(self, since_ms: int, until_ms: int, bucket_ms: int) -> list[tuple[int, str, str, int]]:
+        """Floor events in [since, until) counted per bucket (epoch-aligned), warehouse and severity: the live model's
+        events by severity after a restart. Rows as (bucket start, warehouse, severity, count)."""
+        start = EventRow.ts - EventRow.ts % literal_column(str(int(bucket_ms)))
+        q = (
+            select(start.label("b"), EventRow.warehouse_id, EventRow.severity, func.count())
+            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, floor_only=True))
+            .group_by(start, EventRow.warehouse_id, EventRow.severity)
+        )
+        with self.engine.connect() as conn:
+            return [(int(b), wid, sev, int(n)) for b, wid, sev, n in conn.execute(q)]
+
     def stream_events(
         self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None, *, limit: int, chunk: int = 2_000
     ) -> Iterable[Any]:

@@ -211,3 +211,37 @@ test("'Alerts · 10 min' is the server's count over the screen's sites, not the 
   assert.equal(env.lastSet("tv-tl-alerts").className, "tv-kpi tv-tone-risk");
   assert.deepEqual(env.errors, []);
 });
+
+// the timeline slide's chart as components/tv.py tv_timeline_figure builds it (the bars by `meta` severity, alert strips)
+function timelineGraph(env) {
+  const el = env.mount("tv-tl-graph");
+  el.classList.add("js-plotly-plot");
+  el._fullLayout = {};
+  el.data = ["critical", "warning", "info", "alert:warning", "alert:critical"].map((meta) => ({meta, x: [], y: []}));
+  el.layout = {xaxis: {type: "date"}, yaxis: {}, font: {}, legend: {}};
+  return el;
+}
+
+test("the timeline's bars are the server's counts per 10-s bucket over the whole 10 minutes, quiet buckets zero", () => {
+  const env = tv({warehouses: "W1"});
+  timelineGraph(env);
+  env.window.dash_clientside.floorpulse.seedTv({events: [], alerts: [alert("e1", "W1", 125), alert("e2", "W2", 60)]});
+  const oldest = T0 - 600000 + 10000; // the first bucket starting inside the window; the newest starts at T0
+  const events = {window_min: 10, bucket_s: 10, severities: ["info", "warning", "critical"],
+                  buckets: {[oldest]: [70, 0, 0], [T0 - 120000]: [80, 2, 1], [T0]: [3, 0, 0]}};
+  env.fire("tick", tick([{id: "W1", name: "Leeds"}]));
+  env.fire("summary", {server_time: T0, warehouses: ["W1"], events});
+  env.flush();
+  const fig = env.lastSet("tv-tl-graph").figure;
+  const by = Object.fromEntries(fig.data.map((t) => [t.meta, t]));
+  assert.equal(by.info.x.length, 60, "every bucket of the 10 minutes");
+  assert.equal(by.info.y[0], 70);
+  assert.equal(by.info.y[59], 3);
+  assert.equal(by.info.y[47], 80); // T0 − 120 s
+  assert.deepEqual(plain(by.warning.y.filter((v) => v)), [2]);
+  assert.deepEqual(plain(by.critical.y.filter((v) => v)), [1]);
+  assert.equal(by.info.y.reduce((a, b) => a + b, 0), 153, "the server's counts, nothing added");
+  assert.equal(by["alert:critical"].x.length, 1, "the screen's site's alert on the chart, the other site's not");
+  assert.equal(by["alert:warning"].x.length, 0);
+  assert.deepEqual(env.errors, []);
+});
