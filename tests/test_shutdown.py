@@ -126,7 +126,11 @@ def sigterm_under_load(srv: ServerProcess, backlog_resets: int = 0) -> dict[str,
 def test_sigterm_under_python_app_py(tmp_path):
     srv = start_server(tmp_path / "srv", **QUIET_ROLLUPS)
     try:
-        sigterm_under_load(srv)  # served from the backlog too: every request is answered or refused
+        # the backlog is served before the socket closes, but a client that connects again in the instant between the
+        # last accept and the close (a thread switch there can last milliseconds under load) is reset unread: at most
+        # one per client. Linux offers no way to refuse new connections while keeping the waiting ones (shutdown on a
+        # listening socket resets them too). What matters is asserted inside: nothing stored is answered with a reset.
+        sigterm_under_load(srv, backlog_resets=HAMMERS)
     finally:
         srv.stop()
 
