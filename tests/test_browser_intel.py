@@ -165,7 +165,9 @@ def test_throughput_shows_forecast_with_band_per_warehouse(intel_server, tab):
     # with the raw lines: still five warehouses, still no band; one in the filter, its band
     tab.page.click("#tp-tasks-raw input")
     tab.page.wait_for_function("window.floorpulse.range.raw['tp-tasks'] === true", timeout=5_000)
-    time.sleep(1)
+    # the raw lines drawn (the flush after the checkbox) before the bands are judged
+    tab.page.wait_for_function("document.querySelector('#tp-tasks-graph .js-plotly-plot').data"
+                               ".filter(t => t.meta && t.meta.part === 'raw').every(t => t.visible === true)", timeout=10_000)
     assert not any(p["hi"]["visible"] is True for p in tab.page.evaluate(FORECAST_PARTS, "tp-tasks-graph").values())
     one = current[0]
     tab.page.evaluate(f"window.dash_clientside.set_props('fp-warehouses', {{value: [{one!r}]}})")

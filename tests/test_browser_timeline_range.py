@@ -88,7 +88,7 @@ def test_24_hours_of_bars_from_the_database_growing_live(playwright_browser, flo
         before = page.evaluate(BARS_TOTAL)
         page.wait_for_function(f"{BARS_TOTAL} >= {before + 5}", timeout=30_000)
         _fits(page)
-        page.wait_for_timeout(300)  # the table's rows and the count have painted
+        page.wait_for_function("document.querySelectorAll('#tl-table td').length > 0", timeout=30_000)  # rows on screen
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "timeline-24h.png"))
 
