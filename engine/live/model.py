@@ -153,6 +153,13 @@ def summarise(throughput: dict[str, Any], warehouses: list[dict[str, Any]], ids:
             "buckets": {k: buckets[k] for k in sorted(buckets, key=int)},
         },
     }
+
+
+def _severity_key(warehouse_id: str, severity: str | None) -> str:
+    """An event's key in the events by severity: "<warehouse>\x00<severity>", an unknown severity counted as info."""
+    return warehouse_id + "\x00" + (severity if severity in SEVERITIES else "info")
+
+
 def percentiles(samples: Iterable[float], qs=(50, 95, 99)) -> dict[str, float | None]:
     data = sorted(samples)
     if not data:
@@ -462,7 +469,7 @@ class LiveModel:
             bucket = self.event_buckets.get(b)
             if bucket is None:
                 bucket = self.event_buckets[b] = Counter()
-            bucket[e.warehouse_id + "\x00" + (e.severity if e.severity in SEVERITIES else "info")] += 1
+            bucket[_severity_key(e.warehouse_id, e.severity)] += 1
         self.recent.append(e)
         if is_alert(e):
             self.alerts.append(e.to_push_json())
@@ -621,7 +628,7 @@ class LiveModel:
         replay that follows passes `counted_until` so it does not count them again."""
         with self.lock:
             for start, wid, sev, n in rows:
-                self.event_buckets.setdefault(start // EVENT_BUCKET_MS, Counter())[wid + "\x00" + (sev if sev in SEVERITIES else "info")] += n
+                self.event_buckets.setdefault(start // EVENT_BUCKET_MS, Counter())[_severity_key(wid, sev)] += n
 
     def _event_counts(self) -> dict[str, dict[str, list[int]]]:
         """Each warehouse's events by severity per bucket (only buckets with events), keyed by bucket start (ms)."""

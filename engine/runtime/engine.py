@@ -430,7 +430,7 @@ class Engine:
                   if e.type not in worker_types]
         # the events by severity before that minute, counted in the database (the replay counts the last minute's)
         since = now - EVENT_WINDOW_MIN * 60_000
-        live.seed_event_buckets(self.db.severity_counts(since - since % EVENT_BUCKET_MS, now - 60_000, EVENT_BUCKET_MS))
+        live.seed_event_buckets(self.db.event_counts(since - since % EVENT_BUCKET_MS, now - 60_000, EVENT_BUCKET_MS, by_warehouse=True))
         # one stream in time order, as the running process saw it: a task created and completed in the last
         # minute must not be re-opened by its `task.created` coming after its completion
         live.apply(list(heapq.merge(states, alerts, recent, key=lambda e: e.ts)), now_ms=now, history=True, counted_until=now - 60_000)
@@ -621,12 +621,11 @@ class Engine:
         hour_start, hour = self.live.done_this_hour(now)
         cut = hour_start if rng.live else rng.until
         starts = list(range(start, now + 1 if rng.live else rng.until, bucket))
-        wanted = set(warehouses or ())
         rows = self.db.rollups_bucketed(start, cut, bucket, warehouses)
-        pending = [r for r in self._pending_rollups(start) if r[0] < cut and (not wanted or r[1] in wanted)]
+        pending = self._pending_rollups(start, cut, warehouses)
         counts = bucket_counts([*rows, *pending], starts=starts, bucket_ms=bucket)
         if rng.live:
-            hour = {wh: n for wh, n in hour.items() if not wanted or wh in wanted}
+            hour = {wh: n for wh, n in hour.items() if not warehouses or wh in warehouses}
             for wh, n in hour.items():
                 counts.setdefault(wh, [0] * len(starts))[-1] += n
         return {"range": rng.to_json(), "bucket_ms": bucket, "starts": starts, "completed": counts,
@@ -643,7 +642,7 @@ class Engine:
         inside = self.db.rollups_bucketed(rng.since, rng.until, b, warehouses)
         later = self.db.rollups_bucketed(rng.until, now + MINUTE, 1000 * DAY, warehouses)  # after the range: one sum
         with self.live.lock:  # the deltas not flushed and the open counts they led to, at one instant
-            pending = [r for r in self._pending_rollups(rng.since) if not wanted or r[1] in wanted]
+            pending = self._pending_rollups(rng.since, warehouses=warehouses)
             sites = {w["id"]: w for w in self.live.warehouse_load(now) if not wanted or w["id"] in wanted}
         flows = {wh: [0.0] * len(starts) for wh in sites}
         after = {wh: 0.0 for wh in sites}
@@ -693,8 +692,7 @@ class Engine:
     def _bucketed(self, since: int, until: int, bucket_ms: int, warehouses: list[str] | None) -> dict[str, Any]:
         first = since - smoothing_lead_ms(bucket_ms, RATE_WINDOW_MIN)  # the first points' windows reach back before `since`
         rows = self.db.rollups_bucketed(first, until, bucket_ms, warehouses)
-        wanted = set(warehouses or ())
-        pending = [r for r in self._pending_rollups(first) if r[0] < until and (not wanted or r[1] in wanted)]
+        pending = self._pending_rollups(first, until, warehouses)
         return bucket_series([*rows, *pending], since_ms=since, until_ms=until, bucket_ms=bucket_ms, window_min=RATE_WINDOW_MIN)
 
     def event_counts(self, rng: TimeRange, *, types: list[str] | None = None, warehouses: list[str] | None = None) -> dict[str, Any]:
@@ -703,9 +701,12 @@ class Engine:
         rows = self.db.event_counts(rng.since, rng.until, rng.bucket_ms, types=types, warehouse_ids=warehouses)
         return {"range": rng.to_json(), **severity_buckets(rows, since_ms=rng.since, until_ms=rng.until, bucket_ms=rng.bucket_ms, severities=SEVERITIES)}
 
-    def _pending_rollups(self, since: int) -> list[tuple[int, str, str, int, float]]:
-        """Rollup deltas the rollup job has not written yet, as rows (so history includes the last seconds)."""
-        return [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items() if m >= since]
+    def _pending_rollups(self, since: int, until: int | None = None, warehouses: list[str] | None = None) -> list[tuple[int, str, str, int, float]]:
+        """Rollup deltas the rollup job has not written yet, as rows (so history includes the last seconds): minutes in
+        [since, until), of `warehouses` only when given."""
+        wanted = set(warehouses or ())
+        return [(m, w, t, int(c), u) for (m, w, t), (c, u) in self.live.pending_snapshot().items()
+                if m >= since and (until is None or m < until) and (not wanted or w in wanted)]
 
     def health(self) -> tuple[dict[str, Any], bool]:
         """`ok`, or `degraded` with `reason`: the database must answer and its writes must not be failing."""

@@ -504,32 +504,22 @@ class Database:
 
     def event_counts(
         self, since_ms: int, until_ms: int, bucket_ms: int, *, types: Sequence[str] | None = None,
-        warehouse_ids: Sequence[str] | None = None,
-    ) -> list[tuple[int, str, int]]:
+        warehouse_ids: Sequence[str] | None = None, by_warehouse: bool = False,
+    ) -> list[tuple]:
         """Floor events in [since, until) counted per bucket (epoch-aligned: `ts - ts % bucket`) and severity in the
         database, one query on the ts index (or the type / warehouse one when filtered). Rows as (bucket start,
-        severity, count), by bucket."""
+        severity, count) by bucket — the timeline's bars — or, `by_warehouse`, (bucket start, warehouse, severity,
+        count): the live model's events by severity after a restart."""
         start = EventRow.ts - EventRow.ts % literal_column(str(int(bucket_ms)))  # a literal: GROUP BY matches the select
+        keys = [start, EventRow.warehouse_id, EventRow.severity] if by_warehouse else [start, EventRow.severity]
         q = (
-            select(start.label("b"), EventRow.severity, func.count())
+            select(start.label("b"), *keys[1:], func.count())
             .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, types=types, warehouse_ids=warehouse_ids, floor_only=True))
-            .group_by(start, EventRow.severity)
+            .group_by(*keys)
             .order_by(start)
         )
         with self.engine.connect() as conn:
-            return [(int(b), sev, int(n)) for b, sev, n in conn.execute(q)]
-
-    def severity_counts(self, since_ms: int, until_ms: int, bucket_ms: int) -> list[tuple[int, str, str, int]]:
-        """Floor events in [since, until) counted per bucket (epoch-aligned), warehouse and severity: the live model's
-        events by severity after a restart. Rows as (bucket start, warehouse, severity, count)."""
-        start = EventRow.ts - EventRow.ts % literal_column(str(int(bucket_ms)))
-        q = (
-            select(start.label("b"), EventRow.warehouse_id, EventRow.severity, func.count())
-            .where(*self._event_filters(since_ms=since_ms, until_ms=until_ms, floor_only=True))
-            .group_by(start, EventRow.warehouse_id, EventRow.severity)
-        )
-        with self.engine.connect() as conn:
-            return [(int(b), wid, sev, int(n)) for b, wid, sev, n in conn.execute(q)]
+            return [(int(row[0]), *row[1:-1], int(row[-1])) for row in conn.execute(q)]
 
     def stream_events(
         self, since_ms: int, until_ms: int, warehouse_ids: Sequence[str] | None = None, *, limit: int, chunk: int = 2_000
