@@ -30,26 +30,12 @@
     rowsKey: null,
   });
 
-  function nu() {
-    return window.dash_clientside.no_update;
-  }
-
   // what the server filters by: the warehouses of the header's filter and the page's event types
   function filterQuery() {
     var q = "";
     if (state.selected) q += "&warehouse_id=" + encodeURIComponent(Array.from(state.selected).sort().join(","));
     if (state.types) q += "&type=" + encodeURIComponent(Array.from(state.types).sort().join(","));
     return q;
-  }
-
-  // the range as the page's URL names it (the server resolves it again: a live range's edges move with time)
-  function rangeQuery() {
-    var q = new URLSearchParams(window.location.search);
-    var out = new URLSearchParams();
-    ["range", "since", "until"].forEach(function (k) {
-      if (q.get(k)) out.set(k, q.get(k));
-    });
-    return out.toString();
   }
 
   function addLive(c) {
@@ -78,7 +64,8 @@
 
   function askCounts(key) {
     tr.asking = key;
-    fp.api("GET", "/api/events/counts?" + rangeQuery() + filterQuery()).then(function (res) {
+    // the range as the page's URL names it (26_range.js; the server resolves it again: a live range's edges move)
+    fp.api("GET", "/api/events/counts?" + fp.range.query(window.location.search) + filterQuery()).then(function (res) {
       if (res.status === 200 && key === filterKey()) useCounts(res.body, key);
       // no answer: asked again after a pause, not on every flush
       setTimeout(function () {
@@ -242,7 +229,7 @@
         useCounts(data.counts, "*|*");
         newTable(null, {events: data.page.events, next: data.page.next});
       }
-      return nu();
+      return fp.ui.noUpdate();
     },
     // the pager: one page older, one newer, or back from a bar's bucket to the whole range
     page: function () {
@@ -250,18 +237,18 @@
       var fired = ((window.dash_clientside.callback_context || {}).triggered || []).map(function (x) {
         return x.prop_id;
       });
-      if (!t || !tr.counts) return nu();
+      if (!t || !tr.counts) return fp.ui.noUpdate();
       if (fired.indexOf("tl-older.n_clicks") >= 0 && t.page && t.page.next) t.cursors.push(t.page.next);
       else if (fired.indexOf("tl-newer.n_clicks") >= 0 && t.cursors.length > 1) t.cursors.pop();
       else if (fired.indexOf("tl-whole.n_clicks") >= 0 && t.bucket !== null) t = null;
-      else return nu();
+      else return fp.ui.noUpdate();
       if (t === null) newTable(null);
       else {
         t.page = null;
         tr.rowsKey = null;
         askPage();
       }
-      return nu();
+      return fp.ui.noUpdate();
     },
   };
 })();

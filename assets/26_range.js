@@ -12,10 +12,6 @@
   var KEEP = ["range", "since", "until"]; // what of a URL's query belongs to the range
   var rs = (fp.range = {yesterday: false, raw: {}, rev: 0}); // raw: chart ("tp-tasks", "tp-eps") → its raw lines shown
 
-  function nu() {
-    return window.dash_clientside.no_update;
-  }
-
   function params(search) {
     return new URLSearchParams(search || "");
   }
@@ -87,25 +83,25 @@
       var byUser = fired.indexOf("fp-range.value") >= 0;
       var applied = fired.indexOf("fp-range-apply.n_clicks") >= 0 && nApply;
       if (applied) {
-        if (!since) return [nu(), nu(), false, nu(), nu()];
+        if (!since) return [fp.ui.noUpdate(), fp.ui.noUpdate(), false, fp.ui.noUpdate(), fp.ui.noUpdate()];
         var next = withRange(search, {range: "custom", since: toQuery(since), until: toQuery(until)});
-        return [next === (search || "") ? nu() : next, nu(), false, nu(), nu()];
+        return [next === (search || "") ? fp.ui.noUpdate() : next, fp.ui.noUpdate(), false, fp.ui.noUpdate(), fp.ui.noUpdate()];
       }
       if (byUser) {
         if (value === "custom") {
           // open the two inputs (from a day back, to now, unless already filled); the URL changes on "Show"
           var now = fp.serverNow();
-          return [nu(), nu(), false, since || zoneInput(now - 86400000), until || ""];
+          return [fp.ui.noUpdate(), fp.ui.noUpdate(), false, since || zoneInput(now - 86400000), until || ""];
         }
         var s = withRange(search, {range: value === "1h" ? "" : value});
-        return [s === (search || "") ? nu() : s, nu(), true, nu(), nu()];
+        return [s === (search || "") ? fp.ui.noUpdate() : s, fp.ui.noUpdate(), true, fp.ui.noUpdate(), fp.ui.noUpdate()];
       }
       // the URL changed (load, back/forward, a tab's link): the control follows it
       var q = params(search);
       var r = q.get("range") || (q.get("since") ? "custom" : "1h");
       if (!KNOWN[r]) r = "1h";
       var custom = r === "custom";
-      return [nu(), r, !custom, custom ? toInput(q.get("since")) : nu(), custom ? toInput(q.get("until")) : nu()];
+      return [fp.ui.noUpdate(), r, !custom, custom ? toInput(q.get("since")) : fp.ui.noUpdate(), custom ? toInput(q.get("until")) : fp.ui.noUpdate()];
     },
 
     navHrefs: function (search, ids) {
@@ -129,7 +125,7 @@
         rs.yesterday = on;
         rs.rev++;
       }
-      return nu();
+      return fp.ui.noUpdate();
     },
 
     // a chart's "Raw per minute" checkbox (id "<chart>-raw")
@@ -140,7 +136,7 @@
         rs.raw[chart] = on;
         rs.rev++;
       }
-      return nu();
+      return fp.ui.noUpdate();
     },
   };
 
@@ -270,6 +266,7 @@
     },
   });
 
+  rs.query = rangeQuery; // the range's part of a query string, for the views' own requests (20_timeline_range.js)
   rs.toQuery = toQuery; // for the unit tests
   rs.toInput = toInput;
 

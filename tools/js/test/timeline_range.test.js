@@ -6,7 +6,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const {load, through, plain, T0} = require("../harness");
 
-const FILES = through("20_timeline_range.js");
+const FILES = through("26_range.js"); // the range's query comes from 26_range.js
 const B = 5 * 60000;
 const SINCE = T0 - 2 * 3600000;
 const UNTIL = T0 - 60000; // the last whole minute: counted by the server up to here
